@@ -1,0 +1,206 @@
+"""``RunConfig``: every option of a run, with the paper's defaults, validated when built.
+
+CLI flags, TOML files, sweep files and presets all go through ``RunConfig``::
+
+    from groklab import RunConfig
+    cfg = RunConfig(task="add", modulus=23, train_fraction=0.5)
+    cfg = RunConfig.from_dict({"task": "s5_mul"}, preset="paper")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .tasks import TASKS, check_modulus, get_task, n_examples, split_sizes
+
+
+def _f(default, doc: str, **meta):
+    return field(default=default, metadata={"doc": doc, **meta})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run. Defaults are the paper's setup (appendix A.1.2) on division mod 97, 50% of the data."""
+
+    task: str = _f("div", "task id (see `groklab tasks`)", choices=tuple(TASKS))
+    modulus: int = _f(97, "modulus p of the modular tasks (ignored by the S5 tasks)", min=2)
+    train_fraction: float = _f(0.5, "fraction of the table used for training, in (0, 1)")
+    seed: int = _f(0, "seed of the split, the initialization and the batches", min=0)
+    # model
+    n_layers: int = _f(2, "transformer layers", min=1)
+    d_model: int = _f(128, "residual stream width", min=1)
+    n_heads: int = _f(4, "attention heads (d_model must divide by it)", min=1)
+    d_mlp: int = _f(512, "hidden width of each MLP", min=1)
+    act: str = _f("relu", "MLP activation", choices=("relu", "gelu"))
+    norm: str = _f("post", "LayerNorm placement", choices=("post", "pre", "none"))
+    dropout: float = _f(0.0, "residual dropout probability, in [0, 1)")
+    init_scale: float = _f(1.0, "multiplier on the initial weights (Omnigrok)", gt=0.0)
+    # optimization
+    optimizer: str = _f("adamw", "optimizer", choices=("adamw", "adam", "sgd"))
+    lr: float = _f(1e-3, "peak learning rate", gt=0.0)
+    weight_decay: float = _f(1.0, "weight decay (decoupled for adamw, L2 for adam and sgd)", min=0.0)
+    decay_to_init: bool = _f(False, "decay the weights towards their initialization, not zero")
+    beta1: float = _f(0.9, "Adam beta1, in [0, 1)")
+    beta2: float = _f(0.98, "Adam beta2, in [0, 1)")
+    eps: float = _f(1e-8, "Adam epsilon", gt=0.0)
+    momentum: float = _f(0.0, "SGD momentum, in [0, 1)")
+    warmup_steps: int = _f(10, "linear learning-rate warm-up, in updates", min=0)
+    grokfast_lamb: float = _f(0.0, "Grokfast-EMA amplification of slow gradients (0: off)", min=0.0)
+    grokfast_alpha: float = _f(0.98, "Grokfast-EMA momentum, in [0, 1)")
+    batch_size: int | str = _f("auto", "minibatch: 'auto' = min(512, n_train/2), 'full', or a number")
+    steps: int = _f(100_000, "budget of updates", min=1)
+    # schedule of evaluation, stopping and checkpoints
+    early_stop: bool = _f(True, "stop once validation accuracy has held >= 0.99 for stop_patience updates")
+    stop_patience: int = _f(500, "updates validation accuracy must hold >= 0.99 before stopping", min=0)
+    eval_every: int = _f(10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)", min=1)
+    checkpoint_every: int = _f(1000, "updates between checkpoints", min=1)
+    device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
+
+    def __post_init__(self):
+        _validate(self)
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def n_examples(self) -> int:
+        return n_examples(self.task, self.modulus)
+
+    @property
+    def n_train(self) -> int:
+        return split_sizes(self.n_examples, self.train_fraction)[0]
+
+    @property
+    def resolved_batch_size(self) -> int:
+        n = self.n_train
+        if self.batch_size == "full":
+            return n
+        if self.batch_size == "auto":
+            return max(1, min(512, n // 2))
+        return min(int(self.batch_size), n)
+
+    # -- conversion ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "RunConfig":
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], preset: str | None = None) -> "RunConfig":
+        """Build from a mapping (over a preset's values when given); unknown keys are refused."""
+        values = load_preset(preset) if preset else {}
+        check_keys(data, "config")
+        values.update(data)
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | Path, preset: str | None = None) -> "RunConfig":
+        return cls.from_dict(read_toml(path), preset=preset)
+
+    def to_toml(self) -> str:
+        lines = []
+        for k, v in self.to_dict().items():
+            lines.append(f"{k} = {json.dumps(v)}")
+        return "\n".join(lines) + "\n"
+
+    def hash(self) -> str:
+        """Identity of a run: everything that changes its results (not the device or checkpoint rate)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+NOT_IDENTITY = {"device", "checkpoint_every"}
+FIELDS = {f.name: f for f in fields(RunConfig)}
+
+
+def field_doc(name: str) -> str:
+    return FIELDS[name].metadata["doc"]
+
+
+def check_keys(data: dict, where: str) -> None:
+    for key in data:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown {where} key {key!r}{hint}; allowed: {', '.join(FIELDS)}")
+
+
+def _type_ok(value, annotation: str) -> bool:
+    if annotation == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "str":
+        return isinstance(value, str)
+    return True
+
+
+def _validate(cfg: RunConfig) -> None:
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        meta = f.metadata
+        if f.name == "batch_size":
+            ok = v in ("auto", "full") or (_type_ok(v, "int") and v >= 1)
+            if not ok:
+                raise ConfigError(f"batch_size {v!r} is not allowed; use 'auto', 'full' or an integer >= 1")
+            continue
+        if not _type_ok(v, f.type):
+            raise ConfigError(f"{f.name} {v!r} has the wrong type; expected {f.type}")
+        if f.type == "float" and not math.isfinite(v):
+            raise ConfigError(f"{f.name} {v!r} is not a finite number")
+        if "choices" in meta and v not in meta["choices"]:
+            raise ConfigError(f"{f.name} {v!r} is not allowed; allowed: {', '.join(meta['choices'])}")
+        if "min" in meta and v < meta["min"]:
+            raise ConfigError(f"{f.name} {v!r} is too small; must be >= {meta['min']}")
+        if "gt" in meta and not v > meta["gt"]:
+            raise ConfigError(f"{f.name} {v!r} must be > {meta['gt']}")
+    for name in ("dropout", "beta1", "beta2", "momentum", "grokfast_alpha"):
+        v = getattr(cfg, name)
+        if not 0.0 <= v < 1.0:
+            raise ConfigError(f"{name} {v!r} is outside [0, 1)")
+    if cfg.d_model % cfg.n_heads:
+        raise ConfigError(f"d_model {cfg.d_model} does not divide by n_heads {cfg.n_heads}")
+    get_task(cfg.task)
+    if get_task(cfg.task).modular:
+        check_modulus(cfg.task, cfg.modulus)
+    split_sizes(cfg.n_examples, cfg.train_fraction)
+
+
+# -- files and presets ---------------------------------------------------------
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("groklab.presets").iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    if name not in preset_names():
+        raise ConfigError(f"unknown preset {name!r}; allowed: {', '.join(preset_names())}")
+    text = resources.files("groklab.presets").joinpath(f"{name}.toml").read_text()
+    data = tomllib.loads(text)
+    check_keys(data, f"preset {name!r}")
+    return data

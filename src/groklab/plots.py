@@ -1,0 +1,121 @@
+"""One function per figure, each returning a matplotlib Figure.
+
+- ``curves``: train / validation accuracy (and loss) vs log-scaled steps (paper Figure 1, left).
+- ``data_efficiency``: median steps to 99% validation (and training) accuracy vs training
+  fraction, one line per task, spread over seeds (Figure 1, centre).
+- ``best_val``: best validation accuracy within the budget vs training fraction (Figure 2, right).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+TRAIN, VAL = "tab:red", "tab:green"
+
+
+def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title: str | None = None) -> Figure:
+    """Accuracy (and loss) of one or several runs vs log-scaled optimization steps.
+
+    ``histories`` maps a label to a list of metrics rows (step, train_acc, val_acc, ...).
+    """
+    fig, axes = plt.subplots(1, 2 if loss else 1, figsize=(11 if loss else 6, 4), squeeze=False)
+    ax_acc = axes[0, 0]
+    single = len(histories) == 1
+    for i, (label, rows) in enumerate(histories.items()):
+        steps = np.array([max(r["step"], 1) for r in rows])
+        style = dict(lw=1.8) if single else dict(lw=1.2, color=f"C{i}")
+        pre = "" if single else f"{label} "
+        ax_acc.plot(steps, [r["train_acc"] for r in rows], label=f"{pre}train", ls="-" if single else "--",
+                    **({"color": TRAIN} if single else {}), **style)
+        ax_acc.plot(steps, [r["val_acc"] for r in rows], label=f"{pre}val", **({"color": VAL} if single else {}),
+                    **style)
+        if loss:
+            ax = axes[0, 1]
+            ax.plot(steps, [r["train_loss"] for r in rows], ls="-" if single else "--",
+                    **({"color": TRAIN} if single else {}), **style)
+            ax.plot(steps, [r["val_loss"] for r in rows], **({"color": VAL} if single else {}), **style)
+    ax_acc.set(xscale="log", xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
+    ax_acc.legend(loc="lower right", fontsize=8)
+    ax_acc.grid(alpha=0.3)
+    if loss:
+        ax = axes[0, 1]
+        ax.set(xscale="log", yscale="log", xlabel="Optimization steps", ylabel="Loss")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_curves(rows: Sequence[Mapping], path: str | Path, title: str | None = None) -> None:
+    fig = curves({"run": rows}, title=title)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _by_task_fraction(summaries: Sequence[Mapping], key: str):
+    out: dict[str, dict[float, list]] = {}
+    for s in summaries:
+        out.setdefault(s["task"], {}).setdefault(float(s["train_fraction"]), []).append(s.get(key))
+    return out
+
+
+def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: int | None = None) -> Figure:
+    """Median steps to 99% validation accuracy vs training fraction, one line per task.
+
+    Shaded: the range over seeds. Runs that never reached 99% count as the budget
+    (their fraction is marked with an open circle at the top and the median may rest on it).
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    val = _by_task_fraction(summaries, "step_val_acc_99")
+    trn = _by_task_fraction(summaries, "step_train_acc_99")
+    # a run that never generalized is drawn at the budget
+    top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
+    for i, task in enumerate(sorted(val)):
+        fr = sorted(val[task])
+        med, lo, hi, failed = [], [], [], []
+        for f in fr:
+            steps = np.array([top if v is None else v for v in val[task][f]], dtype=float)
+            med.append(np.median(steps))
+            lo.append(steps.min())
+            hi.append(steps.max())
+            failed.append(sum(v is None for v in val[task][f]))
+        c = f"C{i}"
+        ax.plot(fr, med, "o-", color=c, label=f"{task}: validation")
+        ax.fill_between(fr, lo, hi, color=c, alpha=0.2)
+        nf = [(f, top) for f, k in zip(fr, failed) if k]
+        if nf:
+            ax.plot(*zip(*nf), "o", mfc="white", mec=c, ms=9, label=f"{task}: some seeds never reached 99%")
+        if train:
+            tmed = [np.median([top if v is None else v for v in trn[task][f]]) for f in fr]
+            ax.plot(fr, tmed, "s--", color=c, alpha=0.6, ms=4, label=f"{task}: train")
+    ax.axhline(top, color="grey", lw=0.8, ls=":")
+    ax.set(yscale="log", xlabel="Training data fraction", ylabel="Steps until 99% accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def best_val(summaries: Sequence[Mapping]) -> Figure:
+    """Best validation accuracy within the budget vs training fraction, one line per task (median over seeds)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    best = _by_task_fraction(summaries, "best_val_acc")
+    for i, task in enumerate(sorted(best)):
+        fr = sorted(best[task])
+        vals = [np.array([v or 0.0 for v in best[task][f]]) for f in fr]
+        ax.plot(fr, [np.median(v) for v in vals], "o-", color=f"C{i % 10}", label=task, ms=4)
+        ax.fill_between(fr, [v.min() for v in vals], [v.max() for v in vals], color=f"C{i % 10}", alpha=0.15)
+    ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig

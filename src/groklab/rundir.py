@@ -1,0 +1,152 @@
+"""The run directory: config.json, metrics.csv, summary.json, checkpoint.pt, curves.png.
+
+Every file is written atomically (a temporary file in the same folder,
+fsync, rename), so a killed run never leaves a half-written file. A
+checkpoint holds everything a run needs to continue bit for bit: parameters,
+optimizer and filter state, the batch sampler, every RNG, the step and the
+stop-rule state. It is loaded with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .config import RunConfig
+from .errors import ConfigError
+
+CHECKPOINT_FORMAT = 1
+METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr", "elapsed_s"]
+SUMMARY = ["task", "modulus", "train_fraction", "seed", "n_train", "n_val", "n_params", "steps_run",
+           "step_train_acc_99", "step_val_acc_99", "grok_delay", "final_train_acc", "final_val_acc",
+           "best_val_acc", "wall_time_s", "status"]
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+STATUSES = ("running", "generalized", "budget_exhausted", "diverged", "interrupted")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_json(path: Path, obj: Any) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def metrics_csv(rows: list[dict]) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, METRICS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r[k] for k in METRICS})
+    return buf.getvalue().encode()
+
+
+def metrics_row(row: dict) -> bytes:
+    """One metrics.csv line (no header)."""
+    return metrics_csv([row]).split(b"\n", 1)[1]
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def read_summary(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def prepare(run_dir: Path, cfg: RunConfig, force: bool = False) -> None:
+    """Check that ``run_dir`` may be written and write config.json; refuse to overwrite a finished run."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"output {str(run_dir)!r} exists and is not a directory")
+    summary = read_summary(run_dir) if run_dir.exists() else None
+    if summary and summary.get("status") != "running" and not force:
+        raise ConfigError(f"{str(run_dir)!r} already holds a finished run (status {summary['status']}); "
+                          "use --force to overwrite it or --out to choose another directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if force:
+            for name in ("metrics.csv", "summary.json", "checkpoint.pt", "curves.png"):
+                (run_dir / name).unlink(missing_ok=True)
+        atomic_json(run_dir / "config.json", cfg.to_dict())
+    except OSError as e:
+        raise ConfigError(f"cannot write to {str(run_dir)!r}: {e.strerror or e}") from None
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{str(path)!r} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{str(path)!r} does not hold a config object")
+    return RunConfig.from_dict(data)
+
+
+# -- checkpoints ------------------------------------------------------------------------
+
+
+def save_checkpoint(run_dir: Path, state: dict) -> None:
+    state = {"format": CHECKPOINT_FORMAT, "groklab_version": __version__, **state}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(Path(run_dir) / "checkpoint.pt", buf.getvalue())
+
+
+def load_checkpoint(run_dir: Path, cfg: RunConfig | None = None) -> dict:
+    """Load and check a checkpoint: format, version and (when given) that it belongs to ``cfg``."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        raise ConfigError(f"{str(run_dir)!r} has no checkpoint.pt to resume from")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: tell the user, don't crash
+        raise ConfigError(f"{str(path)!r} is not a readable groklab checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{str(path)!r} has checkpoint format {state.get('format') if isinstance(state, dict) else None!r}; "
+                          f"this groklab ({__version__}) reads format {CHECKPOINT_FORMAT}")
+    if cfg is not None:
+        theirs = state.get("config", {})
+        for key in ("task", "modulus", "n_layers", "d_model", "n_heads", "d_mlp", "norm", "act"):
+            if theirs.get(key) != getattr(cfg, key):
+                raise ConfigError(f"checkpoint in {str(run_dir)!r} is for {key}={theirs.get(key)!r}, "
+                                  f"not {key}={getattr(cfg, key)!r}")
+    return state
+
+
+def load_model(run_dir: Path):
+    """The trained model of a run directory as a ``groklab.models.Transformer``."""
+    from .models import ModelConfig, Transformer
+    from .tasks import n_symbols
+
+    cfg = load_config(run_dir)
+    state = load_checkpoint(run_dir, cfg)
+    return Transformer(ModelConfig.from_run_config(cfg, n_symbols(cfg.task, cfg.modulus)), state["params"])
