@@ -9,8 +9,10 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+
+# the usage-error base class of whichever click typer runs on (newer typers carry their own)
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 from . import rundir
 from .config import RunConfig, check_keys, preset_names, read_toml
@@ -153,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"groklab: error: {e}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("groklab: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as e:
+    except _ClickException as e:
         print(f"groklab: error: {e.format_message()}".replace("\n", " "), file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -16,12 +16,18 @@ learning-rate warm-up; and the Grokfast-EMA gradient filter (Lee et al. 2024):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from .models import Params
+
+
+# Gradients are views into one flat buffer; PyTorch warns that such strides are not its
+# preferred layout, but accumulates into them in place all the same (tests check the result).
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
 
 
 class FlatParams:

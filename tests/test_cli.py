@@ -1,0 +1,111 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from groklab.cli import main
+
+TINY = ["--task", "add", "--modulus", "23", "--train-fraction", "0.8", "--d-model", "64", "--d-mlp", "128",
+        "--lr", "3e-3", "--steps", "3000", "--stop-patience", "100", "--quiet"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "groklab", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_train_command_generalizes_and_reports_events(tmp_path):
+    out = tmp_path / "R"
+    p = run_cli("train", *TINY, "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert "memorized at step" in p.stdout and "generalized at step" in p.stdout
+    assert f"run directory: {out}" in p.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "generalized" and s["final_val_acc"] >= 0.99
+    assert s["step_train_acc_99"] < s["step_val_acc_99"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "foo"], "task 'foo' is not allowed; allowed: add"),
+    (["--task", "div", "--modulus", "91"], "modulus 91 is not prime"),
+    (["--train-fraction", "1.5"], "train_fraction 1.5 is outside (0, 1)"),
+    (["--train-fraction", "0"], "train_fraction 0.0 is outside (0, 1)"),
+    (["--steps", "-5"], "steps -5 is too small"),
+    (["--preset", "papr"], "unknown preset 'papr'"),
+    (["--batch-size", "huge"], "batch_size 'huge'"),
+    (["--optimizer", "lion"], "optimizer 'lion' is not allowed"),
+    (["--steps", "many"], "Invalid value for '--steps'"),
+    (["--no-such-flag"], "No such option: --no-such-flag"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_run_directory(tmp_path, capsys, args, message):
+    out = tmp_path / "R"
+    assert main(["train", *args, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr = 1e-3\nweigth_decay = 1\n", "unknown config file"),
+    ("lr = [1\n", "is not valid TOML"),
+    ("lr = 'fast'\n", "lr 'fast' has the wrong type"),
+])
+def test_bad_config_file_is_refused(tmp_path, capsys, text, message):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "R")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "R").exists()
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("weigth_decay = 1\n")
+    main(["train", "--config", str(cfg)])
+    assert "did you mean 'weight_decay'" in capsys.readouterr().err
+
+
+def test_config_file_and_flags_set_the_run(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('task = "sub"\nmodulus = 11\nsteps = 20\nd_model = 32\nd_mlp = 64\n')
+    out = tmp_path / "R"
+    assert main(["train", "--config", str(cfg), "--steps", "30", "--out", str(out), "--quiet"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["task"], saved["modulus"], saved["steps"], saved["d_model"]) == ("sub", 11, 30, 32)
+    assert saved["weight_decay"] == 1.0  # the paper preset underneath
+
+
+def test_finished_run_is_not_overwritten_without_force(tmp_path, capsys):
+    out = tmp_path / "R"
+    args = ["train", "--task", "add", "--modulus", "7", "--steps", "5", "--d-model", "32", "--d-mlp", "32",
+            "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    before = (out / "summary.json").read_text()
+    assert main(args) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == before
+    assert main(args + ["--force", "--seed", "1"]) == 0
+    assert json.loads((out / "config.json").read_text())["seed"] == 1
+
+
+def test_tasks_list_and_show(capsys):
+    assert main(["tasks"]) == 0
+    listing = capsys.readouterr().out
+    assert "div_odd_sub" in listing and "s5_conj" in listing and "14400" in listing
+    assert main(["tasks", "show", "add", "--modulus", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "x,y,z" and len(lines) == 26 and lines[-1] == "4,4,3"
+
+
+def test_paper_fig1_preset_is_adam_without_weight_decay(tmp_path):
+    from groklab.config import RunConfig
+
+    cfg = RunConfig.from_dict({}, preset="paper-fig1")
+    assert (cfg.task, cfg.modulus, cfg.train_fraction, cfg.optimizer, cfg.weight_decay, cfg.steps) == (
+        "div", 97, 0.5, "adam", 0.0, 1_000_000)
+    paper = RunConfig.from_dict({}, preset="paper")
+    assert (paper.optimizer, paper.lr, paper.weight_decay, paper.beta2, paper.warmup_steps, paper.steps) == (
+        "adamw", 1e-3, 1.0, 0.98, 10, 100_000)
+    assert paper.resolved_batch_size == 512
+    assert RunConfig(train_fraction=0.1).resolved_batch_size == 465

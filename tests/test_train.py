@@ -1,0 +1,113 @@
+import json
+import math
+
+import pytest
+import torch
+
+from groklab import RunConfig, rundir
+from groklab.train import eval_interval, is_eval_step, train, train_group
+
+
+def test_tiny_run_memorizes_then_generalizes(tiny, tmp_path):
+    result = train(tiny, tmp_path / "run")
+    s = result.summary
+    assert s["status"] == "generalized"
+    assert s["final_val_acc"] >= 0.99 and s["final_train_acc"] >= 0.99
+    assert s["step_train_acc_99"] < s["step_val_acc_99"]
+    assert s["grok_delay"] == pytest.approx(s["step_val_acc_99"] / s["step_train_acc_99"])
+    # early stop: held >= 0.99 for stop_patience steps, then stopped well before the budget
+    assert s["steps_run"] < tiny.steps
+
+
+def test_run_directory_contract(tiny, tmp_path):
+    out = tmp_path / "run"
+    train(tiny.replace(steps=200), out)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt", "config.json", "curves.png", "metrics.csv", "summary.json"]
+    assert RunConfig.from_dict(json.loads((out / "config.json").read_text())) == tiny.replace(steps=200)
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,train_loss,train_acc,val_loss,val_acc,weight_norm,lr,elapsed_s"
+    rows = rundir.read_metrics(out)
+    steps = [r["step"] for r in rows]
+    assert steps[0] == 0 and steps[-1] == 200 and steps == sorted(set(steps))
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary) == rundir.SUMMARY
+    assert summary["n_train"] + summary["n_val"] == 23 * 23
+    assert summary["steps_run"] == 200 and summary["status"] in ("budget_exhausted", "generalized")
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_run_and_other_seed_differs(tiny):
+    cfg = tiny.replace(steps=60, early_stop=False)
+    a, b = train(cfg), train(cfg)
+    c = train(cfg.replace(seed=1))
+    strip = lambda h: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in h]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    assert strip(a.history) != strip(c.history)
+
+
+def test_resumed_run_equals_uninterrupted_run_bitwise(tiny, tmp_path):
+    cfg = tiny.replace(steps=300, early_stop=False, checkpoint_every=50)
+    train(cfg, tmp_path / "whole")
+    calls = {"n": 0}
+
+    def stop_after_170_updates():
+        calls["n"] += 1
+        return calls["n"] > 170
+
+    rundir.prepare(tmp_path / "cut", cfg)
+    first = train_group([cfg], [tmp_path / "cut"], stop_flag=stop_after_170_updates)[0]
+    assert first.summary["status"] == "interrupted" and first.summary["steps_run"] == 170
+    resumed = train(cfg, tmp_path / "cut", resume=True)
+    assert resumed.summary["steps_run"] == 300
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa: E731
+    assert strip(rundir.read_metrics(tmp_path / "cut")) == strip(rundir.read_metrics(tmp_path / "whole"))
+    a = rundir.load_checkpoint(tmp_path / "whole")["params"]
+    b = rundir.load_checkpoint(tmp_path / "cut")["params"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_group_of_runs_trains_like_each_run_alone(tiny):
+    cfgs = [tiny.replace(steps=40, early_stop=False, seed=s, train_fraction=f, lr=lr)
+            for s, f, lr in [(0, 0.8, 3e-3), (1, 0.5, 1e-3), (2, 0.8, 3e-3)]]
+    together = train_group(cfgs)
+    for cfg, res in zip(cfgs, together):
+        alone = train(cfg)
+        for r1, r2 in zip(res.history, alone.history):
+            assert r1["step"] == r2["step"]
+            assert r1["train_loss"] == pytest.approx(r2["train_loss"], rel=1e-3, abs=1e-4)
+            assert r1["val_acc"] == pytest.approx(r2["val_acc"], abs=0.01)
+
+
+def test_runs_that_finish_drop_out_of_the_group(tiny):
+    cfgs = [tiny.replace(steps=30), tiny.replace(steps=70, seed=1)]
+    a, b = train_group(cfgs)
+    assert a.summary["steps_run"] == 30 and b.summary["steps_run"] == 70
+
+
+def test_non_finite_loss_stops_the_run_as_diverged(tiny, tmp_path):
+    cfg = tiny.replace(optimizer="sgd", lr=1e30, weight_decay=0.0, warmup_steps=0, steps=100)
+    result = train(cfg, tmp_path / "run")
+    assert result.summary["status"] == "diverged"
+    assert result.summary["steps_run"] < 100
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_other_optimizers_reduce_the_training_loss(tiny, kind):
+    cfg = tiny.replace(optimizer=kind, lr=1e-3 if kind == "adam" else 0.3, momentum=0.9 if kind == "sgd" else 0.0,
+                       weight_decay=0.0, steps=100, early_stop=False)
+    h = train(cfg).history
+    assert h[-1]["train_loss"] < 0.8 * h[0]["train_loss"]
+
+
+def test_grokfast_and_decay_to_init_and_dropout_train(tiny):
+    for change in (dict(grokfast_lamb=2.0), dict(decay_to_init=True), dict(dropout=0.1)):
+        h = train(tiny.replace(steps=60, early_stop=False, **change)).history
+        assert math.isfinite(h[-1]["train_loss"]) and h[-1]["train_loss"] < h[0]["train_loss"]
+
+
+def test_evaluation_schedule_is_dense_early_and_log_spaced_later():
+    cfg = RunConfig(steps=1_000_000)
+    n = sum(is_eval_step(s, cfg) for s in range(0, 1_000_001))
+    assert n < 500
+    assert eval_interval(50, 10) == 10 and eval_interval(5_000, 10) == 100 and eval_interval(500_000, 10) == 10_000
