@@ -32,15 +32,22 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def config_options(func):
-    """Give ``func`` one ``--flag`` per RunConfig field (default None: only given flags override)."""
+def config_options(func=None, *, axes: bool = False):
+    """Give ``func`` one ``--flag`` per RunConfig field (default None: only given flags override).
+
+    With ``axes`` every flag takes a list ``a,b,c`` or a range ``start:stop:step``.
+    """
+    if func is None:
+        return lambda f: config_options(f, axes=axes)
     sig = inspect.signature(func)
     params = [p for p in sig.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
     for f in fields(RunConfig):
-        typ = _PY_TYPES[f.type]
+        typ = str if axes else _PY_TYPES[f.type]
         doc = f.metadata["doc"]
         if "choices" in f.metadata and len(f.metadata["choices"]) <= 6:
             doc += f" [{'|'.join(f.metadata['choices'])}]"
+        if axes:
+            doc = f"axis: {doc}; values a,b,c or start:stop:step"
         if typ is bool:
             opt = typer.Option(None, f"{_flag(f.name)}/--no-{f.name.replace('_', '-')}", help=doc, show_default=False)
         else:
@@ -117,6 +124,106 @@ def train(
     if s["status"] == "interrupted":
         typer.echo(f"resume with: groklab train --resume {out}")
         raise typer.Exit(130)
+
+
+@app.command()
+@config_options(axes=True)
+def sweep(
+    file: Optional[Path] = typer.Argument(None, help="sweep TOML file (base config and axes)"),
+    store: Path = typer.Option(..., help="SQLite store the runs are written to"),
+    workers: Optional[int] = typer.Option(None, help="local worker processes (default: the CPU cores)"),
+    executor: str = typer.Option("local", help="local | ray"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
+    ensemble: Optional[int] = typer.Option(None, help="most runs trained together as one stacked model "
+                                                     "(default 8 on CPU, 64 on CUDA)"),
+    runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/)"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+    **axes,
+):
+    """Run a sweep into a store; running it again skips finished runs and resumes interrupted ones."""
+    from .sweep import load_sweep, parse_axis, run_sweep
+
+    overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
+    if file is None and not overrides:
+        raise ConfigError("give a sweep file or at least one axis (e.g. --seed 0,1,2)")
+    configs = load_sweep(file, overrides).configs()
+    if ensemble is not None and ensemble < 1:
+        raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
+    counts = run_sweep(configs, store, workers=workers, executor=executor, address=address,
+                       max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
+    typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now; store: {store}")
+
+
+@app.command()
+def runs(store: Path = typer.Option(..., help="SQLite store"),
+         task: Optional[str] = typer.Option(None, help="only this task"),
+         status: Optional[str] = typer.Option(None, help="only this status"),
+         csv: Optional[Path] = typer.Option(None, help="export the (filtered) runs to this CSV file"),
+         metrics_csv: Optional[Path] = typer.Option(None, help="export every metrics row to this CSV file")):
+    """List the runs of a store."""
+    from .store import Store
+
+    st = Store(_existing(store), create=False)
+    st.mark_stale()
+    rows = st.runs(task=task, status=status)
+    if csv:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(csv, index=False)
+    if metrics_csv:
+        st.export_csv(metrics_csv, metrics=True)
+    typer.echo(f"{'id':>4} {'task':<12} {'p':>4} {'frac':>5} {'seed':>4} {'status':<16} {'steps':>8} "
+               f"{'train99':>8} {'val99':>8} {'best_val':>8}")
+    fmt = lambda v: "-" if v is None else f"{v}"  # noqa: E731
+    for r in rows:
+        best = "-" if r["best_val_acc"] is None else f"{r['best_val_acc']:.3f}"
+        typer.echo(f"{r['id']:>4} {r['task']:<12} {r['modulus']:>4} {r['train_fraction']:>5.2f} {r['seed']:>4} "
+                   f"{r['status']:<16} {fmt(r['steps_run']):>8} {fmt(r['step_train_acc_99']):>8} "
+                   f"{fmt(r['step_val_acc_99']):>8} {best:>8}")
+
+
+def _existing(path: Path) -> Path:
+    if not Path(path).exists():
+        raise ConfigError(f"store {str(path)!r} does not exist")
+    return path
+
+
+PLOTS = ("curves", "data-efficiency", "best-val")
+
+
+@app.command()
+def plot(kind: str = typer.Argument(..., help=f"which figure [{'|'.join(PLOTS)}]"),
+         store: Path = typer.Option(..., help="SQLite store"),
+         output: Path = typer.Option(..., "-o", "--output", help="image file to write (.png, .pdf, .svg)"),
+         task: Optional[str] = typer.Option(None, help="only this task"),
+         run_id: Optional[str] = typer.Option(None, help="curves: run ids, e.g. 1,4,7 (default: all, at most 12)")):
+    """Draw a figure from a store."""
+    from . import plots
+    from .store import Store
+
+    if kind not in PLOTS:
+        raise ConfigError(f"plot kind {kind!r} is not allowed; allowed: {', '.join(PLOTS)}")
+    st = Store(_existing(store), create=False)
+    rows = [r for r in st.runs(task=task) if r["status"] != "running"]
+    if not rows:
+        raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else ""))
+    if kind == "curves":
+        ids = [int(i) for i in run_id.split(",")] if run_id else [r["id"] for r in rows][:12]
+        by_id = {r["id"]: r for r in rows}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise ConfigError(f"run id {missing[0]} is not in the store; see groklab runs --store {store}")
+        label = lambda r: f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"  # noqa: E731
+        fig = plots.curves({label(by_id[i]): st.metrics(i) for i in ids})
+    elif kind == "data-efficiency":
+        fig = plots.data_efficiency(rows)
+    else:
+        fig = plots.best_val(rows)
+    try:
+        fig.savefig(output, dpi=110)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot write {str(output)!r}: {e}") from None
+    typer.echo(f"wrote {output}")
 
 
 @tasks_app.callback()

@@ -256,11 +256,13 @@ def _evaluate(p, mcfg, X, Y, Z, runs: list[_Run], lr: torch.Tensor, flat: torch.
 
 
 def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None, resume: bool = False,
-                progress: bool = False, stop_flag=None) -> list[RunResult]:
+                progress: bool = False, stop_flag=None, on_finish=None) -> list[RunResult]:
     """Train compatible runs (equal ``group_key``) together; returns one RunResult per config, in order.
 
     ``run_dirs`` (optional, one per config) receive the run-directory files; with ``resume``
-    a run whose directory holds a checkpoint continues from it.
+    a run whose directory holds a checkpoint continues from it. ``stop_flag()`` returning
+    True interrupts all runs (as SIGINT/SIGTERM do); ``on_finish(result)`` is called as
+    each run ends.
     """
     if len({group_key(c) for c in cfgs}) != 1:
         raise ValueError("train_group needs runs with the same group_key")
@@ -340,6 +342,8 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
             if done:
                 for e in done:
                     results[order[e]] = _finish(runs[e], e, params, opt)
+                    if on_finish is not None:
+                        on_finish(results[order[e]])
                 keep = [e for e in range(len(runs)) if e not in done]
                 runs = [runs[e] for e in keep]
                 order = [order[e] for e in keep]

@@ -1,0 +1,206 @@
+"""The store: one SQLite file of many runs, safe for several writer processes at once.
+
+``runs`` holds one row per run (identity: the config hash), its config as
+JSON, its status and its summary fields; ``metrics`` holds every evaluation
+of every run. WAL mode lets readers and one writer proceed together; each
+write is one short ``BEGIN IMMEDIATE`` transaction, and writers wait for each
+other (busy timeout) rather than fail, so concurrent sweeps lose nothing.
+
+>>> store = Store("sweep.db")                                  # doctest: +SKIP
+>>> store.runs(task="div", status="generalized")               # doctest: +SKIP
+>>> store.to_dataframe().to_csv("runs.csv")                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import ConfigError
+from .rundir import METRICS, SUMMARY
+
+SCHEMA_VERSION = 1
+FINISHED = ("generalized", "budget_exhausted", "diverged")
+_SUMMARY_COLS = [c for c in SUMMARY if c != "status"]
+_REAL = {"train_fraction", "grok_delay", "final_train_acc", "final_val_acc", "best_val_acc", "wall_time_s"}
+_TEXT = {"task"}
+
+
+def _coltype(c: str) -> str:
+    return "REAL" if c in _REAL else "TEXT" if c in _TEXT else "INTEGER"
+
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    config_hash TEXT NOT NULL UNIQUE,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL,
+    run_dir TEXT,
+    owner TEXT,
+    updated_at REAL,
+    steps INTEGER,
+    {", ".join(f"{c} {_coltype(c)}" for c in _SUMMARY_COLS)}
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    {", ".join(f"{c} {'INTEGER' if c == 'step' else 'REAL'}" for c in METRICS)},
+    PRIMARY KEY (run_id, step)
+);
+CREATE INDEX IF NOT EXISTS runs_task ON runs(task, status);
+"""
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """A groklab store at ``path`` (created when missing, refused when not a groklab store)."""
+
+    def __init__(self, path: str | Path, create: bool = True):
+        self.path = Path(path)
+        if not self.path.exists():
+            if not create:
+                raise ConfigError(f"store {str(self.path)!r} does not exist")
+            if not self.path.parent.is_dir():
+                raise ConfigError(f"cannot create store {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
+        elif self.path.is_dir():
+            raise ConfigError(f"store {str(self.path)!r} is a directory, not a groklab store")
+        else:
+            with self.path.open("rb") as fh:
+                head = fh.read(16)
+            if head and head != b"SQLite format 3\x00":
+                raise ConfigError(f"{str(self.path)!r} is not a groklab store (not an SQLite file)")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self._init()
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(f"{str(self.path)!r} is not a usable groklab store: {e}") from None
+
+    def _init(self) -> None:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise ConfigError(f"{str(self.path)!r} is an SQLite file but not a groklab store")
+        if tables:
+            row = self.db.execute("SELECT value FROM meta WHERE key='groklab_store'").fetchone()
+            if row is None or int(row[0]) != SCHEMA_VERSION:
+                raise ConfigError(f"{str(self.path)!r} is not a groklab store of schema {SCHEMA_VERSION}")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        if not tables:
+            with self.transaction() as db:
+                for stmt in _DDL.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('groklab_store', ?)", (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def transaction(self):
+        for attempt in range(50):
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:  # busy beyond the timeout: try again
+                if "locked" not in str(e) or attempt == 49:
+                    raise
+                time.sleep(0.1)
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- writing ---------------------------------------------------------------------
+    def start_run(self, cfg: RunConfig, run_dir: str | Path | None) -> int:
+        """Insert (or mark running again) the run of ``cfg``; returns its id."""
+        h = cfg.hash()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (config_hash, config, status, run_dir, owner, updated_at, steps, task, modulus,"
+                " train_fraction, seed) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(config_hash) DO UPDATE SET status='running', owner=excluded.owner,"
+                " updated_at=excluded.updated_at, run_dir=excluded.run_dir",
+                (h, json.dumps(cfg.to_dict()), str(run_dir) if run_dir else None, _owner(), time.time(),
+                 cfg.steps, cfg.task, cfg.modulus, cfg.train_fraction, cfg.seed))
+            return db.execute("SELECT id FROM runs WHERE config_hash=?", (h,)).fetchone()[0]
+
+    def finish_run(self, cfg: RunConfig, summary: dict, history: list[dict], run_dir=None) -> int:
+        """Write a run's summary and all its metrics in one transaction."""
+        row = self.get(cfg)
+        rid = self.start_run(cfg, run_dir) if row is None else row["id"]
+        cols = ", ".join(f"{c}=?" for c in _SUMMARY_COLS)
+        with self.transaction() as db:
+            db.execute(f"UPDATE runs SET status=?, updated_at=?, {cols} WHERE id=?",
+                       (summary["status"], time.time(), *[summary.get(c) for c in _SUMMARY_COLS], rid))
+            db.execute("DELETE FROM metrics WHERE run_id=?", (rid,))
+            db.executemany(f"INSERT INTO metrics (run_id, {', '.join(METRICS)}) VALUES (?, {', '.join('?' * len(METRICS))})",
+                           [(rid, *[r[c] for c in METRICS]) for r in history])
+        return rid
+
+    def mark_stale(self) -> int:
+        """Mark as interrupted the runs left 'running' by processes of this host that are gone."""
+        host = socket.gethostname()
+        stale = []
+        for r in self.db.execute("SELECT id, owner FROM runs WHERE status='running'"):
+            h, _, pid = (r["owner"] or ":").rpartition(":")
+            if h == host and pid.isdigit() and not _pid_alive(int(pid)):
+                stale.append(r["id"])
+        if stale:
+            with self.transaction() as db:
+                db.executemany("UPDATE runs SET status='interrupted' WHERE id=? AND status='running'",
+                               [(i,) for i in stale])
+        return len(stale)
+
+    # -- reading ---------------------------------------------------------------------
+    def get(self, cfg: RunConfig) -> dict | None:
+        row = self.db.execute("SELECT * FROM runs WHERE config_hash=?", (cfg.hash(),)).fetchone()
+        return dict(row) if row else None
+
+    def runs(self, task: str | None = None, status: str | None = None) -> list[dict]:
+        q, args = "SELECT * FROM runs WHERE 1=1", []
+        if task:
+            q += " AND task=?"
+            args.append(task)
+        if status:
+            q += " AND status=?"
+            args.append(status)
+        return [dict(r) for r in self.db.execute(q + " ORDER BY id", args)]
+
+    def metrics(self, run_id: int) -> list[dict]:
+        rows = self.db.execute(f"SELECT {', '.join(METRICS)} FROM metrics WHERE run_id=? ORDER BY step", (run_id,))
+        return [dict(r) for r in rows]
+
+    def to_dataframe(self, metrics: bool = False):
+        """The runs table (or, with ``metrics``, every metrics row joined with its run) as a pandas DataFrame."""
+        import pandas as pd
+
+        if metrics:
+            return pd.read_sql_query("SELECT r.task, r.modulus, r.train_fraction, r.seed, r.config_hash, m.* "
+                                     "FROM metrics m JOIN runs r ON r.id = m.run_id ORDER BY m.run_id, m.step", self.db)
+        return pd.read_sql_query("SELECT * FROM runs ORDER BY id", self.db)
+
+    def export_csv(self, path: str | Path, metrics: bool = False) -> None:
+        self.to_dataframe(metrics).to_csv(path, index=False)

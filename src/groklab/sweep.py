@@ -1,0 +1,309 @@
+"""Sweeps: grids of run configs, and the executors that run them into a store.
+
+A sweep file is TOML::
+
+    preset = "paper"                      # optional, as for `groklab train`
+    [base]                                # RunConfig fields shared by every run
+    task = "add"
+    modulus = 23
+    [axes]                                # the grid: every combination is one run
+    task = ["add", "sub"]
+    train_fraction = "0.3:0.9:0.1"        # start:stop:step, stop included
+    seed = [0, 1, 2]
+
+The same axes can be given on the command line (``--train-fraction 0.3:0.9:0.1
+--seed 0,1,2``). Every config is validated before anything is written.
+
+Running a sweep again skips the runs the store holds as finished and resumes
+the interrupted ones from their checkpoints. Compatible runs (same task and
+architecture) train together as one stacked model (``groklab.train.train_group``).
+Executors: in-process, local worker processes, or Ray tasks whose results the
+driver writes to the store (no shared file system needed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from . import rundir
+from .config import FIELDS, RunConfig, check_keys, read_toml
+from .errors import ConfigError
+from .store import FINISHED, Store
+from .train import group_key, resolve_device
+
+_SWEEP_KEYS = {"preset", "base", "axes"}
+
+
+def _parse_scalar(name: str, text: str) -> Any:
+    typ = FIELDS[name].type
+    text = text.strip()
+    try:
+        if typ == "int":
+            return int(text)
+        if typ == "float":
+            return float(text)
+        if typ == "bool":
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if name == "batch_size" and text not in ("auto", "full"):
+            return int(text)
+    except ValueError:
+        raise ConfigError(f"axis {name}: {text!r} is not a valid {typ}") from None
+    return text
+
+
+def expand_range(name: str, start, stop, step) -> list:
+    """start:stop:step with the stop included; the step must be positive and fit a whole number of times."""
+    if FIELDS[name].type not in ("int", "float"):
+        raise ConfigError(f"axis {name}: a range needs a numeric field, {name} is {FIELDS[name].type}")
+    if not step > 0:
+        raise ConfigError(f"axis {name}: range {start}:{stop}:{step} has step {step}; the step must be > 0")
+    if stop < start:
+        raise ConfigError(f"axis {name}: range {start}:{stop}:{step} ends before it starts")
+    n = (stop - start) / step
+    if abs(n - round(n)) > 1e-6:
+        raise ConfigError(f"axis {name}: range {start}:{stop}:{step} does not reach {stop} in whole steps of {step}")
+    values = [start + i * step for i in range(int(round(n)) + 1)]
+    return [int(v) for v in values] if FIELDS[name].type == "int" else [round(v, 10) for v in values]
+
+
+def parse_axis(name: str, text: str) -> list:
+    """A command-line axis: ``a,b,c`` or ``start:stop:step``."""
+    if name not in FIELDS:
+        check_keys({name: None}, "axis")
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ConfigError(f"axis {name}: range {text!r} must be start:stop:step")
+        return expand_range(name, *(_parse_scalar(name, p) for p in parts))
+    values = [_parse_scalar(name, v) for v in text.split(",") if v.strip()]
+    if not values:
+        raise ConfigError(f"axis {name} is empty")
+    return values
+
+
+def _axis_values(name: str, value) -> list:
+    if isinstance(value, str) and ":" in value:
+        return parse_axis(name, value)
+    if isinstance(value, dict):
+        if set(value) != {"start", "stop", "step"}:
+            raise ConfigError(f"axis {name}: a range table needs exactly start, stop, step (got {', '.join(value)})")
+        return expand_range(name, value["start"], value["stop"], value["step"])
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"axis {name} is empty")
+        return value
+    return [value]
+
+
+@dataclass
+class Sweep:
+    base: dict
+    axes: dict[str, list]
+    preset: str | None = None
+
+    def configs(self) -> list[RunConfig]:
+        """Every combination of the axes over the base, validated; duplicates removed."""
+        names = list(self.axes)
+        out, seen = [], set()
+        for combo in itertools.product(*(self.axes[n] for n in names)):
+            cfg = RunConfig.from_dict({**self.base, **dict(zip(names, combo))}, preset=self.preset)
+            if cfg.hash() not in seen:
+                seen.add(cfg.hash())
+                out.append(cfg)
+        return out
+
+
+def load_sweep(path: str | Path, overrides: dict[str, list] | None = None) -> Sweep:
+    data = read_toml(path) if path else {}
+    unknown = set(data) - _SWEEP_KEYS
+    if unknown:
+        raise ConfigError(f"sweep file {str(path)!r}: unknown key {sorted(unknown)[0]!r}; allowed: base, axes, preset")
+    base = data.get("base", {})
+    raw_axes = data.get("axes", {})
+    if not isinstance(base, dict) or not isinstance(raw_axes, dict):
+        raise ConfigError(f"sweep file {str(path)!r}: base and axes must be tables")
+    check_keys(base, "sweep base")
+    check_keys(raw_axes, "sweep axis")
+    axes = {k: _axis_values(k, v) for k, v in raw_axes.items()}
+    axes.update(overrides or {})
+    return Sweep(base, axes, data.get("preset"))
+
+
+# -- planning --------------------------------------------------------------------------
+
+
+def run_dir_for(runs_root: Path, cfg: RunConfig) -> Path:
+    return runs_root / f"{cfg.task}-f{cfg.train_fraction:g}-s{cfg.seed}-{cfg.hash()[:10]}"
+
+
+def plan(configs: list[RunConfig], store: Store, runs_root: Path) -> tuple[list[RunConfig], int]:
+    """The runs still to do, and how many are already finished (files of runs that finished
+    before their store write are imported, not recomputed)."""
+    todo, finished = [], 0
+    for cfg in configs:
+        row = store.get(cfg)
+        if row and row["status"] in FINISHED:
+            finished += 1
+            continue
+        rd = run_dir_for(runs_root, cfg)
+        summary = rundir.read_summary(rd)
+        if summary and summary["status"] in FINISHED:
+            store.finish_run(cfg, summary, rundir.read_metrics(rd), rd)
+            finished += 1
+            continue
+        todo.append(cfg)
+    return todo, finished
+
+
+def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None) -> list[list[RunConfig]]:
+    """Split compatible runs into ensembles: as large as allowed, but enough groups to keep every worker busy."""
+    by_key: dict[tuple, list[RunConfig]] = {}
+    for c in configs:
+        by_key.setdefault(group_key(c), []).append(c)
+    groups = []
+    for key, cs in by_key.items():
+        cap = max_ensemble or (64 if key[-1] == "cuda" else 8)
+        if cs[0].dropout > 0:  # dropout takes the full forward with shared RNG: keep runs apart
+            cap = 1
+        size = max(1, min(cap, math.ceil(len(cs) / max(workers, 1))))
+        groups += [cs[i: i + size] for i in range(0, len(cs), size)]
+    return groups
+
+
+# -- executors -------------------------------------------------------------------------
+
+
+def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, threads: int) -> list[dict]:
+    """Worker: train one group, writing each run to the store as it ends."""
+    import torch
+
+    torch.set_num_threads(threads)
+    cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
+    store = Store(store_path)
+    for cfg, rd in zip(cfgs, run_dirs):
+        Path(rd).mkdir(parents=True, exist_ok=True)
+        rundir.atomic_json(Path(rd) / "config.json", cfg.to_dict())
+        store.start_run(cfg, rd)
+    from .train import train_group
+
+    results = train_group(cfgs, [Path(r) for r in run_dirs], resume=True,
+                          on_finish=lambda r: store.finish_run(r.config, r.summary, r.history, r.run_dir))
+    store.close()
+    return [r.summary for r in results]
+
+
+def _run_group_remote(cfg_dicts: list[dict], threads: int) -> list[tuple[dict, dict, list]]:
+    """Ray task: train one group on the worker; return configs, summaries and histories to the driver."""
+    import torch
+
+    from .train import train_group
+
+    torch.set_num_threads(threads)
+    results = train_group([RunConfig.from_dict(d) for d in cfg_dicts])
+    return [(r.config.to_dict(), r.summary, r.history) for r in results]
+
+
+def _progress(total: int, finished: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True)
+
+
+def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
+              executor: str = "local", address: str | None = None, max_ensemble: int | None = None,
+              runs_root: str | Path | None = None, progress: bool = True) -> dict:
+    """Run every config not yet finished into the store; returns counts (total, skipped, ran)."""
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor {executor!r} is not allowed; allowed: local, ray")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers {workers} is too small; must be >= 1")
+    if executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError("the Ray executor needs Ray: pip install 'groklab[ray]'") from None
+    for c in configs:
+        resolve_device(c.device)
+    store_path = Path(store_path)
+    store = Store(store_path)
+    runs_root = Path(runs_root) if runs_root else store_path.with_name(store_path.name + ".runs")
+    store.mark_stale()
+    todo, finished = plan(configs, store, runs_root)
+    cores = os.cpu_count() or 1
+    workers = workers or cores
+    groups = make_groups(todo, workers, max_ensemble)
+    threads = max(1, cores // min(workers, max(len(groups), 1)))
+    bar = _progress(len(todo), finished) if progress else None
+    hashes = {c.hash() for c in todo}
+    try:
+        if executor == "ray":
+            _execute_ray(groups, store, threads, address, bar)
+        elif workers == 1 or len(groups) <= 1:
+            for g in groups:
+                _run_group_local([c.to_dict() for c in g], [str(run_dir_for(runs_root, c)) for c in g],
+                                 str(store_path), threads)
+                _update(bar, store, hashes)
+        else:
+            _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes)
+    finally:
+        if bar is not None:
+            bar.close()
+    store.close()
+    return {"total": len(configs), "skipped": finished, "ran": len(todo)}
+
+
+def _update(bar, store: Store, hashes: set[str]) -> None:
+    if bar is None:
+        return
+    rows = [r for r in store.runs() if r["config_hash"] in hashes]
+    done = sum(r["status"] in FINISHED for r in rows)
+    running = sum(r["status"] == "running" for r in rows)
+    bar.n = bar.initial + done
+    bar.set_postfix_str(f"running {running}, left {len(hashes) - done - running}", refresh=False)
+    bar.refresh()
+
+
+def _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes) -> None:
+    with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(_run_group_local, [c.to_dict() for c in g],
+                               [str(run_dir_for(runs_root, c)) for c in g], str(store_path), threads)
+                   for g in groups}
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            for f in done:
+                f.result()  # re-raise a worker's error
+            _update(bar, store, hashes)
+
+
+def _execute_ray(groups, store: Store, threads: int, address: str | None, bar) -> None:
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 **({} if address else {"num_cpus": os.cpu_count()}))
+    try:
+        remote = ray.remote(num_cpus=threads)(_run_group_remote)
+        pending = []
+        for g in groups:
+            for c in g:
+                store.start_run(c, None)
+            pending.append(remote.remote([c.to_dict() for c in g], threads))
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for cfg_dict, summary, history in ray.get(done[0]):
+                store.finish_run(RunConfig.from_dict(cfg_dict), summary, history)
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if started_here:
+            ray.shutdown()

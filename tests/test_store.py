@@ -1,0 +1,83 @@
+import multiprocessing as mp
+import sqlite3
+
+import pytest
+
+from groklab import RunConfig
+from groklab.errors import ConfigError
+from groklab.store import Store
+
+
+def _summary(cfg, status="generalized"):
+    return {"task": cfg.task, "modulus": cfg.modulus, "train_fraction": cfg.train_fraction, "seed": cfg.seed,
+            "n_train": 10, "n_val": 10, "n_params": 1, "steps_run": 30, "step_train_acc_99": 10,
+            "step_val_acc_99": 20, "grok_delay": 2.0, "final_train_acc": 1.0, "final_val_acc": 1.0,
+            "best_val_acc": 1.0, "wall_time_s": 0.1, "status": status}
+
+
+def _history(n):
+    return [{"step": s, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "weight_norm": 3.0,
+             "lr": 1e-3, "elapsed_s": 0.1} for s in range(0, 10 * n, 10)]
+
+
+def test_finished_run_round_trips_with_its_metrics(tmp_path):
+    store = Store(tmp_path / "s.db")
+    cfg = RunConfig(task="add", modulus=7)
+    rid = store.finish_run(cfg, _summary(cfg), _history(5))
+    row = store.get(cfg)
+    assert row["id"] == rid and row["status"] == "generalized" and row["step_val_acc_99"] == 20
+    assert [m["step"] for m in store.metrics(rid)] == [0, 10, 20, 30, 40]
+    assert store.finish_run(cfg, _summary(cfg), _history(3)) == rid  # same config: same row, metrics replaced
+    assert len(store.metrics(rid)) == 3 and len(store.runs()) == 1
+    df = store.to_dataframe()
+    assert list(df["task"]) == ["add"]
+    store.export_csv(tmp_path / "m.csv", metrics=True)
+    assert (tmp_path / "m.csv").read_text().count("\n") == 4
+
+
+def _writer(path, seed0, n):
+    store = Store(path)
+    for s in range(seed0, seed0 + n):
+        cfg = RunConfig(task="add", modulus=7, seed=s)
+        store.start_run(cfg, None)
+        store.finish_run(cfg, _summary(cfg), _history(20))
+
+
+def test_concurrent_writer_processes_lose_nothing(tmp_path):
+    path = tmp_path / "s.db"
+    Store(path).close()
+    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, 100 * i, 15)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    store = Store(path)
+    assert len(store.runs()) == 60
+    assert all(len(store.metrics(r["id"])) == 20 for r in store.runs())
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("content", [b"hello, not a database\n", None])
+def test_a_file_that_is_not_a_groklab_store_is_refused_and_left_alone(tmp_path, content):
+    path = tmp_path / "x.db"
+    if content is None:
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE t (a)")
+        con.commit()
+        con.close()
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="not a groklab store"):
+        Store(path)
+    assert path.read_bytes() == before
+
+
+def test_stale_running_rows_of_dead_processes_become_interrupted(tmp_path):
+    store = Store(tmp_path / "s.db")
+    cfg = RunConfig(task="add", modulus=7)
+    store.start_run(cfg, None)
+    store.db.execute("UPDATE runs SET owner=? WHERE 1", (store.get(cfg)["owner"].rsplit(":", 1)[0] + ":999999",))
+    assert store.mark_stale() == 1
+    assert store.get(cfg)["status"] == "interrupted"

@@ -1,0 +1,145 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from groklab import RunConfig
+from groklab.cli import main
+from groklab.errors import ConfigError
+from groklab.store import Store
+from groklab.sweep import load_sweep, make_groups, parse_axis, run_sweep
+
+SMALL = {"modulus": 7, "d_model": 32, "d_mlp": 64, "steps": 40, "early_stop": False}
+
+
+def write_sweep(path, axes, base=SMALL):
+    lines = ["[base]"] + [f"{k} = {json.dumps(v)}" for k, v in base.items()] + ["[axes]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in axes.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_axes_from_lists_and_ranges(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path / "s.toml", {"train_fraction": "0.3:0.9:0.2", "seed": [0, 1]}),
+                       {"task": parse_axis("task", "add,sub")})
+    configs = sweep.configs()
+    assert len(configs) == 4 * 2 * 2
+    assert sorted({c.train_fraction for c in configs}) == [0.3, 0.5, 0.7, 0.9]
+    assert parse_axis("steps", "100:300:100") == [100, 200, 300]
+
+
+@pytest.mark.parametrize("axes, message", [
+    ({"train_fracton": [0.5]}, "unknown sweep axis key 'train_fracton'"),
+    ({"seed": []}, "axis seed is empty"),
+    ({"train_fraction": "0.2:0.8:0.25"}, "does not reach 0.8 in whole steps"),
+    ({"train_fraction": "0.2:0.8:0"}, "the step must be > 0"),
+    ({"train_fraction": [0.5, 1.5]}, "train_fraction 1.5 is outside (0, 1)"),
+])
+def test_bad_sweep_files_are_refused_with_nothing_written(tmp_path, capsys, axes, message):
+    store = tmp_path / "s.db"
+    code = main(["sweep", str(write_sweep(tmp_path / "s.toml", axes)), "--store", str(store), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not store.exists() and not (tmp_path / "s.db.runs").exists()
+
+
+def test_sweep_into_a_file_that_is_not_a_store_is_refused(tmp_path, capsys):
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("my notes\n")
+    assert main(["sweep", "--seed", "0", "--store", str(bogus), "--quiet"]) == 2
+    assert "not a groklab store" in capsys.readouterr().err
+    assert bogus.read_text() == "my notes\n"
+
+
+def test_compatible_runs_are_grouped_into_ensembles():
+    cfgs = [RunConfig(task=t, modulus=7, seed=s) for t in ("add", "sub") for s in range(10)]
+    groups = make_groups(cfgs, workers=1, max_ensemble=4)
+    assert sorted(len(g) for g in groups) == [2, 2, 4, 4, 4, 4]
+    assert all(len({c.task for c in g}) == 1 for g in groups)
+    assert all(len(g) == 1 for g in make_groups([RunConfig(modulus=7, dropout=0.1, seed=s) for s in range(3)], 1, 8))
+
+
+def test_sweep_writes_every_run_and_a_rerun_skips_them(tmp_path, capsys):
+    f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1], "task": ["add", "mul"]})
+    store = tmp_path / "s.db"
+    assert main(["sweep", str(f), "--store", str(store), "--workers", "1", "--quiet"]) == 0
+    assert "4 runs: 0 already finished, 4 run now" in capsys.readouterr().out
+    rows = Store(store).runs()
+    assert len(rows) == 4 and all(r["status"] == "budget_exhausted" and r["steps_run"] == 40 for r in rows)
+    stamps = {r["config_hash"]: r["updated_at"] for r in rows}
+    assert main(["sweep", str(f), "--store", str(store), "--quiet"]) == 0
+    assert "4 runs: 4 already finished, 0 run now" in capsys.readouterr().out
+    assert {r["config_hash"]: r["updated_at"] for r in Store(store).runs()} == stamps
+    assert main(["plot", "data-efficiency", "--store", str(store), "-o", str(tmp_path / "f.png")]) == 0
+    assert main(["plot", "curves", "--store", str(store), "-o", str(tmp_path / "c.png")]) == 0
+    assert main(["plot", "best-val", "--store", str(store), "-o", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def _sweep_cmd(f, store, *extra):
+    return [sys.executable, "-m", "groklab", "sweep", str(f), "--store", str(store), "--quiet", *extra]
+
+
+def test_sigkilled_sweep_resumes_with_every_run_once_and_none_recomputed(tmp_path):
+    base = {**SMALL, "steps": 400, "checkpoint_every": 50}
+    f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1, 2, 3]}, base)
+    store = tmp_path / "s.db"
+    proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill once one run has finished and the next has a checkpoint
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                done = [r for r in Store(store).runs() if r["status"] == "budget_exhausted"]
+            except Exception:
+                continue
+            ckpts = list((tmp_path / "s.db.runs").glob("*/checkpoint.pt"))
+            if done and len(ckpts) > len(done):
+                break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {r["config_hash"]: r["updated_at"] for r in Store(store).runs() if r["status"] == "budget_exhausted"}
+    assert 1 <= len(before) < 4
+    subprocess.run(_sweep_cmd(f, store, "--workers", "1"), check=True, timeout=300)
+    rows = Store(store).runs()
+    assert len(rows) == 4 and all(r["status"] == "budget_exhausted" and r["steps_run"] == 400 for r in rows)
+    assert all(r["updated_at"] == before[r["config_hash"]] for r in rows if r["config_hash"] in before)
+    for r in rows:
+        steps = [m["step"] for m in Store(store).metrics(r["id"])]
+        assert steps == sorted(set(steps)) and steps[-1] == 400
+
+
+def test_two_sweeps_writing_one_store_at_once_lose_nothing(tmp_path):
+    store = tmp_path / "s.db"
+    fa = write_sweep(tmp_path / "a.toml", {"seed": [0, 1, 2]})
+    fb = write_sweep(tmp_path / "b.toml", {"seed": [10, 11, 12]})
+    procs = [subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1")) for f in (fa, fb)]
+    assert [p.wait(300) for p in procs] == [0, 0]
+    rows = Store(store).runs()
+    assert sorted(r["seed"] for r in rows) == [0, 1, 2, 10, 11, 12]
+    assert all(len(Store(store).metrics(r["id"])) == r["steps_run"] // 10 + 1 for r in rows)
+
+
+def test_ray_executor_gives_the_same_summaries_as_local(tmp_path):
+    pytest.importorskip("ray")
+    cfgs = [RunConfig(task="add", seed=s, **SMALL) for s in (0, 1)]
+    run_sweep(cfgs, tmp_path / "local.db", workers=2, max_ensemble=1, progress=False)
+    run_sweep(cfgs, tmp_path / "ray.db", workers=2, max_ensemble=1, executor="ray", progress=False)
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("id", "run_dir", "owner", "updated_at",  # noqa: E731
+                                                                   "wall_time_s")} for r in rows]
+    local = sorted(strip(Store(tmp_path / "local.db").runs()), key=lambda r: r["seed"])
+    remote = sorted(strip(Store(tmp_path / "ray.db").runs()), key=lambda r: r["seed"])
+    assert local == remote
+
+
+def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"pip install 'groklab\[ray\]'"):
+        run_sweep([RunConfig(modulus=7, **{k: v for k, v in SMALL.items() if k != "modulus"})], tmp_path / "s.db",
+                  executor="ray", progress=False)
+    assert not (tmp_path / "s.db").exists()
