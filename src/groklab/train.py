@@ -34,7 +34,7 @@ from .errors import ConfigError
 from .events import THRESHOLD, events
 from .models import ModelConfig, forward, forward_answer, init_params, n_params
 from .optim import FlatParams, HyperParams, Optimizer
-from .tasks import make_table, n_symbols, split
+from .tasks import make_table, n_symbols, split, tokens
 
 EVAL_CHUNK = 1 << 16  # examples x runs per evaluation chunk
 
@@ -255,6 +255,88 @@ def _evaluate(p, mcfg, X, Y, Z, runs: list[_Run], lr: torch.Tensor, flat: torch.
     return out.cpu()
 
 
+@dataclass
+class Group:
+    """The engine's state: runs stacked along the ensemble axis, their data, parameters and optimizer."""
+
+    runs: list[_Run]
+    params: FlatParams
+    opt: Optimizer
+    mcfg: ModelConfig
+    X: torch.Tensor  # the task table on the device, (n_table,)
+    Y: torch.Tensor
+    Z: torch.Tensor
+    order: list[int]  # position in the stack -> index in the configs given to build
+
+    @classmethod
+    def build(cls, cfgs: list[RunConfig], run_dirs: list[Path | None], resume: bool = False) -> "Group":
+        if len({group_key(c) for c in cfgs}) != 1:
+            raise ValueError("a group needs runs with the same group_key")
+        first = cfgs[0]
+        device = resolve_device(first.device)
+        ns = n_symbols(first.task, first.modulus)
+        X, Y, Z = (torch.from_numpy(a).to(device) for a in make_table(first.task, first.modulus))
+        torch.manual_seed(derive_seed(first.seed, 3))  # dropout masks
+        runs, inits, ckpts = [], [], []
+        for cfg, rd in zip(cfgs, run_dirs):
+            run, ckpt = _make_run(cfg, Path(rd) if rd is not None else None, len(X), device, resume)
+            runs.append(run)
+            ckpts.append(ckpt)
+            cfg_e = ModelConfig.from_run_config(cfg, ns)
+            inits.append({k: v[0] for k, v in init_params(cfg_e, [derive_seed(cfg.seed, 1)]).items()}
+                         if ckpt is None else ckpt["params"])
+        params = FlatParams({k: torch.stack([i[k] for i in inits]) for k in inits[0]}, device)
+        opt = Optimizer(first.optimizer, params, HyperParams.from_configs(cfgs, device),
+                        [c.decay_to_init for c in cfgs])
+        for e, ckpt in enumerate(ckpts):
+            if ckpt is not None:
+                opt.load_state_of(e, {k: v.to(device) for k, v in ckpt["optim"].items()})
+                if len(cfgs) == 1:
+                    _restore_rng(ckpt["rng"])
+        return cls(runs, params, opt, ModelConfig.from_run_config(first, ns), X, Y, Z, list(range(len(cfgs))))
+
+    def evaluate(self) -> list[list[float]]:
+        return _evaluate(self.params.views, self.mcfg, self.X, self.Y, self.Z, self.runs, self.opt.current_lr(),
+                         self.params.flat).tolist()
+
+    def step(self) -> None:
+        _train_step(self.params, self.opt, self.runs, self.mcfg, self.X, self.Y, self.Z, self.mcfg.dropout > 0)
+        for r in self.runs:
+            r.step += 1
+
+    def retire(self, done: list[int]) -> None:
+        """Drop the runs at stack positions ``done``."""
+        keep = [e for e in range(len(self.runs)) if e not in done]
+        self.runs = [self.runs[e] for e in keep]
+        self.order = [self.order[e] for e in keep]
+        if self.runs:
+            self.params = self.params.select(keep)
+            self.opt.params = self.params
+            self.opt.select(keep)
+
+
+def _make_run(cfg: RunConfig, rd: Path | None, n_table: int, device, resume: bool):
+    tr, va = split(n_table, cfg.train_fraction, cfg.seed)
+    mask = torch.zeros(n_table, dtype=torch.bool)
+    mask[tr] = True
+    run = _Run(cfg, rd, tr.to(device), mask.to(device),
+               Sampler(len(tr), cfg.resolved_batch_size, derive_seed(cfg.seed, 2)), len(va))
+    ckpt = None
+    if resume and rd is not None and (rd / "checkpoint.pt").exists():
+        ckpt = rundir.load_checkpoint(rd, cfg)
+        run.step, run.last_eval = int(ckpt["step"]), int(ckpt["last_eval"])
+        run.last_ckpt = run.step
+        run.streak_start = None if ckpt["streak_start"] < 0 else int(ckpt["streak_start"])
+        run.elapsed_before = float(ckpt["elapsed"])
+        run.sampler.load(ckpt["sampler"])
+        # rows after the checkpoint were computed by the lost process: they are computed again
+        run.history = [r for r in rundir.read_metrics(rd) if r["step"] <= run.last_eval]
+    if rd is not None:
+        rundir.atomic_write(rd / "metrics.csv", rundir.metrics_csv(run.history))
+        rundir.atomic_json(rd / "summary.json", run.summary())
+    return run, ckpt
+
+
 def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None, resume: bool = False,
                 progress: bool = False, stop_flag=None, on_finish=None) -> list[RunResult]:
     """Train compatible runs (equal ``group_key``) together; returns one RunResult per config, in order.
@@ -264,97 +346,41 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     True interrupts all runs (as SIGINT/SIGTERM do); ``on_finish(result)`` is called as
     each run ends.
     """
-    if len({group_key(c) for c in cfgs}) != 1:
-        raise ValueError("train_group needs runs with the same group_key")
-    run_dirs = list(run_dirs) if run_dirs is not None else [None] * len(cfgs)
-    first = cfgs[0]
-    device = resolve_device(first.device)
-    ns = n_symbols(first.task, first.modulus)
-    X, Y, Z = (torch.from_numpy(a).to(device) for a in make_table(first.task, first.modulus))
-    mcfg = ModelConfig.from_run_config(first, ns)
-    torch.manual_seed(derive_seed(first.seed, 3))  # dropout masks
-
-    runs, inits, ckpts = [], [], []
-    for cfg, rd in zip(cfgs, run_dirs):
-        tr, va = split(len(X), cfg.train_fraction, cfg.seed)
-        mask = torch.zeros(len(X), dtype=torch.bool)
-        mask[tr] = True
-        run = _Run(cfg, Path(rd) if rd is not None else None, tr.to(device), mask.to(device),
-                   Sampler(len(tr), cfg.resolved_batch_size, derive_seed(cfg.seed, 2)), len(va))
-        ckpt = None
-        if resume and rd is not None and (Path(rd) / "checkpoint.pt").exists():
-            ckpt = rundir.load_checkpoint(rd, cfg)
-            run.step, run.last_eval = int(ckpt["step"]), int(ckpt["last_eval"])
-            run.last_ckpt = run.step
-            run.streak_start = None if ckpt["streak_start"] < 0 else int(ckpt["streak_start"])
-            run.elapsed_before = float(ckpt["elapsed"])
-            run.sampler.load(ckpt["sampler"])
-            run.history = [r for r in rundir.read_metrics(rd) if r["step"] <= run.last_eval]
-            rundir.atomic_write(Path(rd) / "metrics.csv", rundir.metrics_csv(run.history))
-        elif rd is not None:
-            rundir.atomic_write(Path(rd) / "metrics.csv", rundir.metrics_csv([]))
-        if rd is not None:
-            rundir.atomic_json(Path(rd) / "summary.json", run.summary())
-        runs.append(run)
-        ckpts.append(ckpt)
-        cfg_e = ModelConfig.from_run_config(cfg, ns)
-        inits.append({k: v[0] for k, v in init_params(cfg_e, [derive_seed(cfg.seed, 1)]).items()}
-                     if ckpt is None else ckpt["params"])
-    params = FlatParams({k: torch.stack([i[k] for i in inits]) for k in inits[0]}, device)
-    opt = Optimizer(first.optimizer, params, HyperParams.from_configs(cfgs, device),
-                    [c.decay_to_init for c in cfgs])
-    for e, ckpt in enumerate(ckpts):
-        if ckpt is not None:
-            opt.load_state_of(e, {k: v.to(device) for k, v in ckpt["optim"].items()})
-            if len(cfgs) == 1:
-                _restore_rng(ckpt["rng"])
-
-    use_full = first.dropout > 0
+    g = Group.build(cfgs, list(run_dirs) if run_dirs is not None else [None] * len(cfgs), resume)
     results: dict[int, RunResult] = {}
-    order = list(range(len(cfgs)))  # position in the stack -> index in cfgs
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=max(c.steps for c in cfgs), initial=min(r.step for r in runs), unit="step",
+        bar = tqdm(total=max(c.steps for c in cfgs), initial=min(r.step for r in g.runs), unit="step",
                    dynamic_ncols=True, smoothing=0.05)
     with _Interrupt() as interrupt:
-        while runs:
-            due = [e for e, r in enumerate(runs) if r.eval_due()]
+        while g.runs:
+            due = [e for e, r in enumerate(g.runs) if r.eval_due()]
             if due:
-                stats = _evaluate(params.views, mcfg, X, Y, Z, runs, opt.current_lr(), params.flat).tolist()
+                stats = g.evaluate()
                 for e in due:
-                    r = runs[e]
-                    row = dict(zip(rundir.METRICS, [r.step, *stats[e], round(r.elapsed, 3)]))
-                    r.record(row)
+                    r = g.runs[e]
+                    r.record(dict(zip(rundir.METRICS, [r.step, *stats[e], round(r.elapsed, 3)])))
                     if r.status == "running" and r.step - r.last_ckpt >= r.cfg.checkpoint_every:
-                        _checkpoint(r, e, params, opt)
+                        _checkpoint(r, e, g.params, g.opt)
                 if bar is not None:
-                    r = runs[0]
-                    h = r.history[-1]
+                    h = g.runs[0].history[-1]
                     bar.set_postfix_str(f"train {h['train_acc']:.3f} ({h['train_loss']:.2e}) "
                                         f"val {h['val_acc']:.3f} ({h['val_loss']:.2e})", refresh=False)
-            interrupted = interrupt.hit or (stop_flag is not None and stop_flag())
-            if interrupted:
-                for r in runs:
+            if interrupt.hit or (stop_flag is not None and stop_flag()):
+                for r in g.runs:
                     r.status = "interrupted"
-            done = [e for e, r in enumerate(runs) if r.status != "running"]
+            done = [e for e, r in enumerate(g.runs) if r.status != "running"]
+            for e in done:
+                res = results[g.order[e]] = _finish(g.runs[e], e, g.params, g.opt)
+                if on_finish is not None:
+                    on_finish(res)
             if done:
-                for e in done:
-                    results[order[e]] = _finish(runs[e], e, params, opt)
-                    if on_finish is not None:
-                        on_finish(results[order[e]])
-                keep = [e for e in range(len(runs)) if e not in done]
-                runs = [runs[e] for e in keep]
-                order = [order[e] for e in keep]
-                if not runs:
+                g.retire(done)
+                if not g.runs:
                     break
-                params = params.select(keep)
-                opt.params = params
-                opt.select(keep)
-            _train_step(params, opt, runs, mcfg, X, Y, Z, use_full)
-            for r in runs:
-                r.step += 1
+            g.step()
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -364,6 +390,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
 
 def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: ModelConfig, X, Y, Z,
                 use_full: bool) -> None:
+    """One update of every run: sample, forward, backward, optimizer step. No host synchronization."""
     batches = [r.train_idx[r.sampler.next().to(r.train_idx.device)] for r in runs]
     sizes = [len(b) for b in batches]
     if len(set(sizes)) == 1:
@@ -376,8 +403,6 @@ def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: Mode
     x, y, z = X[idx], Y[idx], Z[idx]
     p = params.views
     if use_full:
-        from .tasks import tokens
-
         logits = forward(p, tokens(x, y, mcfg.n_symbols), mcfg, train=True)[:, :, -1]
     else:
         logits = forward_answer(p, x, y, mcfg)
