@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """Bad input from the user: a config value, a flag, a file. The message names the value and what is allowed."""
+
+
+class StorageError(ConfigError):
+    """A file could not be written (read-only folder, disk full): reported like a user's mistake, one line."""

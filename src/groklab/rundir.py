@@ -21,7 +21,7 @@ import torch
 
 from . import __version__
 from .config import RunConfig
-from .errors import ConfigError
+from .errors import ConfigError, StorageError
 
 CHECKPOINT_FORMAT = 1
 METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr", "elapsed_s"]
@@ -34,18 +34,34 @@ STATUSES = ("running", "generalized", "budget_exhausted", "diverged", "interrupt
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all or nothing: temporary file, fsync, rename."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise StorageError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def append(path: Path, data: bytes) -> None:
+    """Append to a file (metrics.csv grows one row per evaluation); a failure is a StorageError."""
+    try:
+        with Path(path).open("ab") as fh:
+            fh.write(data)
+    except OSError as e:
+        raise StorageError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
 
 
 def atomic_json(path: Path, obj: Any) -> None:
@@ -88,14 +104,17 @@ def prepare(run_dir: Path, cfg: RunConfig, force: bool = False) -> None:
     if summary and summary.get("status") != "running" and not force:
         raise ConfigError(f"{str(run_dir)!r} already holds a finished run (status {summary['status']}); "
                           "use --force to overwrite it or --out to choose another directory")
+    created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         if force:
             for name in ("metrics.csv", "summary.json", "checkpoint.pt", "curves.png"):
                 (run_dir / name).unlink(missing_ok=True)
         atomic_json(run_dir / "config.json", cfg.to_dict())
-    except OSError as e:
-        raise ConfigError(f"cannot write to {str(run_dir)!r}: {e.strerror or e}") from None
+    except (OSError, StorageError) as e:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # leave nothing behind
+        raise StorageError(f"cannot write to {str(run_dir)!r}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def load_config(run_dir: Path) -> RunConfig:

@@ -132,8 +132,7 @@ class _Run:
         self.history.append(row)
         self.last_eval = row["step"]
         if self.run_dir is not None:
-            with (self.run_dir / "metrics.csv").open("ab") as fh:
-                fh.write(rundir.metrics_row(row))
+            rundir.append(self.run_dir / "metrics.csv", rundir.metrics_row(row))
         if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss", "weight_norm")):
             self.status = "diverged"
             return
