@@ -54,8 +54,9 @@ def flops_per_update(cfg: RunConfig, B: int, answer_only: bool) -> float:
     per_token_layer = 4 * D * D + 2 * D * M  # qkv + out, mlp
     if not answer_only:
         macs = 4 * (L * per_token_layer + D * V)
-    else:  # positions 2, 3 in all but the last layer (qkv of layer 0 from a table), K/V at 2 and all at 3 in the last
-        macs = 2 * (per_token_layer - 3 * D * D) + (L - 2) * 2 * per_token_layer + 2 * 3 * D * D + D * D + 2 * D * M
+    else:  # positions 2, 3 in all but the last layer (qkv of layer 0 from a table); K, V at 2 and 3 and the
+        # rest at 3 only in the last
+        macs = 2 * (per_token_layer - 3 * D * D) + (L - 2) * 2 * per_token_layer + 5 * D * D + D * D + 2 * D * M
         macs += D * V
     return 3 * 2 * macs * B
 

@@ -39,7 +39,7 @@ def reference_time_to_grok(cfg: RunConfig, max_steps: int) -> tuple[int | None, 
     for step in range(max_steps + 1):
         if is_eval_step(step, cfg):
             with torch.no_grad():
-                logits = torch.cat([model(T[a: a + 4096])[:, -1] for a in range(0, len(T), 4096)])
+                logits = torch.cat([model(T[a: a + 1024])[:, -1] for a in range(0, len(T), 1024)])
                 correct = logits.argmax(-1) == g.Z
                 F.cross_entropy(logits, g.Z)  # the loss a user's loop would log
                 if correct[val_mask].float().mean().item() >= 0.99:

@@ -131,8 +131,10 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
 def _ln(h: Tensor, p: Params, name: str) -> Tensor:
     """LayerNorm with per-member affine: h (E, ..., D)."""
     w, b = p[name + ".w"], p[name + ".b"]
+    if w.shape[0] == 1:  # one model: PyTorch's fused affine
+        return F.layer_norm(h, h.shape[-1:], w[0], b[0])
     shape = (w.shape[0],) + (1,) * (h.dim() - 2) + (w.shape[-1],)
-    return F.layer_norm(h, h.shape[-1:]) * w.view(shape) + b.view(shape)
+    return torch.addcmul(b.view(shape), F.layer_norm(h, h.shape[-1:]), w.view(shape))
 
 
 def _linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
@@ -142,14 +144,13 @@ def _linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
     return out.view(*h.shape[:-1], W.shape[-1])
 
 
-def _qkv(p: Params, l: int, h: Tensor, H: int) -> tuple[Tensor, Tensor, Tensor]:
-    """h (E, N, S, D) -> q, k, v each (E, N, S, H, d_head)."""
+def _qkv(p: Params, l: int, h: Tensor, H: int, parts: str = "QKV") -> tuple[Tensor, ...]:
+    """h (E, N, S, D) -> the projections named in ``parts``, each (E, N, S, H, d_head)."""
     a = f"blocks.{l}.attn."
     E, D = h.shape[0], h.shape[-1]
-    W = torch.cat([p[a + f"W_{n}"].permute(0, 2, 1, 3).reshape(E, D, -1) for n in "QKV"], dim=-1)
-    b = torch.cat([p[a + f"b_{n}"].reshape(E, -1) for n in "QKV"], dim=-1)
-    q, k, v = _linear(h, W, b).view(*h.shape[:-1], 3, H, -1).unbind(-3)
-    return q, k, v
+    W = torch.cat([p[a + f"W_{n}"].permute(0, 2, 1, 3).reshape(E, D, -1) for n in parts], dim=-1)
+    b = torch.cat([p[a + f"b_{n}"].reshape(E, -1) for n in parts], dim=-1)
+    return _linear(h, W, b).view(*h.shape[:-1], len(parts), H, -1).unbind(-3)
 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -254,6 +255,11 @@ def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: ModelConfig) -> Tensor:
         if l == 0:
             qp, kp, vp = qkv_pre.unbind(3)  # each (E, ns, 2, H, dh)
             qs, ks, vs = qkv_suf.unbind(3)
+        elif last:  # the query at the answer position only
+            kp, vp = _qkv(p, l, _attn_in(p, l, pre, cfg.norm), H, "KV")
+            hs = _attn_in(p, l, suf, cfg.norm)
+            ks, vs = _qkv(p, l, hs, H, "KV")
+            qs = _qkv(p, l, hs[:, :, 1:], H, "Q")[0]
         else:
             qp, kp, vp = _qkv(p, l, _attn_in(p, l, pre, cfg.norm), H)
             qs, ks, vs = _qkv(p, l, _attn_in(p, l, suf, cfg.norm), H)
@@ -261,7 +267,7 @@ def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: ModelConfig) -> Tensor:
         k = torch.cat([kv[:, :, 0], ks], dim=2)
         v = torch.cat([kv[:, :, 1], vs], dim=2)
         if last:  # only the answer position is read out
-            z, _ = _attend(qs[:, :, 1:], k, v, mask[3:])
+            z, _ = _attend(qs[:, :, -1:], k, v, mask[3:])
             suf = suf[:, :, 1:]
         else:
             z, _ = _attend(qs, k, v, mask[2:])

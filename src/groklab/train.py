@@ -36,7 +36,7 @@ from .models import ModelConfig, forward, forward_answer, init_params, n_params
 from .optim import FlatParams, HyperParams, Optimizer
 from .tasks import make_table, n_symbols, split, tokens
 
-EVAL_CHUNK = 1 << 16  # examples x runs per evaluation chunk
+EVAL_CHUNK = 2048  # examples x runs per evaluation chunk (cache-sized: 2x faster than one big chunk on CPU)
 
 
 def derive_seed(seed: int, stream: int) -> int:
@@ -56,7 +56,7 @@ def is_eval_step(step: int, cfg: RunConfig) -> bool:
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can train together as one stacked model."""
     return (cfg.task, cfg.modulus, cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_mlp, cfg.act, cfg.norm,
-            cfg.dropout, cfg.optimizer, resolve_device(cfg.device).type)
+            cfg.dropout, cfg.optimizer, cfg.precision, resolve_device(cfg.device).type)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -243,7 +243,7 @@ def _evaluate(p, mcfg, X, Y, Z, runs: list[_Run], lr: torch.Tensor, flat: torch.
     correct = torch.empty(E, n, device=X.device)
     for a in range(0, n, chunk):
         xs, ys, zs = (t[a: a + chunk].expand(E, -1) for t in (X, Y, Z))
-        logits = forward_answer(p, xs, ys, mcfg)
+        logits = forward_answer(p, xs, ys, mcfg).float()
         loss[:, a: a + chunk] = F.cross_entropy(logits.transpose(1, 2), zs, reduction="none")
         correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
     mask = torch.stack([r.train_mask for r in runs]).float()
@@ -294,12 +294,18 @@ class Group:
                     _restore_rng(ckpt["rng"])
         return cls(runs, params, opt, ModelConfig.from_run_config(first, ns), X, Y, Z, list(range(len(cfgs))))
 
+    def _autocast(self):
+        bf16 = self.runs[0].cfg.precision == "bf16"
+        return torch.autocast(self.X.device.type, dtype=torch.bfloat16, enabled=bf16)
+
     def evaluate(self) -> list[list[float]]:
-        return _evaluate(self.params.views, self.mcfg, self.X, self.Y, self.Z, self.runs, self.opt.current_lr(),
-                         self.params.flat).tolist()
+        with self._autocast():
+            return _evaluate(self.params.views, self.mcfg, self.X, self.Y, self.Z, self.runs, self.opt.current_lr(),
+                             self.params.flat).tolist()
 
     def step(self) -> None:
-        _train_step(self.params, self.opt, self.runs, self.mcfg, self.X, self.Y, self.Z, self.mcfg.dropout > 0)
+        with self._autocast():
+            _train_step(self.params, self.opt, self.runs, self.mcfg, self.X, self.Y, self.Z, self.mcfg.dropout > 0)
         for r in self.runs:
             r.step += 1
 
@@ -405,7 +411,7 @@ def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: Mode
         logits = forward(p, tokens(x, y, mcfg.n_symbols), mcfg, train=True)[:, :, -1]
     else:
         logits = forward_answer(p, x, y, mcfg)
-    ce = F.cross_entropy(logits.flatten(0, 1), z.flatten(), reduction="none").view(z.shape)
+    ce = F.cross_entropy(logits.float().flatten(0, 1), z.flatten(), reduction="none").view(z.shape)
     # the sum over runs of each run's mean loss: each run's gradient is its own
     loss = ce.mean(1).sum() if weight is None else (ce * weight).sum()
     params.grad.zero_()
