@@ -272,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:  # runs were checkpointed and marked interrupted on the way out
+        print("groklab: interrupted; the same command continues where it stopped (train: --resume RUN)",
+              file=sys.stderr)
+        return 130
     return 0
 
 

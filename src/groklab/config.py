@@ -65,8 +65,8 @@ class RunConfig:
     eval_every: int = _f(10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)", min=1)
     checkpoint_every: int = _f(1000, "updates between checkpoints", min=1)
     device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
-    precision: str = _f("fp32", "matmul precision: fp32, or bf16 autocast (faster, not bitwise the same)",
-                        choices=("fp32", "bf16"))
+    precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CPU or CUDA) or tf32 (CUDA): faster, "
+                        "not bitwise the same", choices=("fp32", "bf16", "tf32"))
 
     def __post_init__(self):
         _validate(self)

@@ -273,6 +273,10 @@ class Group:
             raise ValueError("a group needs runs with the same group_key")
         first = cfgs[0]
         device = resolve_device(first.device)
+        if first.precision == "tf32" and device.type != "cuda":
+            raise ConfigError("precision 'tf32' needs a CUDA device; use fp32 or bf16 on the CPU")
+        if device.type == "cuda":  # process-wide switch: set for every group, both ways
+            torch.backends.cuda.matmul.allow_tf32 = first.precision == "tf32"
         ns = n_symbols(first.task, first.modulus)
         X, Y, Z = (torch.from_numpy(a).to(device) for a in make_table(first.task, first.modulus))
         torch.manual_seed(derive_seed(first.seed, 3))  # dropout masks
