@@ -30,7 +30,6 @@ SUMMARY = ["task", "modulus", "train_fraction", "seed", "n_train", "n_val", "n_p
            "best_val_acc", "wall_time_s", "status"]
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-STATUSES = ("running", "generalized", "budget_exhausted", "diverged", "interrupted")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
