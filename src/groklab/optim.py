@@ -97,6 +97,9 @@ class Optimizer:
         self.kind, self.params, self.hp = kind, params, hp
         flat = params.flat
         self.step_count = torch.tensor([[float(s)] for s in (steps or [0] * flat.shape[0])], device=flat.device)
+        # host copies of what the fused kernels take as numbers (known without a device sync)
+        self.steps = [int(s) for s in (steps or [0] * flat.shape[0])]
+        self._host = self._host_hp()
         self.exp_avg = torch.zeros_like(flat)
         self.exp_avg_sq = torch.zeros_like(flat) if kind != "sgd" else None
         self.ema = torch.zeros_like(flat) if bool((hp.grokfast_lamb > 0).any()) else None
@@ -108,14 +111,31 @@ class Optimizer:
         """The learning rate of the next update, (E, 1): linear warm-up to ``lr``."""
         return self.hp.lr * torch.clamp((self.step_count + 1) / self.hp.warmup.clamp(min=1), max=1.0)
 
+    def _host_hp(self) -> list[tuple[float, ...]]:
+        """Per run: (lr, warmup, beta1, beta2, eps, weight_decay) as Python floats."""
+        hp = self.hp
+        cols = [hp.lr, hp.warmup, hp.beta1, hp.beta2, hp.eps, hp.weight_decay]
+        return [tuple(row) for row in torch.cat(cols, dim=1).tolist()]
+
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, fused: bool = True) -> None:
+        """One update of every run. Adam and AdamW use PyTorch's fused kernels (one call per set of runs
+        sharing hyper-parameters and step); ``fused=False`` runs the same update as elementwise ops."""
         hp, p, g = self.hp, self.params.flat, self.params.grad
         lr = self.current_lr()
         self.step_count += 1
+        self.steps = [s + 1 for s in self.steps]
         if self.ema is not None:
             self.ema.mul_(hp.grokfast_alpha).add_(g * (1 - hp.grokfast_alpha))
             g = g + hp.grokfast_lamb * self.ema
+        if fused and self.kind != "sgd" and p.dtype == torch.float32:
+            if self.decay_target is not None:  # decay towards the init here; the kernels decay towards zero
+                if self.kind == "adamw":
+                    p.sub_(lr * hp.weight_decay * (p - self.decay_target))
+                else:
+                    g = g + hp.weight_decay * (p - self.decay_target)
+            self._fused(g, self.decay_target is None)
+            return
         decay = p if self.decay_target is None else p - self.decay_target
         if self.kind == "adamw":
             p.sub_(lr * hp.weight_decay * decay)
@@ -132,9 +152,23 @@ class Optimizer:
         denom = (self.exp_avg_sq / bc2).sqrt_().add_(hp.eps)
         p.sub_(lr / bc1 * self.exp_avg / denom)
 
+    def _fused(self, g: Tensor, with_decay: bool) -> None:
+        groups: dict[tuple, list[int]] = {}
+        for e, ((lr, warmup, b1, b2, eps, wd), s) in enumerate(zip(self._host, self.steps)):
+            lr_now = lr * min(s / max(warmup, 1.0), 1.0)  # s counts this update: as current_lr before it
+            groups.setdefault((lr_now, b1, b2, eps, wd if with_decay else 0.0), []).append(e)
+        kernel = torch._fused_adamw_ if self.kind == "adamw" else torch._fused_adam_
+        p = self.params.flat
+        for (lr_now, b1, b2, eps, wd), rows in groups.items():
+            kernel([p[e] for e in rows], [g[e] for e in rows], [self.exp_avg[e] for e in rows],
+                   [self.exp_avg_sq[e] for e in rows], [], [self.step_count[e] for e in rows],
+                   lr=lr_now, beta1=b1, beta2=b2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False)
+
     def select(self, keep: list[int]) -> None:
         """Keep only the runs ``keep`` (call after ``params.select``)."""
         self.hp = self.hp.select(keep)
+        self.steps = [self.steps[e] for e in keep]
+        self._host = [self._host[e] for e in keep]
         for name in ("step_count", "exp_avg", "exp_avg_sq", "ema", "decay_target"):
             t = getattr(self, name)
             if t is not None:
@@ -149,6 +183,8 @@ class Optimizer:
         return out
 
     def load_state_of(self, e: int, state: dict[str, Tensor]) -> None:
+        if "step_count" in state:
+            self.steps[e] = int(state["step_count"].reshape(-1)[0].item())
         for name, t in state.items():
             target = getattr(self, name)
             if target is None:
