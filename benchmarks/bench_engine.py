@@ -8,6 +8,8 @@ Measured in one process on one machine:
       minibatches as index gathers (benchmarks/reference.py);
   (b) groklab, one run (answer-only forward, flat-buffer AdamW);
   (c) groklab ensembles of E runs trained as one stacked model.
+(a') is the reference again after the process-wide malloc setting that groklab's engine makes
+on the CPU (keep_freed_memory), to show what that setting alone is worth.
 Printed: updates/s, the ratios b/a and c/a (per run), and FLOP/s against the machine's
 matmul peak measured here. "model FLOP" counts the reference computation (what an update
 means); "executed" counts what groklab's engine actually multiplies.
@@ -28,7 +30,7 @@ from reference import ReferenceTransformer  # noqa: E402
 
 from groklab import RunConfig  # noqa: E402
 from groklab.tasks import make_table, split, tokens  # noqa: E402
-from groklab.train import Group  # noqa: E402
+from groklab.train import Group, keep_freed_memory  # noqa: E402
 
 
 def sync(device):
@@ -118,8 +120,10 @@ def main():
           f"matmul peak {peak / 1e9:.0f} GFLOP/s (2048^3 fp32)")
     print(f"paper model, div mod 97, 50% data, batch {B}\n")
     f_ref, f_ans = flops_per_update(cfg, B, False), flops_per_update(cfg, B, True)
-    a = reference_rate(cfg, device, args.steps)
+    a = reference_rate(cfg, device, args.steps)  # before anything changes the process's allocator
     rows = [("(a) reference loop", 1, a)]
+    if device.type == "cpu" and keep_freed_memory():  # groklab's train_group does this on the CPU
+        rows.append(("(a') reference, groklab's malloc setting", 1, reference_rate(cfg, device, args.steps)))
     rows.append(("(b) groklab, one run", 1, engine_rate(cfg, 1, args.steps)))
     rows.append(("(b') groklab, one run, bf16 autocast", 1, engine_rate(cfg.replace(precision="bf16"), 1, args.steps)))
     for E in (int(e) for e in args.ensembles.split(",") if e):
@@ -127,12 +131,14 @@ def main():
     print(f"{'':36} {'updates/s':>10} {'per run':>9} {'vs (a)':>7} {'model FLOP/s':>13} {'executed':>9}")
     for name, E, rate in rows:
         per_run = rate * E
-        exe = f_ref if name.startswith("(a)") else f_ans
+        exe = f_ref if name.startswith("(a") else f_ans
         print(f"{name:36} {rate:10.2f} {per_run:9.2f} {per_run / a:6.2f}x "
               f"{per_run * f_ref / peak:12.0%} {per_run * exe / peak:8.0%}")
     print("\nFLOP/s columns: fraction of the measured fp32 matmul peak; 'model' counts the reference's "
           "full-sequence FLOPs per update, 'executed' the FLOPs each engine performs. bf16 is not the "
-          "same computation (see README); all other rows are fp32.")
+          "same computation (see README); all other rows are fp32. (a') is the reference loop after\n"
+          "groklab.train.keep_freed_memory(), which groklab's engine calls on the CPU: how much of the gain "
+          "is the allocator.")
 
 
 if __name__ == "__main__":

