@@ -109,6 +109,7 @@ def main():
     ap.add_argument("--steps", type=int, default=30, help="timed updates per measurement")
     ap.add_argument("--ensembles", default="8,32")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--compile", action="store_true", help="also time the one-run engine under torch.compile")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,6 +127,8 @@ def main():
         rows.append(("(a') reference, groklab's malloc setting", 1, reference_rate(cfg, device, args.steps)))
     rows.append(("(b) groklab, one run", 1, engine_rate(cfg, 1, args.steps)))
     rows.append(("(b') groklab, one run, bf16 autocast", 1, engine_rate(cfg.replace(precision="bf16"), 1, args.steps)))
+    if args.compile:
+        rows.append(("(b'') groklab, one run, torch.compile", 1, engine_rate(cfg.replace(compile=True), 1, args.steps)))
     for E in (int(e) for e in args.ensembles.split(",") if e):
         rows.append((f"(c) groklab, ensemble of {E}", E, engine_rate(cfg, E, max(3, args.steps // max(1, E // 4)))))
     print(f"{'':36} {'updates/s':>10} {'per run':>9} {'vs (a)':>7} {'model FLOP/s':>13} {'executed':>9}")

@@ -67,6 +67,8 @@ class RunConfig:
     device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
     precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CPU or CUDA) or tf32 (CUDA): faster, "
                         "not bitwise the same", choices=("fp32", "bf16", "tf32"))
+    compile: bool = _f(False, "compile the training step with torch.compile: for CUDA; no gain measured on the CPU, "
+                       "and compiling takes tens of seconds")
 
     def __post_init__(self):
         _validate(self)

@@ -56,7 +56,7 @@ def is_eval_step(step: int, cfg: RunConfig) -> bool:
 def group_key(cfg: RunConfig) -> tuple:
     """Runs with equal keys can train together as one stacked model."""
     return (cfg.task, cfg.modulus, cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_mlp, cfg.act, cfg.norm,
-            cfg.dropout, cfg.optimizer, cfg.precision, resolve_device(cfg.device).type)
+            cfg.dropout, cfg.optimizer, cfg.precision, cfg.compile, resolve_device(cfg.device).type)
 
 
 def keep_freed_memory() -> bool:
@@ -93,20 +93,32 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Sampler:
-    """Minibatches without replacement: a fresh permutation of the training set each epoch (last partial batch dropped)."""
+    """Minibatches without replacement: a fresh permutation of the training set each epoch (last partial batch dropped).
 
-    def __init__(self, n: int, batch_size: int, seed: int):
-        self.n, self.batch_size = n, batch_size
+    The permutation is drawn on the CPU (the same batches on every device) and copied to the
+    device once per epoch, asynchronously from pinned memory on CUDA: ``next`` never waits
+    for the device.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
+        self.n, self.batch_size, self.device = n, batch_size, torch.device(device)
         self.gen = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(n, generator=self.gen)
-        self.cursor = 0
+        self._set_perm(torch.randperm(n, generator=self.gen), 0)
+
+    def _set_perm(self, perm: torch.Tensor, cursor: int) -> None:
+        self.perm, self.cursor = perm, cursor
+        if self.device.type == "cuda":
+            self._on_device = perm.pin_memory().to(self.device, non_blocking=True)
+        else:
+            self._on_device = perm.to(self.device)
 
     def next(self) -> torch.Tensor:
+        """The next batch's positions in the training set, on the device."""
         if self.batch_size >= self.n:
-            return self.perm  # full batch: order does not matter
+            return self._on_device  # full batch: order does not matter
         if self.cursor + self.batch_size > self.n:
-            self.perm, self.cursor = torch.randperm(self.n, generator=self.gen), 0
-        out = self.perm[self.cursor: self.cursor + self.batch_size]
+            self._set_perm(torch.randperm(self.n, generator=self.gen), 0)
+        out = self._on_device[self.cursor: self.cursor + self.batch_size]
         self.cursor += self.batch_size
         return out
 
@@ -115,7 +127,7 @@ class Sampler:
 
     def load(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
-        self.perm, self.cursor = state["perm"], int(state["cursor"])
+        self._set_perm(state["perm"], int(state["cursor"]))
 
 
 @dataclass
@@ -354,7 +366,7 @@ def _make_run(cfg: RunConfig, rd: Path | None, n_table: int, device, resume: boo
     mask = torch.zeros(n_table, dtype=torch.bool)
     mask[tr] = True
     run = _Run(cfg, rd, tr.to(device), mask.to(device),
-               Sampler(len(tr), cfg.resolved_batch_size, derive_seed(cfg.seed, 2)), len(va))
+               Sampler(len(tr), cfg.resolved_batch_size, derive_seed(cfg.seed, 2), device), len(va))
     ckpt = None
     if resume and rd is not None and (rd / "checkpoint.pt").exists():
         ckpt = rundir.load_checkpoint(rd, cfg)
@@ -424,10 +436,34 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     return [results[i] for i in range(len(cfgs))]
 
 
+def _answer_loss(p, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, weight: torch.Tensor | None,
+                 mcfg: ModelConfig, use_full: bool) -> torch.Tensor:
+    """The sum over runs of each run's mean loss (so each run's gradient is its own)."""
+    if use_full:
+        logits = forward(p, tokens(x, y, mcfg.n_symbols), mcfg, train=True)[:, :, -1]
+    else:
+        logits = forward_answer(p, x, y, mcfg)
+    ce = F.cross_entropy(logits.float().flatten(0, 1), z.flatten(), reduction="none").view(z.shape)
+    return ce.mean(1).sum() if weight is None else (ce * weight).sum()
+
+
+_compiled_loss = None
+
+
+def _loss_fn(compile: bool, use_full: bool):
+    """The loss function, through torch.compile when asked (the dropout path stays eager: its random masks)."""
+    global _compiled_loss
+    if not compile or use_full:
+        return _answer_loss
+    if _compiled_loss is None:
+        _compiled_loss = torch.compile(_answer_loss)
+    return _compiled_loss
+
+
 def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: ModelConfig, X, Y, Z,
                 use_full: bool) -> None:
     """One update of every run: sample, forward, backward, optimizer step. No host synchronization."""
-    batches = [r.train_idx[r.sampler.next().to(r.train_idx.device)] for r in runs]
+    batches = [r.train_idx[r.sampler.next()] for r in runs]
     sizes = [len(b) for b in batches]
     if len(set(sizes)) == 1:
         idx = torch.stack(batches)
@@ -436,15 +472,7 @@ def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: Mode
         B = max(sizes)
         idx = torch.stack([F.pad(b, (0, B - len(b))) for b in batches])
         weight = torch.stack([(torch.arange(B, device=idx.device) < s).float() / s for s in sizes])
-    x, y, z = X[idx], Y[idx], Z[idx]
-    p = params.views
-    if use_full:
-        logits = forward(p, tokens(x, y, mcfg.n_symbols), mcfg, train=True)[:, :, -1]
-    else:
-        logits = forward_answer(p, x, y, mcfg)
-    ce = F.cross_entropy(logits.float().flatten(0, 1), z.flatten(), reduction="none").view(z.shape)
-    # the sum over runs of each run's mean loss: each run's gradient is its own
-    loss = ce.mean(1).sum() if weight is None else (ce * weight).sum()
+    loss = _loss_fn(runs[0].cfg.compile, use_full)(params.views, X[idx], Y[idx], Z[idx], weight, mcfg, use_full)
     params.grad.zero_()
     loss.backward()
     opt.step()
