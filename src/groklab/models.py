@@ -123,25 +123,26 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
     E, R = table.shape[:2]
     rest = table.shape[2:]
     flat = table.reshape(E * R, -1)
-    offset = (torch.arange(E, device=index.device) * R).view(E, *([1] * (index.dim() - 1)))
-    out = flat.index_select(0, (index + offset).reshape(-1))
-    return out.view(*index.shape, *rest)
+    if E > 1:
+        index = index + (torch.arange(E, device=index.device) * R).view(E, *([1] * (index.dim() - 1)))
+    return flat.index_select(0, index.reshape(-1)).view(*index.shape, *rest)
 
 
 def _ln(h: Tensor, p: Params, name: str) -> Tensor:
     """LayerNorm with per-member affine: h (E, ..., D)."""
     w, b = p[name + ".w"], p[name + ".b"]
     if w.shape[0] == 1:  # one model: PyTorch's fused affine
-        return F.layer_norm(h, h.shape[-1:], w[0], b[0])
+        return F.layer_norm(h, h.shape[-1:], w.view(-1), b.view(-1))
     shape = (w.shape[0],) + (1,) * (h.dim() - 2) + (w.shape[-1],)
     return torch.addcmul(b.view(shape), F.layer_norm(h, h.shape[-1:]), w.view(shape))
 
 
 def _linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
     """h (E, ..., K) @ W (E, K, N) + b (E, N) -> (E, ..., N)."""
-    E = h.shape[0]
-    out = torch.baddbmm(b.unsqueeze(1), h.reshape(E, -1, h.shape[-1]), W)
-    return out.view(*h.shape[:-1], W.shape[-1])
+    E, K, N = W.shape
+    if E == 1:  # one model: a plain matmul
+        return torch.addmm(b.view(N), h.reshape(-1, K), W.view(K, N)).view(*h.shape[:-1], N)
+    return torch.baddbmm(b.unsqueeze(1), h.reshape(E, -1, K), W).view(*h.shape[:-1], N)
 
 
 def _qkv(p: Params, l: int, h: Tensor, H: int, parts: str = "QKV") -> tuple[Tensor, ...]:
