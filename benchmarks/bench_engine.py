@@ -8,10 +8,11 @@ Measured in one process on one machine:
       minibatches as index gathers (benchmarks/reference.py);
   (b) groklab, one run (answer-only forward, flat-buffer AdamW);
   (c) groklab ensembles of E runs trained as one stacked model.
-(a') is the reference again after the process-wide malloc setting that groklab's engine makes
-on the CPU (keep_freed_memory), to show what that setting alone is worth.
-Printed: updates/s, the ratios b/a and c/a (per run), and FLOP/s against the machine's
-matmul peak measured here. "model FLOP" counts the reference computation (what an update
+(a) is timed first and alone, before groklab's engine makes its process-wide malloc setting
+(keep_freed_memory, on the CPU); (a') is the reference again after it. All rows but (a) are
+timed in alternating rounds, so that the machine's drift (large on shared VMs) hits all alike;
+each keeps its best round. Printed: updates/s, the ratios to (a) and to (a') (per run), and
+FLOP/s against the machine's matmul peak measured here. "model FLOP" counts the reference computation (what an update
 means); "executed" counts what groklab's engine actually multiplies.
 """
 
@@ -53,28 +54,39 @@ def matmul_peak(device, n=2048, reps=10) -> float:
 def flops_per_update(cfg: RunConfig, B: int, answer_only: bool) -> float:
     """Matmul FLOPs of forward + backward (3x forward) for one update of one run."""
     D, M, L, V = cfg.d_model, cfg.d_mlp, cfg.n_layers, cfg.modulus
-    per_token_layer = 4 * D * D + 2 * D * M  # qkv + out, mlp
+    layer = 4 * D * D + 2 * D * M  # per row: qkv + out, mlp
     if not answer_only:
-        macs = 4 * (L * per_token_layer + D * V)
-    else:  # positions 2, 3 in all but the last layer (qkv of layer 0 from a table); K, V at 2 and 3 and the
-        # rest at 3 only in the last
-        macs = 2 * (per_token_layer - 3 * D * D) + (L - 2) * 2 * per_token_layer + 5 * D * D + D * D + 2 * D * M
-        macs += D * V
-    return 3 * 2 * macs * B
+        macs = 4 * B * (L * layer + D * V)
+    else:  # see models.forward_answer: 2V prefix rows, 2B suffix rows, the answer row in the last layer
+        R = 2 * V + 2
+        macs = R * 3 * D * D + R * R * D  # layer 0's tables: qkv and every query-key score
+        macs += (2 * V + 2 * B) * (D * D + 2 * D * M)  # layer 0: out and mlp
+        macs += max(L - 2, 0) * (2 * V + 2 * B) * layer  # middle layers
+        if L > 1:
+            macs += (2 * V + 2 * B) * 2 * D * D + B * (2 * D * D + 2 * D * M)  # last: k, v; q, out, mlp
+        macs += B * D * V
+    return 3 * 2 * macs
 
 
-def time_it(fn, steps, device, warmup=3) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    sync(device)
-    return steps / (time.perf_counter() - t)
+def time_rounds(fns: dict, device, rounds: int) -> dict:
+    """Updates per second of each (step function, updates per round), timed in alternating rounds so that
+    the machine's drift hits all alike; the best round of each."""
+    for fn, _ in fns.values():
+        for _ in range(3):  # warm-up (and compilation)
+            fn()
+    best = {name: 0.0 for name in fns}
+    for _ in range(rounds):
+        for name, (fn, n) in fns.items():
+            sync(device)
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            sync(device)
+            best[name] = max(best[name], n / (time.perf_counter() - t))
+    return best
 
 
-def reference_rate(cfg: RunConfig, device, steps: int) -> float:
+def reference_step(cfg: RunConfig, device):
     X, Y, Z = (torch.from_numpy(a).to(device) for a in make_table(cfg.task, cfg.modulus))
     T = tokens(X, Y, cfg.modulus)
     tr, _ = split(len(X), cfg.train_fraction, cfg.seed)
@@ -95,18 +107,18 @@ def reference_rate(cfg: RunConfig, device, steps: int) -> float:
         loss.backward()
         opt.step()
 
-    return time_it(step, steps, device)
+    return step
 
 
-def engine_rate(cfg: RunConfig, E: int, steps: int) -> float:
-    g = Group.build([cfg.replace(seed=s) for s in range(E)], [None] * E)
-    return time_it(g.step, steps, torch.device(g.X.device))
+def engine_step(cfg: RunConfig, E: int):
+    return Group.build([cfg.replace(seed=s) for s in range(E)], [None] * E).step
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--steps", type=int, default=30, help="timed updates per measurement")
+    ap.add_argument("--steps", type=int, default=10, help="timed updates of one run per round")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating timing rounds; the best of each is kept")
     ap.add_argument("--ensembles", default="8,32")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--compile", action="store_true", help="also time the one-run engine under torch.compile")
@@ -121,27 +133,33 @@ def main():
           f"matmul peak {peak / 1e9:.0f} GFLOP/s (2048^3 fp32)")
     print(f"paper model, div mod 97, 50% data, batch {B}\n")
     f_ref, f_ans = flops_per_update(cfg, B, False), flops_per_update(cfg, B, True)
-    a = reference_rate(cfg, device, args.steps)  # before anything changes the process's allocator
-    rows = [("(a) reference loop", 1, a)]
-    if device.type == "cpu" and keep_freed_memory():  # groklab's train_group does this on the CPU
-        rows.append(("(a') reference, groklab's malloc setting", 1, reference_rate(cfg, device, args.steps)))
-    rows.append(("(b) groklab, one run", 1, engine_rate(cfg, 1, args.steps)))
-    rows.append(("(b') groklab, one run, bf16 autocast", 1, engine_rate(cfg.replace(precision="bf16"), 1, args.steps)))
+    # (a) first and alone: groklab's engine changes a process-wide malloc setting on the CPU
+    a = time_rounds({"a": (reference_step(cfg, device), args.steps)}, device, args.rounds)["a"]
+    fns, sizes = {}, {}
+    if device.type == "cpu" and keep_freed_memory():  # what groklab's train_group does on the CPU
+        fns["(a') reference, groklab's malloc"] = (reference_step(cfg, device), args.steps)
+    fns["(b) groklab, one run"] = (engine_step(cfg, 1), args.steps)
+    fns["(b') groklab, one run, bf16"] = (engine_step(cfg.replace(precision="bf16"), 1), args.steps)
     if args.compile:
-        rows.append(("(b'') groklab, one run, torch.compile", 1, engine_rate(cfg.replace(compile=True), 1, args.steps)))
+        fns["(b'') groklab, one run, compiled"] = (engine_step(cfg.replace(compile=True), 1), args.steps)
     for E in (int(e) for e in args.ensembles.split(",") if e):
-        rows.append((f"(c) groklab, ensemble of {E}", E, engine_rate(cfg, E, max(3, args.steps // max(1, E // 4)))))
-    print(f"{'':36} {'updates/s':>10} {'per run':>9} {'vs (a)':>7} {'model FLOP/s':>13} {'executed':>9}")
-    for name, E, rate in rows:
-        per_run = rate * E
+        name = f"(c) groklab, ensemble of {E}"
+        sizes[name] = E
+        fns[name] = (engine_step(cfg, E), max(2, args.steps * 4 // E))
+    rates = {"(a) reference loop": a, **time_rounds(fns, device, args.rounds)}
+    a2 = rates.get("(a') reference, groklab's malloc", a)
+    print(f"{'':34} {'updates/s':>10} {'per run':>8} {'vs (a)':>7} {'vs (a2)':>8} {'model FLOP/s':>13} {'executed':>9}")
+    for name, rate in rates.items():
+        per_run = rate * sizes.get(name, 1)
         exe = f_ref if name.startswith("(a") else f_ans
-        print(f"{name:36} {rate:10.2f} {per_run:9.2f} {per_run / a:6.2f}x "
+        print(f"{name:34} {rate:10.2f} {per_run:8.2f} {per_run / a:6.2f}x {per_run / a2:7.2f}x "
               f"{per_run * f_ref / peak:12.0%} {per_run * exe / peak:8.0%}")
-    print("\nFLOP/s columns: fraction of the measured fp32 matmul peak; 'model' counts the reference's "
-          "full-sequence FLOPs per update, 'executed' the FLOPs each engine performs. bf16 is not the "
-          "same computation (see README); all other rows are fp32. (a') is the reference loop after\n"
-          "groklab.train.keep_freed_memory(), which groklab's engine calls on the CPU: how much of the gain "
-          "is the allocator.")
+    print("\n(a) is timed first, alone; every other row in alternating rounds, so 'vs (a2)' (against (a') where "
+          "it exists) is the\nratio least exposed to the machine's drift. (a') is the reference after "
+          "groklab.train.keep_freed_memory(), which\ngroklab's engine calls on the CPU. FLOP/s columns: fraction of "
+          "the measured fp32 matmul peak; 'model' counts the\nreference's full-sequence FLOPs per update, "
+          "'executed' the FLOPs each engine performs. bf16 is not the same\ncomputation (see README); all other "
+          "rows are fp32.")
 
 
 if __name__ == "__main__":
