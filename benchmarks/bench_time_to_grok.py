@@ -44,7 +44,7 @@ def reference_time_to_grok(cfg: RunConfig, max_steps: int) -> tuple[int | None, 
                 F.cross_entropy(logits, g.Z)  # the loss a user's loop would log
                 if correct[val_mask].float().mean().item() >= 0.99:
                     return step, time.perf_counter() - t0
-        idx = run.train_idx[run.sampler.next()]
+        idx = run.sampler.next()
         loss = F.cross_entropy(model(T[idx])[:, -1], g.Z[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()

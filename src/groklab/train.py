@@ -95,30 +95,32 @@ def resolve_device(name: str) -> torch.device:
 class Sampler:
     """Minibatches without replacement: a fresh permutation of the training set each epoch (last partial batch dropped).
 
-    The permutation is drawn on the CPU (the same batches on every device) and copied to the
-    device once per epoch, asynchronously from pinned memory on CUDA: ``next`` never waits
-    for the device.
+    ``rows`` (on the device) are the training set's table rows; ``next`` returns the rows of
+    the next batch. The permutation is drawn on the CPU (the same batches on every device),
+    and once per epoch it is copied to the device (asynchronously from pinned memory on
+    CUDA) and mapped to rows: a batch is then a slice, and ``next`` launches no kernel and
+    never waits for the device.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
-        self.n, self.batch_size, self.device = n, batch_size, torch.device(device)
+    def __init__(self, rows: torch.Tensor, batch_size: int, seed: int):
+        self.rows, self.n, self.batch_size = rows, len(rows), batch_size
         self.gen = torch.Generator().manual_seed(seed)
-        self._set_perm(torch.randperm(n, generator=self.gen), 0)
+        self._set_perm(torch.randperm(self.n, generator=self.gen), 0)
 
     def _set_perm(self, perm: torch.Tensor, cursor: int) -> None:
         self.perm, self.cursor = perm, cursor
-        if self.device.type == "cuda":
-            self._on_device = perm.pin_memory().to(self.device, non_blocking=True)
+        if self.rows.device.type == "cuda":
+            self._epoch = self.rows[perm.pin_memory().to(self.rows.device, non_blocking=True)]
         else:
-            self._on_device = perm.to(self.device)
+            self._epoch = self.rows[perm]
 
     def next(self) -> torch.Tensor:
-        """The next batch's positions in the training set, on the device."""
+        """The table rows of the next batch, on the device."""
         if self.batch_size >= self.n:
-            return self._on_device  # full batch: order does not matter
+            return self._epoch  # full batch: order does not matter
         if self.cursor + self.batch_size > self.n:
             self._set_perm(torch.randperm(self.n, generator=self.gen), 0)
-        out = self._on_device[self.cursor: self.cursor + self.batch_size]
+        out = self._epoch[self.cursor: self.cursor + self.batch_size]
         self.cursor += self.batch_size
         return out
 
@@ -267,7 +269,7 @@ def _title(cfg: RunConfig) -> str:
     return f"{cfg.task}{mod}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _evaluate(p, mcfg, X, Y, Z, runs: list[_Run], lr: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
     """Loss and accuracy of every run on its train and validation rows: (E, 6) on the CPU.
 
@@ -365,8 +367,8 @@ def _make_run(cfg: RunConfig, rd: Path | None, n_table: int, device, resume: boo
     tr, va = split(n_table, cfg.train_fraction, cfg.seed)
     mask = torch.zeros(n_table, dtype=torch.bool)
     mask[tr] = True
-    run = _Run(cfg, rd, tr.to(device), mask.to(device),
-               Sampler(len(tr), cfg.resolved_batch_size, derive_seed(cfg.seed, 2), device), len(va))
+    tr = tr.to(device)
+    run = _Run(cfg, rd, tr, mask.to(device), Sampler(tr, cfg.resolved_batch_size, derive_seed(cfg.seed, 2)), len(va))
     ckpt = None
     if resume and rd is not None and (rd / "checkpoint.pt").exists():
         ckpt = rundir.load_checkpoint(rd, cfg)
@@ -463,7 +465,7 @@ def _loss_fn(compile: bool, use_full: bool):
 def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: ModelConfig, X, Y, Z,
                 use_full: bool) -> None:
     """One update of every run: sample, forward, backward, optimizer step. No host synchronization."""
-    batches = [r.train_idx[r.sampler.next()] for r in runs]
+    batches = [r.sampler.next() for r in runs]
     sizes = [len(b) for b in batches]
     if len(set(sizes)) == 1:
         idx = torch.stack(batches)
