@@ -148,19 +148,20 @@ def main():
         fns[name] = (engine_step(cfg, E), max(2, args.steps * 4 // E))
     rates = {"(a) reference loop": a, **time_rounds(fns, device, args.rounds)}
     a2 = rates.get("(a') reference, groklab's malloc", a)
-    print(f"{'':34} {'updates/s':>10} {'per run':>8} {'vs (a)':>7} {'vs (a2)':>8} {'model FLOP/s':>13} {'executed':>9}")
+    b = rates["(b) groklab, one run"]
+    print(f"{'':34} {'updates/s':>10} {'per run':>8} {'vs (a)':>7} {'vs (a2)':>8} {'vs (b)':>7} "
+          f"{'model FLOP/s':>13} {'executed':>9}")
     for name, rate in rates.items():
         per_run = rate * sizes.get(name, 1)
         exe = f_ref if name.startswith("(a") else f_ans
-        print(f"{name:34} {rate:10.2f} {per_run:8.2f} {per_run / a:6.2f}x {per_run / a2:7.2f}x "
+        print(f"{name:34} {rate:10.2f} {per_run:8.2f} {per_run / a:6.2f}x {per_run / a2:7.2f}x {per_run / b:6.2f}x "
               f"{per_run * f_ref / peak:12.0%} {per_run * exe / peak:8.0%}")
-    print("\n(a) is timed first, alone; every other row in alternating rounds, so 'vs (a2)' (against (a') where "
-          "it exists) is the\nratio least exposed to the machine's drift. (a') is the reference after "
-          "groklab.train.keep_freed_memory(), which\ngroklab's engine calls on the CPU. FLOP/s columns: fraction of "
-          "the measured fp32 matmul peak; 'model' counts the\nreference's full-sequence FLOPs per update, "
-          "'executed' the FLOPs each engine performs. bf16 is not the same\ncomputation (see README); all other "
-          "rows are fp32.")
-
+    print("\n(a) is timed first, alone; every other row in alternating rounds, so 'vs (a2)' (against (a') where\n"
+          "it exists) is the ratio least exposed to the machine's drift. 'vs (b)': an ensemble's aggregate\n"
+          "throughput over one run at a time. (a') is the reference after groklab.train.keep_freed_memory(),\n"
+          "which groklab's engine calls on the CPU. FLOP/s columns: fraction of the measured fp32 matmul peak;\n"
+          "'model' counts the reference's full-sequence FLOPs per update, 'executed' the FLOPs each engine\n"
+          "performs. bf16 is not the same computation (see README); all other rows are fp32.")
 
 if __name__ == "__main__":
     main()
