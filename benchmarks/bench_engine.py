@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import ReferenceTransformer  # noqa: E402
+import reference  # noqa: E402
 
 from groklab import RunConfig  # noqa: E402
 from groklab.tasks import make_table, split, tokens  # noqa: E402
@@ -87,27 +86,11 @@ def time_rounds(fns: dict, device, rounds: int) -> dict:
 
 
 def reference_step(cfg: RunConfig, device):
-    X, Y, Z = (torch.from_numpy(a).to(device) for a in make_table(cfg.task, cfg.modulus))
-    T = tokens(X, Y, cfg.modulus)
+    X, Y, Z = (torch.from_numpy(a) for a in make_table(cfg.task, cfg.modulus))
     tr, _ = split(len(X), cfg.train_fraction, cfg.seed)
-    tr = tr.to(device)
-    torch.manual_seed(0)
-    model = ReferenceTransformer(cfg.modulus + 2, cfg.modulus).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=1.0)
-    B = cfg.resolved_batch_size
-    state = {"perm": torch.randperm(len(tr), device=device), "cursor": 0}
-
-    def step():
-        if state["cursor"] + B > len(tr):
-            state["perm"], state["cursor"] = torch.randperm(len(tr), device=device), 0
-        idx = tr[state["perm"][state["cursor"]: state["cursor"] + B]]
-        state["cursor"] += B
-        loss = F.cross_entropy(model(T[idx])[:, -1], Z[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+    return reference.reference_step(tokens(X, Y, cfg.modulus), Z, tr, cfg.resolved_batch_size, lr=cfg.lr,
+                                    weight_decay=cfg.weight_decay, warmup=cfg.warmup_steps,
+                                    n_symbols=cfg.modulus, device=device)
 
 
 def engine_step(cfg: RunConfig, E: int):

@@ -45,26 +45,29 @@ class ReferenceTransformer(nn.Module):
         return self.unembed(h)
 
 
-def reference_train(tokens, targets, train_idx, steps, batch_size, seed=0, lr=1e-3, weight_decay=1.0,
-                    warmup=10, n_symbols=97, device="cpu"):
-    """Train the reference for ``steps`` updates; returns the model."""
+def reference_step(tokens, targets, train_idx, batch_size, seed=0, lr=1e-3, weight_decay=1.0, warmup=10,
+                   n_symbols=97, device="cpu"):
+    """The straightforward training loop's body: returns ``step()``, one AdamW update of a fresh reference
+    model on the next minibatch (a permutation of ``train_idx`` per epoch, drawn on the device)."""
     torch.manual_seed(seed)
     model = ReferenceTransformer(n_symbols + 2, n_symbols).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(warmup, 1)))
     tokens, targets, train_idx = tokens.to(device), targets.to(device), train_idx.to(device)
-    perm, cursor = torch.randperm(len(train_idx), device=device), 0
-    for _ in range(steps):
-        if cursor + batch_size > len(perm):
-            perm, cursor = torch.randperm(len(train_idx), device=device), 0
-        idx = train_idx[perm[cursor: cursor + batch_size]]
-        cursor += batch_size
+    state = {"perm": torch.randperm(len(train_idx), device=device), "cursor": 0}
+
+    def step():
+        if state["cursor"] + batch_size > len(train_idx):
+            state["perm"], state["cursor"] = torch.randperm(len(train_idx), device=device), 0
+        idx = train_idx[state["perm"][state["cursor"]: state["cursor"] + batch_size]]
+        state["cursor"] += batch_size
         loss = F.cross_entropy(model(tokens[idx])[:, -1], targets[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-    return model
+
+    return step
 
 
 def load_groklab_params(model: ReferenceTransformer, params: dict[str, torch.Tensor]) -> None:

@@ -233,7 +233,7 @@ def _table_attend(scores: Tensor, v_table: Tensor, q_rows: Tensor, k_rows: Tenso
     """Attention whose queries, keys and values are rows of a table (layer 0, one token each).
 
     scores (E, R * R, H): every (query row, key row) dot product, scaled; v_table (E, R, H, dh);
-    q_rows (Sq,) or (E, N, Sq) and k_rows (E, N, Sk) table rows; mask (Sq, Sk) -> z (E, N, Sq, H, dh).
+    q_rows (E, N, Sq) and k_rows (E, N, Sk) table rows; mask (Sq, Sk) -> z (E, N, Sq, H, dh).
     """
     R = v_table.shape[1]
     s = gather_rows(scores, q_rows.unsqueeze(-1) * R + k_rows.unsqueeze(-2))  # (E, N, Sq, Sk, H)
@@ -246,11 +246,8 @@ def _answer_attend(q: Tensor, ks: tuple[Tensor, ...], vs: tuple[Tensor, ...]) ->
     q (E, N, 1, H, dh), parts (E, N, S_i, H, dh) -> z (E, N, 1, H, dh)."""
     q = q / math.sqrt(q.shape[-1])
     pattern = torch.cat([(q * k).sum(-1) for k in ks], dim=2).softmax(2)  # (E, N, Sk, H)
-    bounds = [0]
-    for k in ks:
-        bounds.append(bounds[-1] + k.shape[2])
-    z = sum((pattern[:, :, a:b, :, None] * v).sum(2) for a, b, v in zip(bounds, bounds[1:], vs))
-    return z.unsqueeze(2)
+    parts = pattern.split([k.shape[2] for k in ks], dim=2)
+    return sum((w.unsqueeze(-1) * v).sum(2) for w, v in zip(parts, vs)).unsqueeze(2)
 
 
 def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: ModelConfig) -> Tensor:
@@ -285,15 +282,17 @@ def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: ModelConfig) -> Tensor:
             z = _table_attend(scores, v_t, suf_rows, keys, mask[2:])
         else:
             h_pre, h_suf = _attn_in(p, l, pre, cfg.norm), _attn_in(p, l, suf, cfg.norm)
-            kp, vp = _qkv(p, l, h_pre, H, "KV")
-            ks, vs = _qkv(p, l, h_suf, H, "KV")
-            qs = _qkv(p, l, h_suf[:, :, 1:] if last else h_suf, H, "Q")[0]  # last layer: at the answer only
+            if last:  # the query at the answer position only
+                (kp, vp), (ks, vs) = _qkv(p, l, h_pre, H, "KV"), _qkv(p, l, h_suf, H, "KV")
+                qs = _qkv(p, l, h_suf[:, :, 1:], H, "Q")[0]
+            else:
+                (qp, kp, vp), (qs, ks, vs) = _qkv(p, l, h_pre, H), _qkv(p, l, h_suf, H)
             kx, vx = gather_rows(kp, x), gather_rows(vp, x)  # the prefix's keys and values by x: (E, N, 2, H, dh)
             if last:
                 z = _answer_attend(qs, (kx, ks), (vx, vs))
             else:
                 z, _ = _attend(qs, torch.cat([kx, ks], dim=2), torch.cat([vx, vs], dim=2), mask[2:])
-                zp, _ = _attend(_qkv(p, l, h_pre, H, "Q")[0], kp, vp, mask[:2, :2])
+                zp, _ = _attend(qp, kp, vp, mask[:2, :2])
         if last:  # only the answer position is read out
             suf, z = suf[:, :, 1:], z[:, :, -1:]
         else:

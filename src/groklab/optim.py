@@ -122,7 +122,7 @@ class Optimizer:
         """One update of every run. Adam and AdamW use PyTorch's fused kernels (one call per set of runs
         sharing hyper-parameters and step); ``fused=False`` runs the same update as elementwise ops."""
         hp, p, g = self.hp, self.params.flat, self.params.grad
-        lr = self.current_lr()
+        lr = self.current_lr() if not fused or self.kind == "sgd" or self.decay_target is not None else None
         self.step_count += 1
         self.steps = [s + 1 for s in self.steps]
         if self.ema is not None:

@@ -17,6 +17,7 @@ of all others. The loss and accuracies only leave the device at evaluations.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import signal
@@ -61,29 +62,23 @@ def group_key(cfg: RunConfig) -> tuple:
             cfg.dropout, cfg.optimizer, cfg.precision, cfg.compile, resolve_device(cfg.device).type)
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to reuse freed memory instead of returning it to the OS (Linux CPU training).
 
     By default every large tensor the step allocates and frees (activations, gradients: 0.1 to
     8 MB) is a fresh ``mmap``, paid for in page faults: about 1,500 per update of the paper
     model, 7 to 12% of the step on a 2-core CPU. The cost is memory the process keeps after
-    freeing it. Process-wide; returns False where it does not apply (not glibc).
+    freeing it. Process-wide, done once; returns False where it does not apply (not glibc).
     """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED is None:
-        _ALLOCATOR_TUNED = False
-        try:
-            import ctypes
+    try:
+        import ctypes
 
-            libc = ctypes.CDLL("libc.so.6")
-            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-            _ALLOCATOR_TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
-        except (OSError, AttributeError):
-            pass
-    return _ALLOCATOR_TUNED
-
-
-_ALLOCATOR_TUNED: bool | None = None
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_MMAP_THRESHOLD, 1 << 30) and mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -451,17 +446,14 @@ def _answer_loss(p, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, weight: t
     return ce.mean(1).sum() if weight is None else (ce * weight).sum()
 
 
-_compiled_loss = None
+@functools.cache
+def _compiled_loss():
+    return torch.compile(_answer_loss)
 
 
 def _loss_fn(compile: bool, use_full: bool):
     """The loss function, through torch.compile when asked (the dropout path stays eager: its random masks)."""
-    global _compiled_loss
-    if not compile or use_full:
-        return _answer_loss
-    if _compiled_loss is None:
-        _compiled_loss = torch.compile(_answer_loss)
-    return _compiled_loss
+    return _compiled_loss() if compile and not use_full else _answer_loss
 
 
 def _train_step(params: FlatParams, opt: Optimizer, runs: list[_Run], mcfg: ModelConfig, X, Y, Z,
