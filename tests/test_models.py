@@ -5,15 +5,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from groklab.models import ModelConfig, Transformer, forward, forward_answer, init_params, n_params
+from groklab.models import MODELS, Model, Transformer, TransformerConfig, get_model
+from groklab.models.stacked import Dropout, gather_rows, layer_norm, linear
+from groklab.models.transformer import forward, forward_answer
 from groklab.tasks import tokens
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from reference import ReferenceTransformer, load_groklab_params  # noqa: E402
 
 
+SPEC = get_model("transformer")
+
+
+def init_params(cfg, seeds):
+    return SPEC.init(cfg, seeds)
+
+
 def test_paper_model_has_about_4e5_non_embedding_parameters():
-    n = n_params(ModelConfig(n_symbols=97))
+    n = SPEC.n_params(TransformerConfig(n_symbols=97))
     assert 3.5e5 < n < 4.5e5
     assert n == 2 * (4 * 128 * 128 + 4 * 128 + 2 * 128 * 512 + 512 + 128 + 4 * 128)
 
@@ -21,7 +30,7 @@ def test_paper_model_has_about_4e5_non_embedding_parameters():
 @pytest.mark.parametrize("norm", ["post", "pre", "none"])
 @pytest.mark.parametrize("n_layers", [1, 2, 3])
 def test_fast_answer_path_equals_full_forward_logits_and_gradients(norm, n_layers):
-    cfg = ModelConfig(n_symbols=13, n_layers=n_layers, d_model=32, n_heads=4, d_mlp=64, norm=norm, act="gelu")
+    cfg = TransformerConfig(n_symbols=13, n_layers=n_layers, d_model=32, n_heads=4, d_mlp=64, norm=norm, act="gelu")
     p_full = init_params(cfg, [0, 1])
     p_fast = {k: v.clone().requires_grad_(True) for k, v in p_full.items()}
     for v in p_full.values():
@@ -38,7 +47,7 @@ def test_fast_answer_path_equals_full_forward_logits_and_gradients(norm, n_layer
 
 
 def test_matches_a_plain_pytorch_reference_transformer():
-    cfg = ModelConfig(n_symbols=17)
+    cfg = TransformerConfig(n_symbols=17)
     params = {k: v[0] for k, v in init_params(cfg, [5]).items()}
     ref = ReferenceTransformer(19, 17)
     load_groklab_params(ref, params)
@@ -47,11 +56,12 @@ def test_matches_a_plain_pytorch_reference_transformer():
     torch.testing.assert_close(Transformer(cfg, params)(tokens(x, y, 17)), want, atol=1e-5, rtol=1e-5)
     got = forward_answer({k: v[None] for k, v in params.items()}, x[None], y[None], cfg)[0]
     torch.testing.assert_close(got, want[:, -1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(Transformer(cfg, params).answer_logits(x, y), want[:, -1], atol=1e-5, rtol=1e-5)
 
 
 def test_attention_is_causal():
     """The logits at position i do not depend on the tokens after i (checked through gradients)."""
-    cfg = ModelConfig(n_symbols=7, d_model=32, d_mlp=64)
+    cfg = TransformerConfig(n_symbols=7, d_model=32, d_mlp=64)
     model = Transformer(cfg)
     emb = model["W_E"]
     toks = tokens(torch.tensor([1, 2]), torch.tensor([3, 4]), 7)
@@ -65,7 +75,7 @@ def test_attention_is_causal():
 
 
 def test_ensemble_members_are_independent_models():
-    cfg = ModelConfig(n_symbols=11, d_model=32, d_mlp=64)
+    cfg = TransformerConfig(n_symbols=11, d_model=32, d_mlp=64)
     stacked = init_params(cfg, [0, 1, 2])
     x, y = torch.randint(0, 11, (3, 20)), torch.randint(0, 11, (3, 20))
     out = forward_answer(stacked, x, y, cfg)
@@ -75,9 +85,72 @@ def test_ensemble_members_are_independent_models():
 
 
 def test_run_with_cache_exposes_attention_patterns():
-    cfg = ModelConfig(n_symbols=7, d_model=32, d_mlp=64)
+    cfg = TransformerConfig(n_symbols=7, d_model=32, d_mlp=64)
     logits, cache = Transformer(cfg).run_with_cache(tokens(torch.arange(7), torch.arange(7), 7))
     pattern = cache["blocks.0.attn.pattern"]
     assert pattern.shape == (7, 4, 4, 4)  # batch heads query key
     torch.testing.assert_close(pattern.sum(-1), torch.ones(7, 4, 4))
     assert pattern[:, :, 0, 1:].abs().max() == 0
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_stacks_members_independently_and_answers_like_its_full_forward(name):
+    """The contract the engine relies on, for each model in the registry."""
+    spec = MODELS[name]
+    from groklab import RunConfig
+
+    mcfg = spec.config(RunConfig(model=name, modulus=11, d_model=32, n_heads=4, d_mlp=64), 11)
+    stacked = spec.init(mcfg, [0, 1, 2], [1.0, 1.0, 2.0])
+    x, y = torch.randint(0, 11, (3, 20)), torch.randint(0, 11, (3, 20))
+    out = spec.answer_logits(stacked, x, y, mcfg)
+    assert out.shape == (3, 20, 11)
+    full = spec.forward(stacked, tokens(x, y, 11), mcfg)[:, :, -1]
+    torch.testing.assert_close(out, full, atol=1e-5, rtol=1e-5)
+    alone = spec.init(mcfg, [2], [2.0])
+    torch.testing.assert_close(out[2], spec.answer_logits(alone, x[2:], y[2:], mcfg)[0])
+    assert {k: v.shape[1:] for k, v in stacked.items()} == {k: p.shape for k, p in spec.param_shapes(mcfg).items()}
+
+
+def test_init_scale_multiplies_the_random_initialization_only():
+    cfg = TransformerConfig(n_symbols=7, d_model=16, n_heads=2, d_mlp=16)
+    one, three = SPEC.init(cfg, [4], [1.0]), SPEC.init(cfg, [4], [3.0])
+    torch.testing.assert_close(three["blocks.0.mlp.W_in"], 3 * one["blocks.0.mlp.W_in"])
+    torch.testing.assert_close(three["W_E"], 3 * one["W_E"])
+    assert torch.equal(three["blocks.0.ln1.w"], one["blocks.0.ln1.w"])  # LayerNorm gains stay 1
+
+
+def test_stacked_primitives_equal_per_member_computation():
+    g = torch.Generator().manual_seed(0)
+    h, W, b = torch.randn(3, 5, 4, generator=g), torch.randn(3, 4, 6, generator=g), torch.randn(3, 6, generator=g)
+    w, c = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)
+    for e in range(3):
+        torch.testing.assert_close(linear(h, W, b)[e], h[e] @ W[e] + b[e])
+        torch.testing.assert_close(layer_norm(h, w, c)[e], torch.nn.functional.layer_norm(h[e], (4,), w[e], c[e]))
+    table, index = torch.randn(3, 7, 2, generator=g), torch.randint(0, 7, (3, 5), generator=g)
+    for e in range(3):
+        assert torch.equal(gather_rows(table, index)[e], table[e][index[e]])
+
+
+def test_dropout_masks_are_per_member_and_the_same_alone_or_padded():
+    def gens(*seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    h = torch.ones(2, 1000, 8)
+    out = Dropout(0.25, gens(1, 2), [1000, 600])(h)
+    zeros = (out == 0).float()
+    assert 0.2 < zeros[0].mean() < 0.3 and torch.all(zeros[1, 600:] == 1)  # padding rows are zero
+    torch.testing.assert_close(out[0].unique(), torch.tensor([0.0, 1 / 0.75]))  # kept ones scaled by 1 / (1 - p)
+    alone = Dropout(0.25, gens(2), [600])(torch.ones(1, 600, 8))
+    assert torch.equal(alone[0], out[1, :600])
+    assert not torch.equal(out[0, :600], out[1, :600])
+
+
+def test_models_load_through_the_registry(tmp_path):
+    from groklab import RunConfig
+    from groklab.rundir import load_model
+    from groklab.train import train
+
+    train(RunConfig(task="add", modulus=7, d_model=32, d_mlp=32, steps=20), tmp_path / "R")
+    model = load_model(tmp_path / "R")
+    assert isinstance(model, Model) and model.spec is MODELS["transformer"]
+    assert model["W_E"].shape == (9, 32)

@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from groklab.optim import FlatParams, HyperParams, Optimizer
+from groklab.interventions import GRAD_TRANSFORMS
+from groklab.optim import FlatParams, HyperParams, Optimizer, apply_decay
 
 
-def _hp(E, lr, wd, beta2, warmup):
-    col = lambda vals: torch.tensor([[float(v)] for v in vals])  # noqa: E731
-    return HyperParams(col(lr), col(wd), col([0.9] * E), col(beta2), col([1e-8] * E), col([0.0] * E),
-                       col(warmup), col([0.0] * E), col([0.98] * E))
+def _hp(E, lr, wd, beta2, warmup, **extra):
+    values = {"lr": lr, "weight_decay": wd, "beta1": [0.9] * E, "beta2": beta2, "eps": [1e-8] * E,
+              "momentum": [0.0] * E, "warmup_steps": warmup, **extra}
+    return HyperParams({k: [float(x) for x in v] for k, v in values.items()})
 
 
 @pytest.mark.parametrize("kind", ["adamw", "adam"])
@@ -43,15 +44,35 @@ def test_ensemble_optimizer_equals_torch_optim_per_run(kind, fused):
             torch.testing.assert_close(params.views[k][e].detach(), p.detach(), rtol=1e-5, atol=1e-6)
 
 
+def test_sgd_with_momentum_and_l2_equals_torch_optim():
+    torch.manual_seed(3)
+    init = torch.randn(2, 30)
+    params = FlatParams({"w": init.clone()})
+    hp = _hp(2, [0.1, 0.05], [0.01, 0.0], [0.98] * 2, [1, 1])
+    hp = HyperParams({**hp.host, "momentum": [0.9, 0.5]})
+    opt = Optimizer("sgd", params, hp, [False, False])
+    refs = [torch.nn.Parameter(init[e].clone()) for e in range(2)]
+    ref_opts = [torch.optim.SGD([refs[e]], lr=[0.1, 0.05][e], momentum=[0.9, 0.5][e], weight_decay=[0.01, 0.0][e])
+                for e in range(2)]
+    for _ in range(8):
+        g = torch.randn(2, 30)
+        params.grad.copy_(g)
+        opt.step()
+        for e in range(2):
+            refs[e].grad = g[e].clone()
+            ref_opts[e].step()
+    for e in range(2):
+        torch.testing.assert_close(params.flat[e], refs[e].detach(), rtol=1e-5, atol=1e-6)
+
+
 def test_fused_and_elementwise_updates_agree_with_grokfast_and_decay_to_init():
     torch.manual_seed(1)
     init = {"w": torch.randn(2, 50)}
     runs = []
     for fused in (True, False):
         params = FlatParams({"w": init["w"].clone()})
-        hp = _hp(2, [1e-2, 1e-3], [1.0, 0.5], [0.98, 0.98], [0, 3])
-        hp.grokfast_lamb = torch.tensor([[2.0], [0.0]])
-        runs.append((params, Optimizer("adamw", params, hp, [True, False]), fused))
+        hp = _hp(2, [1e-2, 1e-3], [1.0, 0.5], [0.98, 0.98], [0, 3], grokfast_lamb=[2.0, 0.0], grokfast_alpha=[0.9, 0.98])
+        runs.append((params, Optimizer("adamw", params, hp, [True, False], [GRAD_TRANSFORMS["grokfast_ema"]]), fused))
     gen = torch.Generator().manual_seed(2)
     for _ in range(10):
         g = torch.randn(2, 50, generator=gen)
@@ -59,3 +80,29 @@ def test_fused_and_elementwise_updates_agree_with_grokfast_and_decay_to_init():
             params.grad.copy_(g)
             opt.step(fused=fused)
     torch.testing.assert_close(runs[0][0].flat, runs[1][0].flat, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["adamw", "adam", "sgd"])
+def test_weight_decay_pulls_towards_the_initialization_or_zero(kind):
+    """With zero gradients only the decay acts: to-init rows move towards where they started, the others towards 0."""
+    start = torch.full((2, 10), 2.0)
+    params = FlatParams({"w": start.clone()})
+    opt = Optimizer(kind, params, _hp(2, [0.1, 0.1], [0.5, 0.5], [0.98, 0.98], [1, 1]), [True, False])
+    params.flat.fill_(3.0)  # both rows moved away from their initialization (2.0)
+    for _ in range(3):
+        params.grad.zero_()
+        opt.step()
+    to_init, to_zero = params.flat[0], params.flat[1]
+    assert torch.all((to_init < 3.0) & (to_init > 2.0))  # towards 2, not past it
+    assert torch.all(to_zero < to_init)  # towards 0: further down
+    if kind == "adamw":  # decoupled: exactly (1 - lr wd) of the distance per update
+        torch.testing.assert_close(to_init, torch.full((10,), 2.0 + 0.95**3))
+        torch.testing.assert_close(to_zero, torch.full((10,), 3.0 * 0.95**3))
+
+
+def test_apply_decay_decoupled_and_l2_forms():
+    p, g, t = torch.full((1, 3), 4.0), torch.zeros(1, 3), torch.full((1, 3), 1.0)
+    apply_decay(p, g, 0.1, 0.5, t, decoupled=True)
+    torch.testing.assert_close(p, torch.full((1, 3), 4.0 - 0.05 * 3.0))
+    apply_decay(p, g, 0.1, 0.5, None, decoupled=False)
+    torch.testing.assert_close(g, 0.5 * p)

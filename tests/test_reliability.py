@@ -97,11 +97,10 @@ def test_resume_refuses_checkpoints_of_other_versions_and_tasks(tmp_path, capsys
 
 
 def test_checkpoint_loads_with_weights_only(tmp_path):
-    from groklab.models import Transformer
     from groklab.train import train
 
     train(RunConfig(task="add", modulus=7, d_model=32, d_mlp=32, steps=20), tmp_path / "R")
-    model = Transformer.from_run(tmp_path / "R")
+    model = rundir.load_model(tmp_path / "R")
     assert model["W_E"].shape == (9, 32)
 
 

@@ -107,7 +107,10 @@ def train(
         summary = rundir.read_summary(resume)
         if summary and summary["status"] not in ("running", "interrupted"):
             raise ConfigError(f"{str(resume)!r} holds a finished run (status {summary['status']}); nothing to resume")
-        rundir.load_checkpoint(resume, cfg)
+        if (Path(resume) / "checkpoint.pt").exists():
+            rundir.load_checkpoint(resume, cfg)
+        else:
+            typer.echo(f"{resume} was stopped before its first checkpoint: starting it again from step 0", err=True)
         out = resume
     else:
         cfg = build_config(preset, config, flags)
@@ -188,42 +191,43 @@ def _existing(path: Path) -> Path:
     return path
 
 
-PLOTS = ("curves", "data-efficiency", "best-val")
+def _figure_names() -> str:
+    from .plots import FIGURES
+
+    return "|".join(FIGURES)
 
 
 @app.command()
-def plot(kind: str = typer.Argument(..., help=f"which figure [{'|'.join(PLOTS)}]"),
+def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]"),
          store: Path = typer.Option(..., help="SQLite store"),
          output: Path = typer.Option(..., "-o", "--output", help="image file to write (.png, .pdf, .svg)"),
          task: Optional[str] = typer.Option(None, help="only this task"),
-         run_id: Optional[str] = typer.Option(None, help="curves: run ids, e.g. 1,4,7 (default: all, at most 12)")):
+         run_id: Optional[str] = typer.Option(None, help="curves: run ids, e.g. 1,4,7 (default: the first 12)")):
     """Draw a figure from a store."""
-    from . import plots
+    from .plots import FIGURES, Selection
     from .store import Store
 
-    if kind not in PLOTS:
-        raise ConfigError(f"plot kind {kind!r} is not allowed; allowed: {', '.join(PLOTS)}")
+    if kind not in FIGURES:
+        raise ConfigError(f"plot kind {kind!r} is not allowed; allowed: {', '.join(FIGURES)}")
     st = Store(_existing(store), create=False)
     rows = [r for r in st.runs(task=task) if r["status"] != "running"]
     if not rows:
         raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else ""))
-    if kind == "curves":
-        ids = [int(i) for i in run_id.split(",")] if run_id else [r["id"] for r in rows][:12]
-        by_id = {r["id"]: r for r in rows}
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise ConfigError(f"run id {missing[0]} is not in the store; see groklab runs --store {store}")
-        label = lambda r: f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"  # noqa: E731
-        fig = plots.curves({label(by_id[i]): st.metrics(i) for i in ids})
-    elif kind == "data-efficiency":
-        fig = plots.data_efficiency(rows)
-    else:
-        fig = plots.best_val(rows)
+    fig = FIGURES[kind].draw(Selection(rows, st.metrics, _run_ids(run_id), f"store {str(store)!r}"))
     try:
         fig.savefig(output, dpi=110)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot write {str(output)!r}: {e}") from None
     typer.echo(f"wrote {output}")
+
+
+def _run_ids(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(i) for i in text.split(",") if i.strip()]
+    except ValueError:
+        raise ConfigError(f"run id list {text!r} is not allowed; give integers like 1,4,7") from None
 
 
 @tasks_app.callback()

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .losses import LOSSES
+from .models import MODELS
+from .optim import RULES
 from .tasks import TASKS, check_modulus, get_task, n_examples, split_sizes
 
 
@@ -37,6 +40,7 @@ class RunConfig:
     train_fraction: float = _f(0.5, "fraction of the table used for training, in (0, 1)")
     seed: int = _f(0, "seed of the split, the initialization and the batches", min=0)
     # model
+    model: str = _f("transformer", "model (see groklab.models.MODELS)", choices=MODELS)
     n_layers: int = _f(2, "transformer layers", min=1)
     d_model: int = _f(128, "residual stream width", min=1)
     n_heads: int = _f(4, "attention heads (d_model must divide by it)", min=1)
@@ -46,7 +50,8 @@ class RunConfig:
     dropout: float = _f(0.0, "residual dropout probability, in [0, 1)")
     init_scale: float = _f(1.0, "multiplier on the initial weights (Omnigrok)", gt=0.0)
     # optimization
-    optimizer: str = _f("adamw", "optimizer", choices=("adamw", "adam", "sgd"))
+    loss: str = _f("cross_entropy", "per-example loss on the answer (see groklab.losses.LOSSES)", choices=LOSSES)
+    optimizer: str = _f("adamw", "base optimizer (see groklab.optim.RULES)", choices=RULES)
     lr: float = _f(1e-3, "peak learning rate", gt=0.0)
     weight_decay: float = _f(1.0, "weight decay (decoupled for adamw, L2 for adam and sgd)", min=0.0)
     decay_to_init: bool = _f(False, "decay the weights towards their initialization, not zero")
@@ -117,12 +122,24 @@ class RunConfig:
         return "\n".join(lines) + "\n"
 
     def hash(self) -> str:
-        """Identity of a run: everything that changes its results (not the device or checkpoint rate)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+        """Identity of a run: everything that changes its results (not the device or checkpoint rate).
+
+        Stable as fields are added: the fields of groklab 0.1 always count, a field added later
+        only when it differs from its default, so every run made before keeps its hash (its store
+        row and run directory name).
+        """
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in NOT_IDENTITY and (k in HASHED_SINCE_0_1 or v != FIELDS[k].default)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 NOT_IDENTITY = {"device", "checkpoint_every"}
+# the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
+HASHED_SINCE_0_1 = frozenset((
+    "task", "modulus", "train_fraction", "seed", "n_layers", "d_model", "n_heads", "d_mlp", "act", "norm",
+    "dropout", "init_scale", "optimizer", "lr", "weight_decay", "decay_to_init", "beta1", "beta2", "eps",
+    "momentum", "warmup_steps", "grokfast_lamb", "grokfast_alpha", "batch_size", "steps", "early_stop",
+    "stop_patience", "eval_every", "precision", "compile"))
 FIELDS = {f.name: f for f in fields(RunConfig)}
 
 
@@ -173,9 +190,7 @@ def _validate(cfg: RunConfig) -> None:
         v = getattr(cfg, name)
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} {v!r} is outside [0, 1)")
-    if cfg.d_model % cfg.n_heads:
-        raise ConfigError(f"d_model {cfg.d_model} does not divide by n_heads {cfg.n_heads}")
-    get_task(cfg.task)
+    MODELS[cfg.model].check(cfg)
     if get_task(cfg.task).modular:
         check_modulus(cfg.task, cfg.modulus)
     split_sizes(cfg.n_examples, cfg.train_fraction)

@@ -1,33 +1,39 @@
 """Optimizers over a flat parameter buffer, vectorized over an ensemble of runs.
 
 All parameters of ``E`` models live in one ``(E, P)`` tensor ``flat`` (the
-model's named tensors are views into it), and their gradients in another.
-An update is then a handful of elementwise operations on two tensors, with
-each run's hyper-parameters as an ``(E, 1)`` column: one run and sixty-four
-runs cost the same number of kernel launches, and runs may differ in learning
-rate, weight decay, betas or Grokfast settings.
+model's named tensors are views into it), and their gradients in another. An
+update is a handful of operations on two tensors, with each run's
+hyper-parameters as an ``(E, 1)`` column: one run and sixty-four runs cost the
+same number of kernel launches, and runs may differ in learning rate, weight
+decay, betas or any gradient transform's settings.
 
-Implemented: AdamW (decoupled weight decay, as ``torch.optim.AdamW``), Adam
-(L2 penalty added to the gradient, as ``torch.optim.Adam``), SGD with
-momentum; weight decay towards zero or towards the initialization; a linear
-learning-rate warm-up; and the Grokfast-EMA gradient filter (Lee et al. 2024):
-``g <- g + lamb * ema(g)``.
+One update, in order:
+
+1. the gradient transforms some run switches on (``interventions``: Grokfast-EMA);
+2. weight decay towards zero or towards the initialization (``apply_decay`` defines it):
+   decoupled for AdamW, an L2 term in the gradient for Adam and SGD;
+3. the base rule: Adam's moments (PyTorch's fused kernel, one call per set of runs sharing
+   hyper-parameters; or the same update as elementwise operations) or SGD with momentum.
+
+The fused Adam kernels take decay towards zero as their own ``weight_decay`` argument (the
+same formula, fused into the same pass over memory); decay towards a target goes through
+``apply_decay`` before them.
+
+The learning rate warms up linearly over ``warmup_steps`` updates.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .models import Params
+from .interventions import GradTransform
+from .models.stacked import Params
 
-
-# Gradients are views into one flat buffer; PyTorch warns that such strides are not its
-# preferred layout, but accumulates into them in place all the same (tests check the result).
-warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+BASE_FIELDS = ("lr", "weight_decay", "beta1", "beta2", "eps", "momentum", "warmup_steps")
 
 
 class FlatParams:
@@ -63,131 +69,165 @@ class FlatParams:
         return FlatParams({k: v.detach()[keep] for k, v in self.views.items()}, self.flat.device)
 
 
-@dataclass
 class HyperParams:
-    """Per-run hyper-parameters, each an (E, 1) tensor."""
+    """Per-run hyper-parameters by RunConfig field name: ``hp["lr"]`` is an (E, 1) float32 column on the device,
+    ``hp.host["lr"]`` the same float32 values as Python floats (for the fused kernels, without a device sync)."""
 
-    lr: Tensor
-    weight_decay: Tensor
-    beta1: Tensor
-    beta2: Tensor
-    eps: Tensor
-    momentum: Tensor
-    warmup: Tensor
-    grokfast_lamb: Tensor
-    grokfast_alpha: Tensor
+    def __init__(self, values: dict[str, list[float]], device: torch.device | str = "cpu"):
+        cols = {k: torch.tensor([[v] for v in vals]) for k, vals in values.items()}
+        self.host = {k: v[:, 0].tolist() for k, v in cols.items()}
+        self.cols = {k: v.to(device) for k, v in cols.items()}
 
     @classmethod
-    def from_configs(cls, cfgs, device) -> "HyperParams":
-        def col(name):
-            return torch.tensor([[float(getattr(c, name))] for c in cfgs], device=device)
+    def from_configs(cls, cfgs, names, device) -> "HyperParams":
+        return cls({n: [float(getattr(c, n)) for c in cfgs] for n in names}, device)
 
-        return cls(col("lr"), col("weight_decay"), col("beta1"), col("beta2"), col("eps"), col("momentum"),
-                   col("warmup_steps"), col("grokfast_lamb"), col("grokfast_alpha"))
+    def __getitem__(self, name: str) -> Tensor:
+        return self.cols[name]
 
     def select(self, keep: list[int]) -> "HyperParams":
-        return HyperParams(**{k: v[keep] for k, v in vars(self).items()})
+        out = HyperParams.__new__(HyperParams)
+        out.host = {k: [v[e] for e in keep] for k, v in self.host.items()}
+        out.cols = {k: v[keep] for k, v in self.cols.items()}
+        return out
+
+
+def apply_decay(p: Tensor, g: Tensor, lr, wd, target: Tensor | None, decoupled: bool) -> None:
+    """Weight decay, in place, written once for every back-end.
+
+    Towards zero (``target`` None) or towards ``target`` (e.g. the initialization). Decoupled (AdamW):
+    the weights move ``lr * wd`` of the way to the target; otherwise (Adam, SGD) the L2 term
+    ``wd * (p - target)`` is added to the gradient. ``lr``, ``wd``: numbers or (rows, 1) columns.
+    """
+    if decoupled:
+        if target is None:
+            p.mul_(1 - lr * wd)  # as PyTorch's fused AdamW rounds it
+        else:
+            p.sub_(lr * wd * (p - target))
+    else:
+        g.add_(wd * (p if target is None else p - target))
+
+
+def _adam(p: Tensor, g: Tensor, state: dict[str, Tensor], hp: HyperParams, lr: Tensor, step: Tensor) -> None:
+    b1, b2 = hp["beta1"], hp["beta2"]
+    state["exp_avg"].lerp_(g, 1 - b1)
+    state["exp_avg_sq"].mul_(b2).addcmul_(g, g * (1 - b2))
+    denom = (state["exp_avg_sq"] / (1 - b2 ** step)).sqrt_().add_(hp["eps"])
+    p.sub_(lr / (1 - b1 ** step) * state["exp_avg"] / denom)
+
+
+def _sgd(p: Tensor, g: Tensor, state: dict[str, Tensor], hp: HyperParams, lr: Tensor, step: Tensor) -> None:
+    state["exp_avg"].mul_(hp["momentum"]).add_(g)
+    p.sub_(lr * state["exp_avg"])
+
+
+@dataclass(frozen=True)
+class BaseRule:
+    """A base optimizer: how weight decay enters, its state tensors, its elementwise update and fused kernel."""
+
+    decoupled: bool
+    state: tuple[str, ...]
+    update: Callable[..., None]
+    fused: Callable | None = None
+
+
+RULES = {
+    "adamw": BaseRule(True, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adamw_),
+    "adam": BaseRule(False, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adam_),
+    "sgd": BaseRule(False, ("exp_avg",), _sgd),
+}
+
+
+def _spans(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted row indices as maximal [start, stop) runs: [0, 1, 2, 5] -> [(0, 3), (5, 6)]."""
+    spans: list[list[int]] = []
+    for r in rows:
+        if spans and spans[-1][1] == r:
+            spans[-1][1] += 1
+        else:
+            spans.append([r, r + 1])
+    return [(a, b) for a, b in spans]
 
 
 class Optimizer:
-    """One optimizer kind (adamw | adam | sgd) for E runs; state tensors are (E, P) and (E, 1)."""
+    """One base rule (``RULES``: adamw | adam | sgd) with gradient transforms, for E runs.
+
+    State tensors are (E, P) (moments, transform state, the decay target) and (E, 1) (step count).
+    """
 
     def __init__(self, kind: str, params: FlatParams, hp: HyperParams, decay_to_init: list[bool],
-                 steps: list[int] | None = None):
-        self.kind, self.params, self.hp = kind, params, hp
+                 transforms: list[GradTransform] = (), steps: list[int] | None = None):
+        self.kind, self.rule, self.params, self.hp = kind, RULES[kind], params, hp
+        self.transforms = list(transforms)
         flat = params.flat
-        self.step_count = torch.tensor([[float(s)] for s in (steps or [0] * flat.shape[0])], device=flat.device)
-        # host copies of what the fused kernels take as numbers (known without a device sync)
-        self.steps = [int(s) for s in (steps or [0] * flat.shape[0])]
-        self._host = self._host_hp()
-        self.exp_avg = torch.zeros_like(flat)
-        self.exp_avg_sq = torch.zeros_like(flat) if kind != "sgd" else None
-        self.ema = torch.zeros_like(flat) if bool((hp.grokfast_lamb > 0).any()) else None
-        to_init = torch.tensor([[float(d)] for d in decay_to_init], device=flat.device)
-        # the point weight decay pulls towards: zero, or the initialization
-        self.decay_target = flat.detach().clone() * to_init if any(decay_to_init) else None
+        self.steps = [int(s) for s in (steps or [0] * flat.shape[0])]  # host copy: no device sync
+        self.step_count = torch.tensor([[float(s)] for s in self.steps], device=flat.device)
+        self.state: dict[str, Tensor] = {name: torch.zeros_like(flat) for name in self.rule.state}
+        for t in self.transforms:
+            self.state.update(t.init(flat))
+        if any(decay_to_init):  # the point weight decay pulls towards: the initialization, or zero (rows of 0)
+            to_init = torch.tensor([[float(d)] for d in decay_to_init], device=flat.device)
+            self.state["decay_target"] = flat.detach().clone() * to_init
 
     def current_lr(self) -> Tensor:
         """The learning rate of the next update, (E, 1): linear warm-up to ``lr``."""
-        return self.hp.lr * torch.clamp((self.step_count + 1) / self.hp.warmup.clamp(min=1), max=1.0)
+        return self.hp["lr"] * torch.clamp((self.step_count + 1) / self.hp["warmup_steps"].clamp(min=1), max=1.0)
 
-    def _host_hp(self) -> list[tuple[float, ...]]:
-        """Per run: (lr, warmup, beta1, beta2, eps, weight_decay) as Python floats."""
-        hp = self.hp
-        cols = [hp.lr, hp.warmup, hp.beta1, hp.beta2, hp.eps, hp.weight_decay]
-        return [tuple(row) for row in torch.cat(cols, dim=1).tolist()]
+    def _host_lr(self, e: int) -> float:
+        """Run e's learning rate of the update being made (``steps`` already counts it), as current_lr before it."""
+        warmup = self.hp.host["warmup_steps"][e]
+        return self.hp.host["lr"][e] * min(self.steps[e] / max(warmup, 1.0), 1.0)
 
     @torch.no_grad()
     def step(self, fused: bool = True) -> None:
-        """One update of every run. Adam and AdamW use PyTorch's fused kernels (one call per set of runs
-        sharing hyper-parameters and step); ``fused=False`` runs the same update as elementwise ops."""
-        hp, p, g = self.hp, self.params.flat, self.params.grad
-        lr = self.current_lr() if not fused or self.kind == "sgd" or self.decay_target is not None else None
+        """One update of every run. ``fused=False`` makes the same update with elementwise operations."""
+        p, g = self.params.flat, self.params.grad
+        for t in self.transforms:
+            g = t.apply(g, self.state, self.hp, self.steps)
+        fast = fused and self.rule.fused is not None and p.dtype == torch.float32
+        lr = None if fast else self.current_lr()
         self.step_count += 1
         self.steps = [s + 1 for s in self.steps]
-        if self.ema is not None:
-            self.ema.mul_(hp.grokfast_alpha).add_(g * (1 - hp.grokfast_alpha))
-            g = g + hp.grokfast_lamb * self.ema
-        if fused and self.kind != "sgd" and p.dtype == torch.float32:
-            if self.decay_target is not None:  # decay towards the init here; the kernels decay towards zero
-                if self.kind == "adamw":
-                    p.sub_(lr * hp.weight_decay * (p - self.decay_target))
-                else:
-                    g = g + hp.weight_decay * (p - self.decay_target)
-            self._fused(g, self.decay_target is None)
+        if lr is None:
+            self._fused_update(p, g)
             return
-        decay = p if self.decay_target is None else p - self.decay_target
-        if self.kind == "adamw":
-            p.sub_(lr * hp.weight_decay * decay)
-        else:  # Adam and SGD: L2 penalty in the gradient
-            g = g + hp.weight_decay * decay
-        if self.kind == "sgd":
-            self.exp_avg.mul_(hp.momentum).add_(g)
-            p.sub_(lr * self.exp_avg)
-            return
-        self.exp_avg.lerp_(g, 1 - hp.beta1)
-        self.exp_avg_sq.mul_(hp.beta2).addcmul_(g, g * (1 - hp.beta2))
-        bc1 = 1 - hp.beta1 ** self.step_count
-        bc2 = 1 - hp.beta2 ** self.step_count
-        denom = (self.exp_avg_sq / bc2).sqrt_().add_(hp.eps)
-        p.sub_(lr / bc1 * self.exp_avg / denom)
+        if any(self.hp.host["weight_decay"]):
+            apply_decay(p, g, lr, self.hp["weight_decay"], self.state.get("decay_target"), self.rule.decoupled)
+        self.rule.update(p, g, self.state, self.hp, lr, self.step_count)
 
-    def _fused(self, g: Tensor, with_decay: bool) -> None:
-        groups: dict[tuple, list[int]] = {}
-        for e, ((lr, warmup, b1, b2, eps, wd), s) in enumerate(zip(self._host, self.steps)):
-            lr_now = lr * min(s / max(warmup, 1.0), 1.0)  # s counts this update: as current_lr before it
-            groups.setdefault((lr_now, b1, b2, eps, wd if with_decay else 0.0), []).append(e)
-        kernel = torch._fused_adamw_ if self.kind == "adamw" else torch._fused_adam_
-        p = self.params.flat
-        for (lr_now, b1, b2, eps, wd), rows in groups.items():
-            kernel([p[e] for e in rows], [g[e] for e in rows], [self.exp_avg[e] for e in rows],
-                   [self.exp_avg_sq[e] for e in rows], [], [self.step_count[e] for e in rows],
-                   lr=lr_now, beta1=b1, beta2=b2, weight_decay=wd, eps=eps, amsgrad=False, maximize=False)
+    def _fused_update(self, p: Tensor, g: Tensor) -> None:
+        """Runs sharing (lr now, betas, eps, weight decay) take one fused-kernel call."""
+        host, groups = self.hp.host, {}
+        for e in range(len(self.steps)):
+            key = (self._host_lr(e), host["beta1"][e], host["beta2"][e], host["eps"][e], host["weight_decay"][e])
+            groups.setdefault(key, []).append(e)
+        target = self.state.get("decay_target")
+        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
+        for (lr, b1, b2, eps, wd), rows in groups.items():
+            if wd and target is not None:
+                for a, b in _spans(rows):
+                    apply_decay(p[a:b], g[a:b], lr, wd, target[a:b], self.rule.decoupled)
+            self.rule.fused([p[e] for e in rows], [g[e] for e in rows], [m[e] for e in rows], [v[e] for e in rows],
+                            [], [self.step_count[e] for e in rows], lr=lr, beta1=b1, beta2=b2,
+                            weight_decay=wd if target is None else 0.0, eps=eps, amsgrad=False, maximize=False)
 
     def select(self, keep: list[int]) -> None:
         """Keep only the runs ``keep`` (call after ``params.select``)."""
         self.hp = self.hp.select(keep)
         self.steps = [self.steps[e] for e in keep]
-        self._host = [self._host[e] for e in keep]
-        for name in ("step_count", "exp_avg", "exp_avg_sq", "ema", "decay_target"):
-            t = getattr(self, name)
-            if t is not None:
-                setattr(self, name, t[keep].contiguous())
+        self.step_count = self.step_count[keep].contiguous()
+        self.state = {k: t[keep].contiguous() for k, t in self.state.items()}
 
     def state_of(self, e: int) -> dict[str, Tensor]:
-        out = {"step_count": self.step_count[e].cpu().clone()}
-        for name in ("exp_avg", "exp_avg_sq", "ema", "decay_target"):
-            t = getattr(self, name)
-            if t is not None:
-                out[name] = t[e].cpu().clone()
-        return out
+        """Run e's optimizer state (CPU copies), as a checkpoint stores it."""
+        return {"step_count": self.step_count[e].cpu().clone(), **{k: t[e].cpu().clone() for k, t in self.state.items()}}
 
     def load_state_of(self, e: int, state: dict[str, Tensor]) -> None:
-        if "step_count" in state:
-            self.steps[e] = int(state["step_count"].reshape(-1)[0].item())
         for name, t in state.items():
-            target = getattr(self, name)
-            if target is None:
-                target = torch.zeros_like(self.params.flat)
-                setattr(self, name, target)
-            target[e].copy_(t)
+            if name == "step_count":
+                self.step_count[e].copy_(t)
+                self.steps[e] = int(t.reshape(-1)[0].item())
+                continue
+            if name not in self.state:  # e.g. a decay target only this run has
+                self.state[name] = torch.zeros_like(self.params.flat)
+            self.state[name][e].copy_(t)

@@ -1,15 +1,20 @@
-"""One function per figure, each returning a matplotlib Figure.
+"""One function per figure, each returning a matplotlib Figure, and ``FIGURES``: the ones drawn from a store.
 
 - ``curves``: train / validation accuracy (and loss) vs log-scaled steps (paper Figure 1, left).
 - ``data_efficiency``: median steps to 99% validation (and training) accuracy vs training
   fraction, one line per task, spread over seeds (Figure 1, centre).
 - ``best_val``: best validation accuracy within the budget vs training fraction (Figure 2, right).
+
+Adding a figure: a function returning a Figure, and a ``@figure(name, help)`` function that draws it
+from a ``Selection`` of a store's runs; ``groklab plot NAME`` then draws it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -17,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from .errors import ConfigError  # noqa: E402
 
 TRAIN, VAL = "tab:red", "tab:green"
 
@@ -119,3 +126,56 @@ def best_val(summaries: Sequence[Mapping]) -> Figure:
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+# -- figures drawn from a store -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a store figure is drawn from: the finished runs (store rows), their metrics, chosen run ids."""
+
+    runs: list[dict]
+    metrics: Callable[[int], list[dict]]
+    run_ids: list[int] | None = None
+    source: str = "the store"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    help: str
+    draw: Callable[[Selection], Figure]
+
+
+FIGURES: dict[str, FigureSpec] = {}
+
+
+def figure(name: str, help: str):
+    """Register ``draw(selection) -> Figure`` as the store figure ``name``."""
+    def register(draw: Callable[[Selection], Figure]) -> Callable[[Selection], Figure]:
+        FIGURES[name] = FigureSpec(name, help, draw)
+        return draw
+
+    return register
+
+
+@figure("curves", "accuracy and loss vs steps of the runs --run-id (default: the first 12)")
+def _store_curves(sel: Selection) -> Figure:
+    by_id = {r["id"]: r for r in sel.runs}
+    ids = sel.run_ids or list(by_id)[:12]
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ConfigError(f"run id {missing[0]} is not a finished run of {sel.source}; see groklab runs")
+    label = lambda r: f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"  # noqa: E731
+    return curves({label(by_id[i]): sel.metrics(i) for i in ids})
+
+
+@figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)")
+def _store_data_efficiency(sel: Selection) -> Figure:
+    return data_efficiency(sel.runs)
+
+
+@figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)")
+def _store_best_val(sel: Selection) -> Figure:
+    return best_val(sel.runs)

@@ -13,45 +13,68 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import __version__
-from .config import RunConfig
+from .config import FIELDS, RunConfig
 from .errors import ConfigError, StorageError
+from .models import Model, get_model
+from .tasks import n_symbols
 
 CHECKPOINT_FORMAT = 1
 METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr", "elapsed_s"]
 SUMMARY = ["task", "modulus", "train_fraction", "seed", "n_train", "n_val", "n_params", "steps_run",
            "step_train_acc_99", "step_val_acc_99", "grok_delay", "final_train_acc", "final_val_acc",
            "best_val_acc", "wall_time_s", "status"]
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+
+class Status(StrEnum):
+    """A run's status in summary.json and the store."""
+
+    RUNNING = "running"
+    GENERALIZED = "generalized"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+
+
+FINISHED = (Status.GENERALIZED, Status.BUDGET_EXHAUSTED, Status.DIVERGED)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` all or nothing: temporary file, fsync, rename."""
+    """Write ``data`` to ``path`` all or nothing: temporary file, fsync, rename.
+
+    The temporary file is created with mode 0o666, so the process's umask applies as to any new file.
+    """
     path = Path(path)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise StorageError(f"cannot write {str(path)!r}: {e.strerror or e}") from None
     except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: Path | None) -> None:
+    try:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    except OSError:  # e.g. the folder is not writable: nothing was created there
+        pass
 
 
 def append(path: Path, data: bytes) -> None:
@@ -152,19 +175,21 @@ def load_checkpoint(run_dir: Path, cfg: RunConfig | None = None) -> dict:
         raise ConfigError(f"{str(path)!r} has checkpoint format {state.get('format') if isinstance(state, dict) else None!r}; "
                           f"this groklab ({__version__}) reads format {CHECKPOINT_FORMAT}")
     if cfg is not None:
-        theirs = state.get("config", {})
-        for key in ("task", "modulus", "n_layers", "d_model", "n_heads", "d_mlp", "norm", "act"):
-            if theirs.get(key) != getattr(cfg, key):
-                raise ConfigError(f"checkpoint in {str(run_dir)!r} is for {key}={theirs.get(key)!r}, "
-                                  f"not {key}={getattr(cfg, key)!r}")
+        _check_owner(state.get("config", {}), cfg, run_dir)
     return state
 
 
-def load_model(run_dir: Path):
-    """The trained model of a run directory as a ``groklab.models.Transformer``."""
-    from .models import ModelConfig, Transformer
-    from .tasks import n_symbols
+def _check_owner(theirs: dict, cfg: RunConfig, run_dir: Path) -> None:
+    """Refuse a checkpoint of another task or architecture (a field missing from an older checkpoint has its default)."""
+    for key in ("task", "modulus", "model") + get_model(cfg.model).fields:
+        value = theirs.get(key, FIELDS[key].default)
+        if value != getattr(cfg, key):
+            raise ConfigError(f"checkpoint in {str(run_dir)!r} is for {key}={value!r}, not {key}={getattr(cfg, key)!r}")
 
+
+def load_model(run_dir: Path):
+    """The trained model of a run directory as a ``groklab.models.Model`` (through the model registry)."""
     cfg = load_config(run_dir)
     state = load_checkpoint(run_dir, cfg)
-    return Transformer(ModelConfig.from_run_config(cfg, n_symbols(cfg.task, cfg.modulus)), state["params"])
+    spec = get_model(cfg.model)
+    return Model(spec, spec.config(cfg, n_symbols(cfg.task, cfg.modulus)), state["params"])

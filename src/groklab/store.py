@@ -4,7 +4,10 @@
 JSON, its status and its summary fields; ``metrics`` holds every evaluation
 of every run. WAL mode lets readers and one writer proceed together; each
 write is one short ``BEGIN IMMEDIATE`` transaction, and writers wait for each
-other (busy timeout) rather than fail, so concurrent sweeps lose nothing.
+other (busy timeout) rather than fail, so concurrent sweeps lose nothing. A
+transient error (busy, locked, a disk I/O hiccup under load) rolls the
+transaction back and runs it again; a lasting one (disk full, read-only file)
+is a ``StorageError``: one line, nothing half-written.
 
 >>> store = Store("sweep.db")                                  # doctest: +SKIP
 >>> store.runs(task="div", status="generalized")               # doctest: +SKIP
@@ -15,18 +18,21 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 from .config import RunConfig
-from .errors import ConfigError
-from .rundir import METRICS, SUMMARY
+from .errors import ConfigError, StorageError
+from .rundir import FINISHED, METRICS, SUMMARY
 
 SCHEMA_VERSION = 1
-FINISHED = ("generalized", "budget_exhausted", "diverged")
+ATTEMPTS = 12  # of a transaction that meets transient errors; backoff 0.05 s doubling to 3 s, jittered
+_TRANSIENT = ("locked", "busy", "disk i/o error")
 _SUMMARY_COLS = [c for c in SUMMARY if c != "status"]
 _REAL = {"train_fraction", "grok_delay", "final_train_acc", "final_val_acc", "best_val_acc", "wall_time_s"}
 _TEXT = {"task"}
@@ -92,7 +98,9 @@ class Store:
         try:
             self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
             self.db.row_factory = sqlite3.Row
-            self._init()
+            self._retry(self._init)
+        except StorageError:
+            raise
         except sqlite3.DatabaseError as e:
             raise ConfigError(f"{str(self.path)!r} is not a usable groklab store: {e}") from None
 
@@ -115,20 +123,41 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        for attempt in range(50):
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as e:  # busy beyond the timeout: try again
-                if "locked" not in str(e) or attempt == 49:
-                    raise
-                time.sleep(0.1)
+        """One ``BEGIN IMMEDIATE`` transaction; on any error it is rolled back (if SQLite has not done so
+        already: after an I/O error or a full disk it has, and a second ROLLBACK would hide the error)."""
+        self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
+
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        """``fn()``, run again after a transient error; a lasting write error becomes a StorageError."""
+        for attempt in range(ATTEMPTS):
+            try:
+                return fn()
+            except sqlite3.OperationalError as e:
+                msg = str(e).lower()
+                if any(t in msg for t in _TRANSIENT) and attempt < ATTEMPTS - 1:
+                    time.sleep(min(0.05 * 2**attempt, 3.0) * (0.5 + random.random()))
+                    continue
+                if "full" in msg or "readonly" in msg or "disk i/o" in msg or "unable to open" in msg:
+                    raise StorageError(f"cannot write store {str(self.path)!r}: {e}") from None
+                raise
+
+    def write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """``fn(db)`` inside one transaction, the whole transaction run again after a transient error."""
+        def attempt():
+            with self.transaction() as db:
+                return fn(db)
+
+        return self._retry(attempt)
+
+    def _read(self, sql: str, args=()) -> list[sqlite3.Row]:
+        return self._retry(lambda: self.db.execute(sql, args).fetchall())
 
     def close(self) -> None:
         self.db.close()
@@ -136,48 +165,53 @@ class Store:
     # -- writing ---------------------------------------------------------------------
     def start_run(self, cfg: RunConfig, run_dir: str | Path | None) -> int:
         """Insert (or mark running again) the run of ``cfg``; returns its id."""
+        return self.write(lambda db: self._upsert_running(db, cfg, run_dir))
+
+    @staticmethod
+    def _upsert_running(db: sqlite3.Connection, cfg: RunConfig, run_dir) -> int:
         h = cfg.hash()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO runs (config_hash, config, status, run_dir, owner, updated_at, steps, task, modulus,"
-                " train_fraction, seed) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(config_hash) DO UPDATE SET status='running', owner=excluded.owner,"
-                " updated_at=excluded.updated_at, run_dir=excluded.run_dir",
-                (h, json.dumps(cfg.to_dict()), str(run_dir) if run_dir else None, _owner(), time.time(),
-                 cfg.steps, cfg.task, cfg.modulus, cfg.train_fraction, cfg.seed))
-            return db.execute("SELECT id FROM runs WHERE config_hash=?", (h,)).fetchone()[0]
+        db.execute(
+            "INSERT INTO runs (config_hash, config, status, run_dir, owner, updated_at, steps, task, modulus,"
+            " train_fraction, seed) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(config_hash) DO UPDATE SET status='running', owner=excluded.owner,"
+            " updated_at=excluded.updated_at, run_dir=excluded.run_dir",
+            (h, json.dumps(cfg.to_dict()), str(run_dir) if run_dir else None, _owner(), time.time(),
+             cfg.steps, cfg.task, cfg.modulus, cfg.train_fraction, cfg.seed))
+        return db.execute("SELECT id FROM runs WHERE config_hash=?", (h,)).fetchone()[0]
 
     def finish_run(self, cfg: RunConfig, summary: dict, history: list[dict], run_dir=None) -> int:
         """Write a run's summary and all its metrics in one transaction."""
-        row = self.get(cfg)
-        rid = self.start_run(cfg, run_dir) if row is None else row["id"]
         cols = ", ".join(f"{c}=?" for c in _SUMMARY_COLS)
-        with self.transaction() as db:
+
+        def write(db):
+            row = db.execute("SELECT id FROM runs WHERE config_hash=?", (cfg.hash(),)).fetchone()
+            rid = self._upsert_running(db, cfg, run_dir) if row is None else row[0]
             db.execute(f"UPDATE runs SET status=?, updated_at=?, {cols} WHERE id=?",
-                       (summary["status"], time.time(), *[summary.get(c) for c in _SUMMARY_COLS], rid))
+                       (str(summary["status"]), time.time(), *[summary.get(c) for c in _SUMMARY_COLS], rid))
             db.execute("DELETE FROM metrics WHERE run_id=?", (rid,))
             db.executemany(f"INSERT INTO metrics (run_id, {', '.join(METRICS)}) VALUES (?, {', '.join('?' * len(METRICS))})",
                            [(rid, *[r[c] for c in METRICS]) for r in history])
-        return rid
+            return rid
+
+        return self.write(write)
 
     def mark_stale(self) -> int:
         """Mark as interrupted the runs left 'running' by processes of this host that are gone."""
         host = socket.gethostname()
         stale = []
-        for r in self.db.execute("SELECT id, owner FROM runs WHERE status='running'"):
+        for r in self._read("SELECT id, owner FROM runs WHERE status='running'"):
             h, _, pid = (r["owner"] or ":").rpartition(":")
             if h == host and pid.isdigit() and not _pid_alive(int(pid)):
                 stale.append(r["id"])
         if stale:
-            with self.transaction() as db:
-                db.executemany("UPDATE runs SET status='interrupted' WHERE id=? AND status='running'",
-                               [(i,) for i in stale])
+            self.write(lambda db: db.executemany(
+                "UPDATE runs SET status='interrupted' WHERE id=? AND status='running'", [(i,) for i in stale]))
         return len(stale)
 
     # -- reading ---------------------------------------------------------------------
     def get(self, cfg: RunConfig) -> dict | None:
-        row = self.db.execute("SELECT * FROM runs WHERE config_hash=?", (cfg.hash(),)).fetchone()
-        return dict(row) if row else None
+        rows = self._read("SELECT * FROM runs WHERE config_hash=?", (cfg.hash(),))
+        return dict(rows[0]) if rows else None
 
     def runs(self, task: str | None = None, status: str | None = None) -> list[dict]:
         q, args = "SELECT * FROM runs WHERE 1=1", []
@@ -187,10 +221,10 @@ class Store:
         if status:
             q += " AND status=?"
             args.append(status)
-        return [dict(r) for r in self.db.execute(q + " ORDER BY id", args)]
+        return [dict(r) for r in self._read(q + " ORDER BY id", args)]
 
     def metrics(self, run_id: int) -> list[dict]:
-        rows = self.db.execute(f"SELECT {', '.join(METRICS)} FROM metrics WHERE run_id=? ORDER BY step", (run_id,))
+        rows = self._read(f"SELECT {', '.join(METRICS)} FROM metrics WHERE run_id=? ORDER BY step", (run_id,))
         return [dict(r) for r in rows]
 
     def to_dataframe(self, metrics: bool = False):

@@ -35,8 +35,10 @@ from typing import Any
 from . import rundir
 from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
-from .store import FINISHED, Store
-from .train import group_key, resolve_device
+from .engine import GroupSpec
+from .rundir import FINISHED
+from .runtime import resolve_device
+from .store import Store
 
 _SWEEP_KEYS = {"preset", "base", "axes"}
 
@@ -168,12 +170,10 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
     """Split compatible runs into ensembles: as large as allowed, but enough groups to keep every worker busy."""
     by_key: dict[tuple, list[RunConfig]] = {}
     for c in configs:
-        by_key.setdefault(group_key(c), []).append(c)
+        by_key.setdefault(GroupSpec.key(c), []).append(c)
     groups = []
     for key, cs in by_key.items():
-        cap = max_ensemble or (64 if key[-1] == "cuda" else 8)
-        if cs[0].dropout > 0:  # dropout takes the full forward with shared RNG: keep runs apart
-            cap = 1
+        cap = max_ensemble or (64 if dict(key)["device"] == "cuda" else 8)
         size = max(1, min(cap, math.ceil(len(cs) / max(workers, 1))))
         groups += [cs[i: i + size] for i in range(0, len(cs), size)]
     return groups

@@ -18,14 +18,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 
 from .errors import ConfigError
-
-SEQ_LEN = 4  # x op y =
 
 
 @dataclass(frozen=True)
@@ -166,10 +164,45 @@ def table_csv(task_id: str, modulus: int = 97) -> str:
     return "\n".join(rows) + "\n"
 
 
+@dataclass(frozen=True)
+class TokenLayout:
+    """The sequence ``x op y =`` of a task with ``n_symbols`` symbols: its positions and token ids.
+
+    Symbol ``i`` is token ``i``; the operator is token ``n_symbols`` and ``=`` is ``n_symbols + 1``.
+    Models read the layout from here (never a copy of it).
+
+    >>> TokenLayout(7).tokens(torch.tensor([3]), torch.tensor([5])).tolist()
+    [[3, 7, 5, 8]]
+    """
+
+    n_symbols: int
+    X: ClassVar[int] = 0  # positions in the sequence
+    OP: ClassVar[int] = 1
+    Y: ClassVar[int] = 2
+    EQ: ClassVar[int] = 3
+    SEQ_LEN: ClassVar[int] = 4
+
+    @property
+    def op_token(self) -> int:
+        return self.n_symbols
+
+    @property
+    def eq_token(self) -> int:
+        return self.n_symbols + 1
+
+    @property
+    def d_vocab(self) -> int:
+        return self.n_symbols + 2
+
+    def tokens(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Operands ``x, y`` (...,) -> sequences (..., 4)."""
+        op = torch.full_like(x, self.op_token)
+        return torch.stack([x, op, y, torch.full_like(x, self.eq_token)], dim=-1)
+
+
 def tokens(x: torch.Tensor, y: torch.Tensor, n_sym: int) -> torch.Tensor:
-    """Sequences ``x op y =``: (batch,) operands -> (batch, 4) tokens; op = n_sym, = is n_sym + 1."""
-    op = torch.full_like(x, n_sym)
-    return torch.stack([x, op, y, op + 1], dim=-1)
+    """Sequences ``x op y =``: (batch,) operands -> (batch, 4) tokens (see ``TokenLayout``)."""
+    return TokenLayout(n_sym).tokens(x, y)
 
 
 def split_sizes(n: int, train_fraction: float) -> tuple[int, int]:

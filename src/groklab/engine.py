@@ -1,0 +1,240 @@
+"""The engine: runs stacked along an ensemble axis and trained as one model.
+
+``GroupSpec`` is what the runs of a group share (task, model and architecture,
+loss, optimizer kind, precision, compile, device, dropout rate); it is built
+from the runs' configs and refuses configs that disagree, naming the field.
+Everything else is per run: split, initialization, batch order, random stream
+(dropout masks), hyper-parameters, budget. ``Group`` holds the stacked
+parameters and optimizer and offers four operations: ``build``, ``step`` (one
+update of every member), ``evaluate`` (loss and accuracy on each member's
+training and validation rows) and ``retire`` (drop members that are done).
+
+A run trains the same alone (``E = 1``) or in a group, up to float rounding of
+batched matmuls: each member's initialization, batches and dropout masks come
+from its own seeded generators.
+
+>>> from groklab import RunConfig
+>>> g = Group.build([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)])   # doctest: +SKIP
+>>> g.step(); g.evaluate()[0]["train_acc"]                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .data import RunSplit, Sampler, TaskTable
+from .errors import ConfigError
+from .interventions import active_transforms
+from .losses import get_loss
+from .models import ModelSpec, get_model
+from .models.stacked import Dropout, init_member, stack
+from .optim import BASE_FIELDS, FlatParams, HyperParams, Optimizer
+from .runtime import resolve_device
+
+# fields every stacked run must share; the model adds its own architecture fields
+SHARED_FIELDS = ("task", "modulus", "model", "loss", "optimizer", "precision", "compile", "dropout")
+EVAL_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr")
+# examples x runs per evaluation chunk: cache-sized on the CPU; large on a GPU, where each chunk
+# is a round of kernel launches
+EVAL_CHUNK = {"cpu": 2048, "cuda": 1 << 17}
+SEED_INIT, SEED_BATCHES, SEED_NOISE = 1, 2, 3
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """Independent seeds for the independent random streams of one run (init, batches, noise)."""
+    return (seed * 1_000_003 + stream * 7_919) % (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """What the runs of one stacked group share. ``GroupSpec.of(cfgs)`` checks that they agree."""
+
+    task: str
+    modulus: int
+    model: str
+    loss: str
+    optimizer: str
+    precision: str
+    compile: bool
+    dropout: float
+    device: str
+    arch: tuple[tuple[str, Any], ...]  # the model's own fields, (name, value)
+
+    @staticmethod
+    def key(cfg) -> tuple[tuple[str, Any], ...]:
+        """The (field, value) pairs runs must share to stack: configs with equal keys can train together."""
+        names = SHARED_FIELDS + get_model(cfg.model).fields
+        return tuple((n, getattr(cfg, n)) for n in names) + (("device", resolve_device(cfg.device).type),)
+
+    @classmethod
+    def of(cls, cfgs) -> "GroupSpec":
+        if not cfgs:
+            raise ValueError("a group needs at least one run")
+        first = cls.key(cfgs[0])
+        for cfg in cfgs[1:]:
+            other = dict(cls.key(cfg))
+            for name, value in first:
+                if other.get(name) != value:
+                    raise ConfigError(f"runs stacked in one group must share {name}; "
+                                      f"got {value!r} and {other.get(name)!r}")
+        values = dict(first)
+        arch = tuple((n, values[n]) for n in get_model(values["model"]).fields)
+        return cls(**{n: values[n] for n in SHARED_FIELDS}, device=values["device"], arch=arch)
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return get_model(self.model)
+
+
+@dataclass
+class Member:
+    """One run inside a group: its config, split, batches and random stream."""
+
+    index: int  # position in the configs given to Group.build
+    cfg: Any
+    split: RunSplit
+    sampler: Sampler
+    generator: torch.Generator  # dropout masks and other noise of this run, on the device
+    step: int = 0
+
+
+def batch_loss(p, x, y, z, weight, model: ModelSpec, mcfg, loss_fn, drop) -> torch.Tensor:
+    """The sum over runs of each run's mean loss on its batch, so that each run's gradient is its own.
+
+    x, y, z (E, B); weight (E, B) or None: 1 / a run's batch size on its rows, 0 on padding.
+    """
+    per = loss_fn(model.answer_logits(p, x, y, mcfg, drop).float(), z)  # the loss in fp32 under bf16 autocast
+    return per.mean(1).sum() if weight is None else (per * weight).sum()
+
+
+@functools.cache
+def _compiled_loss():
+    return torch.compile(batch_loss)
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def _stack_batches(batches: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-run batches of table rows -> (E, B) rows and the loss weights (None when all sizes agree)."""
+    sizes = [len(b) for b in batches]
+    if len(set(sizes)) == 1:
+        return torch.stack(batches), None
+    B = max(sizes)
+    idx = torch.stack([torch.nn.functional.pad(b, (0, B - len(b))) for b in batches])
+    weight = torch.stack([(torch.arange(B, device=idx.device) < s).float() / s for s in sizes])
+    return idx, weight
+
+
+class Group:
+    """Runs stacked along the ensemble axis: their data, parameters and optimizer."""
+
+    def __init__(self, spec: GroupSpec, members: list[Member], params: FlatParams, opt: Optimizer, table: TaskTable):
+        self.spec, self.members, self.params, self.opt, self.table = spec, members, params, opt, table
+        self.model = spec.model_spec
+        self.mcfg = self.model.config(dict(spec.arch), table.n_symbols)
+        self.loss_fn = get_loss(spec.loss)
+
+    @classmethod
+    def build(cls, cfgs: list, states: list[dict | None] | None = None) -> "Group":
+        """A group of fresh runs, or of runs continuing from ``states`` (``member_state`` dicts; None: fresh)."""
+        spec = GroupSpec.of(cfgs)
+        states = states or [None] * len(cfgs)
+        device = torch.device(spec.device)
+        table = TaskTable.build(spec.task, spec.modulus, device)
+        model = spec.model_spec
+        shapes = model.param_shapes(model.config(dict(spec.arch), table.n_symbols))
+        members, inits = [], []
+        for i, (cfg, state) in enumerate(zip(cfgs, states)):
+            split = RunSplit.build(len(table), cfg.train_fraction, cfg.seed, device)
+            sampler = Sampler(split.train_rows, cfg.resolved_batch_size, derive_seed(cfg.seed, SEED_BATCHES))
+            members.append(Member(i, cfg, split, sampler, _generator(device, derive_seed(cfg.seed, SEED_NOISE))))
+            inits.append(init_member(shapes, derive_seed(cfg.seed, SEED_INIT), cfg.init_scale) if state is None
+                         else state["params"])
+        params = FlatParams(stack(inits), device)
+        transforms = active_transforms(cfgs)
+        hp = HyperParams.from_configs(cfgs, BASE_FIELDS + tuple(f for t in transforms for f in t.hparams), device)
+        opt = Optimizer(spec.optimizer, params, hp, [c.decay_to_init for c in cfgs], transforms)
+        group = cls(spec, members, params, opt, table)
+        for e, state in enumerate(states):
+            if state is not None:
+                group._load_member(e, state)
+        return group
+
+    # -- per-member state (checkpoints) -------------------------------------------------------
+    def member_state(self, e: int) -> dict:
+        """What member e needs to continue bit for bit: parameters, optimizer, sampler, generator, step."""
+        m = self.members[e]
+        return {"step": m.step, "params": self.params.member(e), "optim": self.opt.state_of(e),
+                "sampler": m.sampler.state(), "generator": m.generator.get_state()}
+
+    def _load_member(self, e: int, state: dict) -> None:
+        m = self.members[e]
+        m.step = int(state["step"])
+        m.sampler.load(state["sampler"])
+        if "generator" in state:  # checkpoints of groklab 0.1 drew dropout from the global generator
+            m.generator.set_state(state["generator"])
+        self.opt.load_state_of(e, {k: v.to(self.params.flat.device) for k, v in state["optim"].items()})
+
+    # -- the four operations ------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.table.x.device.type, dtype=torch.bfloat16, enabled=self.spec.precision == "bf16")
+
+    def step(self) -> None:
+        """One update of every member: sample, forward, backward, optimizer step. No host synchronization."""
+        batches = [m.sampler.next() for m in self.members]
+        idx, weight = _stack_batches(batches)
+        drop = None
+        if self.spec.dropout > 0:
+            drop = Dropout(self.spec.dropout, [m.generator for m in self.members], [len(b) for b in batches])
+        loss_fn = _compiled_loss() if self.spec.compile and drop is None else batch_loss
+        t = self.table
+        with self._autocast():
+            loss = loss_fn(self.params.views, t.x[idx], t.y[idx], t.z[idx], weight, self.model, self.mcfg,
+                           self.loss_fn, drop)
+            self.params.grad.zero_()
+            loss.backward()
+            self.opt.step()
+        for m in self.members:
+            m.step += 1
+
+    def evaluate(self) -> list[dict[str, float]]:
+        """Per member: loss and accuracy on its training and validation rows, weight norm, learning rate."""
+        with self._autocast():
+            stats = self._evaluate()
+        return [dict(zip(EVAL_COLUMNS, row)) for row in stats.tolist()]
+
+    @torch.inference_mode()
+    def _evaluate(self) -> torch.Tensor:
+        """(E, len(EVAL_COLUMNS)) on the CPU. A run's training and validation rows partition the table, so the
+        whole table is evaluated once per member and split by masks."""
+        t, E = self.table, len(self.members)
+        n = len(t)
+        chunk = max(256, EVAL_CHUNK.get(t.x.device.type, 2048) // E)
+        loss = torch.empty(E, n, device=t.x.device)
+        correct = torch.empty(E, n, device=t.x.device)
+        for a in range(0, n, chunk):
+            xs, ys, zs = (v[a: a + chunk].expand(E, -1) for v in (t.x, t.y, t.z))
+            logits = self.model.answer_logits(self.params.views, xs, ys, self.mcfg).float()
+            loss[:, a: a + chunk] = self.loss_fn(logits, zs)
+            correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
+        mask = torch.stack([m.split.train_mask for m in self.members]).float()
+        n_tr, n_va = mask.sum(1), (1 - mask).sum(1)
+        out = torch.stack([(loss * mask).sum(1) / n_tr, (correct * mask).sum(1) / n_tr,
+                           (loss * (1 - mask)).sum(1) / n_va, (correct * (1 - mask)).sum(1) / n_va,
+                           self.params.flat.norm(dim=1), self.opt.current_lr()[:, 0]], dim=1)
+        return out.cpu()
+
+    def retire(self, positions: list[int]) -> None:
+        """Drop the members at stack positions ``positions``."""
+        keep = [e for e in range(len(self.members)) if e not in positions]
+        self.members = [self.members[e] for e in keep]
+        if self.members:
+            self.params = self.params.select(keep)
+            self.opt.params = self.params
+            self.opt.select(keep)

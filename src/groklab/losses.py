@@ -1,0 +1,36 @@
+"""Per-example losses by name, the same code for training and evaluation.
+
+A loss maps logits ``(E, N, V)`` and target answers ``(E, N)`` to one loss per
+example ``(E, N)``; training averages it over each run's batch, evaluation
+over each run's training and validation rows. Adding one is a function and
+one entry in ``LOSSES`` (``RunConfig.loss`` then accepts its name).
+
+>>> import torch
+>>> cross_entropy(torch.zeros(1, 2, 4), torch.tensor([[0, 3]]))
+tensor([[1.3863, 1.3863]])
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import ConfigError
+
+
+def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """Softmax cross-entropy: logits (E, N, V), target (E, N) -> (E, N)."""
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(target.shape)
+
+
+LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+    "cross_entropy": cross_entropy,
+}
+
+
+def get_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
+    if name not in LOSSES:
+        raise ConfigError(f"loss {name!r} is not allowed; allowed: {', '.join(LOSSES)}")
+    return LOSSES[name]

@@ -1,0 +1,110 @@
+"""Building blocks that carry the ensemble axis ``E``: one run is ``E = 1``, a stacked group many.
+
+Every parameter tensor has a leading ``E`` axis, and so does every activation:
+``h (E, ..., K) @ W (E, K, N)``. Each member is an independent model; nothing
+mixes members. With ``E = 1`` the blocks take PyTorch's plain single-model
+kernels (the fastest path for one run).
+
+>>> W, b = torch.ones(2, 3, 4), torch.zeros(2, 4)
+>>> linear(torch.ones(2, 5, 3), W, b).shape
+torch.Size([2, 5, 4])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Params = dict[str, Tensor]
+
+
+@dataclass(frozen=True)
+class ParamInit:
+    """How one parameter tensor is shaped and drawn.
+
+    ``kind``: ``embed`` N(0, 1) as ``nn.Embedding``, ``linear`` U(+-1/sqrt(fan_in)) as ``nn.Linear``,
+    ``ones`` or ``zeros``. ``embedding``: counted as an embedding (the paper's parameter
+    count leaves embeddings out).
+    """
+
+    shape: tuple[int, ...]
+    kind: str
+    fan_in: int = 0
+    embedding: bool = False
+
+
+def init_member(shapes: dict[str, ParamInit], seed: int, scale: float = 1.0) -> Params:
+    """One model's parameters (no ensemble axis), drawn in ``shapes`` order from a generator seeded by ``seed``;
+    the random kinds are multiplied by ``scale`` (Omnigrok's initialization scale)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, p in shapes.items():
+        if p.kind == "embed":
+            t = torch.randn(p.shape, generator=gen) * scale
+        elif p.kind == "linear":
+            t = (torch.rand(p.shape, generator=gen) * 2 - 1) * (1 / math.sqrt(p.fan_in)) * scale
+        elif p.kind in ("ones", "zeros"):
+            t = torch.ones(p.shape) if p.kind == "ones" else torch.zeros(p.shape)
+        else:
+            raise ValueError(f"unknown init kind {p.kind!r} of {name}")
+        out[name] = t
+    return out
+
+
+def stack(members: list[Params]) -> Params:
+    """Stack one-model parameter dicts along a new leading ensemble axis."""
+    return {k: torch.stack([m[k] for m in members]) for k in members[0]}
+
+
+def count(shapes: dict[str, ParamInit], embeddings: bool = False) -> int:
+    """Parameters of one model; without embeddings by default, as the paper counts."""
+    return sum(math.prod(p.shape) for p in shapes.values() if embeddings or not p.embedding)
+
+
+def gather_rows(table: Tensor, index: Tensor) -> Tensor:
+    """Per-member row lookup: table (E, R, *rest), index (E, *idx) -> (E, *idx, *rest)."""
+    E, R = table.shape[:2]
+    rest = table.shape[2:]
+    flat = table.reshape(E * R, -1)
+    if E > 1:
+        index = index + (torch.arange(E, device=index.device) * R).view(E, *([1] * (index.dim() - 1)))
+    return flat.index_select(0, index.reshape(-1)).view(*index.shape, *rest)
+
+
+def layer_norm(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """LayerNorm over the last axis with a per-member affine: h (E, ..., D), w and b (E, D)."""
+    if w.shape[0] == 1:  # one model: PyTorch's fused affine
+        return F.layer_norm(h, h.shape[-1:], w.view(-1), b.view(-1))
+    shape = (w.shape[0],) + (1,) * (h.dim() - 2) + (w.shape[-1],)
+    return torch.addcmul(b.view(shape), F.layer_norm(h, h.shape[-1:]), w.view(shape))
+
+
+def linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """h (E, ..., K) @ W (E, K, N) + b (E, N) -> (E, ..., N)."""
+    E, K, N = W.shape
+    if E == 1:  # one model: a plain matmul
+        return torch.addmm(b.view(N), h.reshape(-1, K), W.view(K, N)).view(*h.shape[:-1], N)
+    return torch.baddbmm(b.unsqueeze(1), h.reshape(E, -1, K), W).view(*h.shape[:-1], N)
+
+
+class Dropout:
+    """Dropout whose masks are drawn per member, each from that run's own generator.
+
+    Member ``e`` draws a mask for its own ``sizes[e]`` rows only (the rest of a padded batch is
+    zero), so a run's masks are the same alone and in any group. ``drop(h)``: h (E, N, ...).
+    """
+
+    def __init__(self, p: float, generators: list[torch.Generator], sizes: list[int]):
+        self.p, self.generators, self.sizes = p, generators, sizes
+
+    def __call__(self, h: Tensor) -> Tensor:
+        N, rest = h.shape[1], h.shape[2:]
+        masks = []
+        for gen, n in zip(self.generators, self.sizes):
+            m = torch.empty((n, *rest), device=h.device, dtype=h.dtype).bernoulli_(1 - self.p, generator=gen)
+            masks.append(F.pad(m, (0, 0) * len(rest) + (0, N - n)) if n < N else m)
+        return h * torch.stack(masks) / (1 - self.p)
