@@ -30,7 +30,8 @@ import reference  # noqa: E402
 
 from groklab import RunConfig  # noqa: E402
 from groklab.tasks import make_table, split, tokens  # noqa: E402
-from groklab.train import Group, keep_freed_memory  # noqa: E402
+from groklab.engine import Group  # noqa: E402
+from groklab.runtime import configure, keep_freed_memory  # noqa: E402
 
 
 def sync(device):
@@ -56,7 +57,7 @@ def flops_per_update(cfg: RunConfig, B: int, answer_only: bool) -> float:
     layer = 4 * D * D + 2 * D * M  # per row: qkv + out, mlp
     if not answer_only:
         macs = 4 * B * (L * layer + D * V)
-    else:  # see models.forward_answer: 2V prefix rows, 2B suffix rows, the answer row in the last layer
+    else:  # see models.transformer.forward_answer: 2V prefix rows, 2B suffix rows, the answer row in the last layer
         R = 2 * V + 2
         macs = R * 3 * D * D + R * R * D  # layer 0's tables: qkv and every query-key score
         macs += (2 * V + 2 * B) * (D * D + 2 * D * M)  # layer 0: out and mlp
@@ -94,7 +95,8 @@ def reference_step(cfg: RunConfig, device):
 
 
 def engine_step(cfg: RunConfig, E: int):
-    return Group.build([cfg.replace(seed=s) for s in range(E)], [None] * E).step
+    configure(torch.device(cfg.device), cfg.precision)  # as train_group does (TF32 on CUDA)
+    return Group.build([cfg.replace(seed=s) for s in range(E)]).step
 
 
 def main():
@@ -141,7 +143,7 @@ def main():
               f"{per_run * f_ref / peak:12.0%} {per_run * exe / peak:8.0%}")
     print("\n(a) is timed first, alone; every other row in alternating rounds, so 'vs (a2)' (against (a') where\n"
           "it exists) is the ratio least exposed to the machine's drift. 'vs (b)': an ensemble's aggregate\n"
-          "throughput over one run at a time. (a') is the reference after groklab.train.keep_freed_memory(),\n"
+          "throughput over one run at a time. (a') is the reference after groklab.runtime.keep_freed_memory(),\n"
           "which groklab's engine calls on the CPU. FLOP/s columns: fraction of the measured fp32 matmul peak;\n"
           "'model' counts the reference's full-sequence FLOPs per update, 'executed' the FLOPs each engine\n"
           "performs. bf16 is not the same computation (see README); all other rows are fp32.")

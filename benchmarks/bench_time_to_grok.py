@@ -22,30 +22,31 @@ sys.path.insert(0, str(Path(__file__).parent))
 from reference import ReferenceTransformer, load_groklab_params  # noqa: E402
 
 from groklab import RunConfig  # noqa: E402
-from groklab.train import Group, is_eval_step, train  # noqa: E402
+from groklab.engine import Group  # noqa: E402
+from groklab.train import is_eval_step, train  # noqa: E402
 
 
 def reference_time_to_grok(cfg: RunConfig, max_steps: int) -> tuple[int | None, float]:
-    g = Group.build([cfg], [None])  # groklab's split, init and sampler, to replay the same updates
-    run = g.runs[0]
+    g = Group.build([cfg])  # groklab's split, init and sampler, to replay the same updates
+    run, t = g.members[0], g.table
     model = ReferenceTransformer(cfg.modulus + 2, cfg.modulus)
     load_groklab_params(model, g.params.member(0))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
-    T = torch.stack([g.X, torch.full_like(g.X, cfg.modulus), g.Y, torch.full_like(g.X, cfg.modulus + 1)], 1)
-    val_mask = ~run.train_mask
+    T = g.mcfg.layout.tokens(t.x, t.y)
+    val_mask = ~run.split.train_mask
     t0 = time.perf_counter()
     for step in range(max_steps + 1):
         if is_eval_step(step, cfg):
             with torch.no_grad():
                 logits = torch.cat([model(T[a: a + 1024])[:, -1] for a in range(0, len(T), 1024)])
-                correct = logits.argmax(-1) == g.Z
-                F.cross_entropy(logits, g.Z)  # the loss a user's loop would log
+                correct = logits.argmax(-1) == t.z
+                F.cross_entropy(logits, t.z)  # the loss a user's loop would log
                 if correct[val_mask].float().mean().item() >= 0.99:
                     return step, time.perf_counter() - t0
         idx = run.sampler.next()
-        loss = F.cross_entropy(model(T[idx])[:, -1], g.Z[idx])
+        loss = F.cross_entropy(model(T[idx])[:, -1], t.z[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

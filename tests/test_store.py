@@ -81,3 +81,45 @@ def test_stale_running_rows_of_dead_processes_become_interrupted(tmp_path):
     store.db.execute("UPDATE runs SET owner=? WHERE 1", (store.get(cfg)["owner"].rsplit(":", 1)[0] + ":999999",))
     assert store.mark_stale() == 1
     assert store.get(cfg)["status"] == "interrupted"
+
+
+def test_an_error_after_sqlite_rolled_back_is_not_replaced_by_a_rollback_error(tmp_path):
+    """After an I/O error or a full disk SQLite has already rolled back; a second ROLLBACK would raise
+    'cannot rollback - no transaction is active' and hide the real error."""
+    store = Store(tmp_path / "s.db")
+    with pytest.raises(ValueError, match="the real error"):
+        with store.transaction() as db:
+            db.execute("ROLLBACK")  # what SQLite does by itself on SQLITE_IOERR / SQLITE_FULL
+            raise ValueError("the real error")
+    assert not store.db.in_transaction
+
+
+def test_transient_errors_run_the_whole_transaction_again(tmp_path):
+    store = Store(tmp_path / "s.db")
+    cfg = RunConfig(task="add", modulus=7)
+    calls = []
+
+    def write(db):
+        calls.append(1)
+        db.execute("INSERT INTO meta VALUES ('k', 'v')")
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    store.write(write)
+    assert len(calls) == 3 and store.db.execute("SELECT value FROM meta WHERE key='k'").fetchone()[0] == "v"
+    store.finish_run(cfg, _summary(cfg), _history(2))
+    assert store.get(cfg)["status"] == "generalized"
+
+
+def test_a_lasting_write_error_is_one_storage_error_and_leaves_nothing(tmp_path):
+    from groklab.errors import StorageError
+
+    store = Store(tmp_path / "s.db")
+
+    def full(db):
+        db.execute("INSERT INTO meta VALUES ('k', 'v')")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(StorageError, match="cannot write store .*database or disk is full"):
+        store.write(full)
+    assert store.db.execute("SELECT count(*) FROM meta WHERE key='k'").fetchone()[0] == 0

@@ -1,0 +1,75 @@
+"""RunConfig: validation through the registries, and a run identity that survives new fields."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from groklab import RunConfig
+from groklab.config import FIELDS, HASHED_SINCE_0_1
+from groklab.errors import ConfigError
+from groklab.store import Store
+from groklab.sweep import run_sweep
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# the sweep that wrote fixtures/store_v0_1.sql with groklab 0.1 (an SQL dump of its store)
+V0_1_BASE = dict(task="add", modulus=7, d_model=16, n_heads=2, d_mlp=16, steps=30)
+V0_1_HASHES = {(0, False): "8d36336736ea5772", (0, True): "e79efde7d9f73a4a",
+               (1, False): "c6eb0a6e64636544", (1, True): "b284f94acc59137d"}
+
+
+def _v0_1_store(tmp_path) -> Path:
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript((FIXTURES / "store_v0_1.sql").read_text())
+    con.close()
+    return path
+
+
+def test_configs_hash_as_they_did_in_groklab_0_1():
+    for (seed, to_init), h in V0_1_HASHES.items():
+        assert RunConfig(**V0_1_BASE, seed=seed, decay_to_init=to_init).hash() == h
+
+
+def test_a_store_written_by_groklab_0_1_keeps_its_finished_runs(tmp_path):
+    path = _v0_1_store(tmp_path)
+    cfgs = [RunConfig(**V0_1_BASE, seed=s, decay_to_init=d) for s, d in V0_1_HASHES]
+    store = Store(path)
+    assert all(store.get(c)["status"] == "budget_exhausted" for c in cfgs)
+    counts = run_sweep(cfgs, path, workers=1, progress=False)
+    assert counts == {"total": 4, "skipped": 4, "ran": 0}
+
+
+def test_fields_added_after_0_1_count_only_when_they_differ_from_their_default():
+    added = [name for name in FIELDS if name not in HASHED_SINCE_0_1 | {"device", "checkpoint_every"}]
+    assert {"model", "loss"} <= set(added)
+    base = RunConfig(modulus=7)
+    for name in added:
+        assert RunConfig(modulus=7, **{name: FIELDS[name].default}).hash() == base.hash()
+    assert base.replace(checkpoint_every=7).hash() == base.hash()
+    assert base.replace(seed=1).hash() != base.hash()
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"model": "lstm"}, "model 'lstm' is not allowed; allowed: transformer"),
+    ({"loss": "hinge"}, "loss 'hinge' is not allowed; allowed: cross_entropy"),
+    ({"optimizer": "lion"}, "optimizer 'lion' is not allowed; allowed: adamw, adam, sgd"),
+    ({"d_model": 30, "n_heads": 4}, "d_model 30 does not divide by n_heads 4"),
+    ({"dropout": 1.0}, "dropout 1.0 is outside [0, 1)"),
+    ({"batch_size": 0}, "batch_size 0 is not allowed"),
+])
+def test_bad_values_name_the_field_and_what_is_allowed(values, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        RunConfig(**values)
+
+
+def test_registry_entries_become_choices_at_once():
+    from groklab.losses import LOSSES, cross_entropy
+
+    LOSSES["my_loss"] = cross_entropy
+    try:
+        assert RunConfig(loss="my_loss").loss == "my_loss"
+    finally:
+        del LOSSES["my_loss"]
+    with pytest.raises(ConfigError):
+        RunConfig(loss="my_loss")

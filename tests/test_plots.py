@@ -1,0 +1,34 @@
+"""Figures: each returns a matplotlib Figure; store figures come from the registry the CLI reads."""
+
+from groklab.cli import main
+from groklab.plots import FIGURES, figure
+
+
+def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
+    from groklab import RunConfig
+    from groklab.store import Store
+
+    cfg = RunConfig(task="add", modulus=7)
+    store = Store(tmp_path / "s.db")
+    store.finish_run(cfg, {"task": "add", "modulus": 7, "train_fraction": 0.5, "seed": 0, "steps_run": 10,
+                           "status": "budget_exhausted", "best_val_acc": 0.5},
+                     [{"step": 0, "train_loss": 1.0, "train_acc": 0.1, "val_loss": 1.0, "val_acc": 0.1,
+                       "weight_norm": 1.0, "lr": 1e-3, "elapsed_s": 0.0}])
+    seen = {}
+
+    @figure("n-runs", "a bar of how many runs the store holds")
+    def n_runs(sel):
+        import matplotlib.pyplot as plt
+
+        seen["runs"] = len(sel.runs)
+        fig, ax = plt.subplots()
+        ax.bar([0], [len(sel.runs)])
+        return fig
+
+    try:
+        assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "n.png")]) == 0
+        assert seen == {"runs": 1} and (tmp_path / "n.png").stat().st_size > 1000
+    finally:
+        del FIGURES["n-runs"]
+    assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "m.png")]) == 2
+    assert "plot kind 'n-runs' is not allowed; allowed: curves, data-efficiency, best-val" in capsys.readouterr().err
