@@ -66,14 +66,32 @@ def test_unknown_key_suggests_the_close_one(tmp_path, capsys):
     assert "did you mean 'weight_decay'" in capsys.readouterr().err
 
 
-def test_config_file_and_flags_set_the_run(tmp_path):
+def test_preset_then_config_file_then_flags_set_the_run(tmp_path):
+    """defaults <- preset <- config file <- flags, each layer visible in the saved config."""
     cfg = tmp_path / "c.toml"
-    cfg.write_text('task = "sub"\nmodulus = 11\nsteps = 20\nd_model = 32\nd_mlp = 64\n')
+    cfg.write_text('task = "sub"\nmodulus = 11\nsteps = 20\nd_model = 32\nd_mlp = 64\nlr = 3e-3\n')
     out = tmp_path / "R"
-    assert main(["train", "--config", str(cfg), "--steps", "30", "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "--preset", "paper-fig1", "--config", str(cfg), "--steps", "30", "--out", str(out),
+                 "--quiet"]) == 0
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["task"], saved["modulus"], saved["steps"], saved["d_model"]) == ("sub", 11, 30, 32)
-    assert saved["weight_decay"] == 1.0  # the paper preset underneath
+    assert (saved["task"], saved["modulus"], saved["d_model"], saved["lr"]) == ("sub", 11, 32, 3e-3)  # file over preset
+    assert saved["steps"] == 30  # flag over file
+    assert (saved["optimizer"], saved["weight_decay"]) == ("adam", 0.0)  # preset over the defaults (adamw, 1.0)
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_step_0(tmp_path, capsys):
+    from groklab import RunConfig, rundir
+
+    out = tmp_path / "R"
+    rundir.prepare(out, RunConfig(task="add", modulus=7, d_model=32, d_mlp=32, steps=30))
+    (out / "metrics.csv").write_text("step,train_loss,train_acc,val_loss,val_acc,weight_norm,lr,elapsed_s\n"
+                                     "0,2.0,0.1,2.0,0.1,10.0,0.0001,0.01\n")
+    (out / "summary.json").write_text(json.dumps({"status": "running"}))
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    assert "stopped before its first checkpoint: starting it again from step 0" in capsys.readouterr().err
+    steps = [r["step"] for r in rundir.read_metrics(out)]
+    assert steps == sorted(set(steps)) and steps[0] == 0 and steps[-1] == 30
+    assert json.loads((out / "summary.json").read_text())["status"] == "budget_exhausted"
 
 
 def test_finished_run_is_not_overwritten_without_force(tmp_path, capsys):

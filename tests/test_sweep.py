@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,46 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
         run_sweep([RunConfig(modulus=7, **{k: v for k, v in SMALL.items() if k != "modulus"})], tmp_path / "s.db",
                   executor="ray", progress=False)
     assert not (tmp_path / "s.db").exists()
+
+
+def _worker_pids(driver: int) -> list[int]:
+    """The driver's multiprocessing workers (not its resource tracker), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == driver and b"spawn_main" in cmd:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_when_the_sweep_driver_is_killed(tmp_path):
+    f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1]}, {**SMALL, "steps": 100_000, "checkpoint_every": 50})
+    store = tmp_path / "s.db"
+    proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "2", "--ensemble", "1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(list((tmp_path / "s.db.runs").glob("*/checkpoint.pt"))) < 2:
+        workers = _worker_pids(proc.pid) or workers
+        time.sleep(0.2)
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+    rows = Store(store).runs()
+    assert sorted(r["status"] for r in rows) == ["interrupted", "interrupted"]  # checkpointed on the way out

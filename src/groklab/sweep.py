@@ -26,6 +26,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -182,6 +184,24 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
 # -- executors -------------------------------------------------------------------------
 
 
+# set in a worker process whose driver has died: its runs checkpoint, are marked interrupted, and it exits
+_DRIVER_GONE = threading.Event()
+ORPHAN_GRACE_S = 30.0  # what an orphaned worker gets to checkpoint before it exits regardless
+
+
+def _watch_driver(driver_pid: int, poll_s: float = 0.5) -> None:
+    """Worker initializer: a thread that notices the driver's death (this process is re-parented) and then
+    stops the worker, so that a SIGKILLed sweep leaves no process behind."""
+    def watch():
+        while os.getppid() == driver_pid:
+            time.sleep(poll_s)
+        _DRIVER_GONE.set()  # the training loop interrupts its runs at the next update
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="groklab-driver-watch", daemon=True).start()
+
+
 def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, threads: int) -> list[dict]:
     """Worker: train one group, writing each run to the store as it ends."""
     import torch
@@ -195,8 +215,10 @@ def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str
         store.start_run(cfg, rd)
     from .train import train_group
 
-    results = train_group(cfgs, [Path(r) for r in run_dirs], resume=True,
+    results = train_group(cfgs, [Path(r) for r in run_dirs], resume=True, stop_flag=_DRIVER_GONE.is_set,
                           on_finish=lambda r: store.finish_run(r.config, r.summary, r.history, r.run_dir))
+    if _DRIVER_GONE.is_set():
+        os._exit(1)  # nobody is left to take the result
     store.close()
     return [r.summary for r in results]
 
@@ -273,7 +295,8 @@ def _update(bar, store: Store, hashes: set[str]) -> None:
 
 
 def _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes) -> None:
-    with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=get_context("spawn"),
+                             initializer=_watch_driver, initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(_run_group_local, [c.to_dict() for c in g],
                                [str(run_dir_for(runs_root, c)) for c in g], str(store_path), threads)
                    for g in groups}
