@@ -218,9 +218,11 @@ class Group:
         chunk = max(256, EVAL_CHUNK.get(t.x.device.type, 2048) // E)
         loss = torch.empty(E, n, device=t.x.device)
         correct = torch.empty(E, n, device=t.x.device)
+        p = self.params.views
+        prepared = self.model.prepare(p, self.mcfg) if self.model.prepare is not None else None
         for a in range(0, n, chunk):
             xs, ys, zs = (v[a: a + chunk].expand(E, -1) for v in (t.x, t.y, t.z))
-            logits = self.model.answer_logits(self.params.views, xs, ys, self.mcfg).float()
+            logits = self.model.answer_logits(p, xs, ys, self.mcfg, prepared=prepared).float()
             loss[:, a: a + chunk] = self.loss_fn(logits, zs)
             correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
         mask = torch.stack([m.split.train_mask for m in self.members]).float()

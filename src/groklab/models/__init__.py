@@ -39,8 +39,11 @@ class ModelSpec:
 
     - ``config_type``: frozen dataclass ``(n_symbols, <RunConfig fields it reads>)``;
     - ``param_shapes(mcfg)``: name -> ``ParamInit``, in initialization order;
-    - ``answer_logits(params, x, y, mcfg, drop=None)``: x, y (E, N) -> logits (E, N, n_symbols),
-      what training and evaluation use; ``drop`` is residual dropout (``stacked.Dropout``) or None;
+    - ``answer_logits(params, x, y, mcfg, drop=None, prepared=None)``: x, y (E, N) -> logits
+      (E, N, n_symbols), what training and evaluation use; ``drop`` is residual dropout
+      (``stacked.Dropout``) or None; ``prepared`` what ``prepare`` returned for these parameters;
+    - ``prepare(params, mcfg)``: the part of the answer that depends on the parameters only, which an
+      evaluation computes once for all its chunks of examples (None: nothing to share);
     - ``forward(params, tokens, mcfg, drop=None, cache=None)``: tokens (E, N, S) -> (E, N, S, n_symbols)
       over every position, filling ``cache`` with named activations;
     - ``check(run_config)``: constraints on the RunConfig, raising ConfigError.
@@ -53,6 +56,7 @@ class ModelSpec:
     answer_logits: Callable[..., Tensor]
     forward: Callable[..., Tensor]
     check: Callable[[Any], None] = _no_check
+    prepare: Callable[[Params, Any], Any] | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -91,7 +95,8 @@ def get_model(name: str) -> ModelSpec:
 
 register(ModelSpec(
     "transformer", "the paper's decoder-only transformer (causal attention, post-LayerNorm by default)",
-    TransformerConfig, transformer.param_shapes, transformer.answer_logits, transformer.forward, transformer.check))
+    TransformerConfig, transformer.param_shapes, transformer.answer_logits, transformer.forward, transformer.check,
+    transformer.prepare))
 
 
 class Model(nn.Module):

@@ -14,6 +14,8 @@ same function:
   queries, keys, values and query-key scores come from tables over the
   distinct (token, position) inputs (the *layer-0 tables*); the last layer
   computes its query and MLP at the answer position only (the *answer row*).
+  ``prepare`` computes the parameter-only part (tables, prefix) once: an
+  evaluation shares it across all its chunks of examples.
   Same numbers up to float rounding, a fraction of the work.
 
 The token layout (positions, the ``op`` and ``=`` tokens) comes from ``groklab.tasks.TokenLayout``.
@@ -239,62 +241,83 @@ def _answer_attend(q: Tensor, ks: tuple[Tensor, ...], vs: tuple[Tensor, ...]) ->
     return sum((w.unsqueeze(-1) * v).sum(2) for w, v in zip(parts, vs)).unsqueeze(2)
 
 
-def _layer0_mixing(t: Layer0Tables, sym_rows: Tensor, x_rows: Tensor, y_rows: Tensor,
-                   mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Layer 0's attention outputs: of the prefix per symbol (E, n, 2, H, dh) and of the suffix (E, N, 2, H, dh)."""
-    return (_table_attend(t, sym_rows, sym_rows, mask[:2, :2]),
-            _table_attend(t, y_rows, torch.cat([x_rows, y_rows], dim=-1), mask[2:]))
+class Prefix(NamedTuple):
+    """What the answer needs that depends on the parameters only, computed once per forward (or per
+    evaluation, shared by all its chunks of examples)."""
+
+    tables: Layer0Tables
+    kv: list[tuple[Tensor, Tensor]]  # layers 1..L-1: keys and values of ``x op`` for every symbol x, (E, n, 2, H, dh)
 
 
-def _middle_mixing(p: Params, l: int, cfg: TransformerConfig, pre: Tensor, suf: Tensor, x: Tensor,
-                   mask: Tensor) -> tuple[Tensor, Tensor]:
-    """A middle layer's attention outputs: the prefix per symbol attends within itself; the suffix attends to
-    its x's prefix (gathered) and to itself."""
-    H = cfg.n_heads
-    (qp, kp, vp), (qs, ks, vs) = (_qkv(p, l, _attn_in(p, l, h, cfg.norm), H) for h in (pre, suf))
-    kx, vx = gather_rows(kp, x), gather_rows(vp, x)  # (E, N, 2, H, dh)
+def prepare(p: Params, cfg: TransformerConfig) -> Prefix:
+    """The layer-0 tables, and the prefix per symbol (positions ``x op``, which causal attention keeps
+    independent of y) carried through the layers, keeping each later layer's keys and values."""
+    lay, H, last = cfg.layout, cfg.n_heads, cfg.n_layers - 1
+    t = _layer0_tables(p, cfg)
+    sym_rows = _prefix_rows(lay, torch.arange(lay.n_symbols, device=t.resid.device).expand(t.resid.shape[0], -1))
+    mask = _causal(2, t.resid.device)
+    pre, kv = gather_rows(t.resid, sym_rows), []  # (E, n, 2, D)
+    zp = _table_attend(t, sym_rows, sym_rows, mask) if last else None
+    for l in range(1, last + 1):
+        pre = _rest_of_block(p, l - 1, cfg, pre, zp)
+        h = _attn_in(p, l, pre, cfg.norm)
+        if l < last:
+            qp, kp, vp = _qkv(p, l, h, H)
+            zp, _ = _attend(qp, kp, vp, mask)
+        else:  # the last layer reads the prefix's keys and values only
+            kp, vp = _qkv(p, l, h, H, "KV")
+        kv.append((kp, vp))
+    return Prefix(t, kv)
+
+
+def _suffix_layer(p: Params, l: int, cfg: TransformerConfig, suf: Tensor, kx: Tensor, vx: Tensor,
+                  mask: Tensor) -> Tensor:
+    """A middle layer at positions ``y =``: attend to x's prefix keys and values (gathered) and to itself."""
+    qs, ks, vs = _qkv(p, l, _attn_in(p, l, suf, cfg.norm), cfg.n_heads)
     z, _ = _attend(qs, torch.cat([kx, ks], dim=2), torch.cat([vx, vs], dim=2), mask[2:])
-    zp, _ = _attend(qp, kp, vp, mask[:2, :2])
-    return zp, z
+    return _rest_of_block(p, l, cfg, suf, z)
 
 
-def _answer_row_mixing(p: Params, l: int, cfg: TransformerConfig, pre: Tensor, suf: Tensor, x: Tensor) -> Tensor:
-    """The last layer (not layer 0): keys and values at every position, the query at the answer row only
-    -> z (E, N, 1, H, dh)."""
+def _answer_row(p: Params, l: int, cfg: TransformerConfig, suf: Tensor, kx: Tensor, vx: Tensor) -> Tensor:
+    """The last layer (not layer 0) at the answer position only: keys and values at every position, the query
+    and the MLP at the answer row -> residual (E, N, D)."""
     H = cfg.n_heads
-    h_pre, h_suf = _attn_in(p, l, pre, cfg.norm), _attn_in(p, l, suf, cfg.norm)
-    (kp, vp), (ks, vs) = _qkv(p, l, h_pre, H, "KV"), _qkv(p, l, h_suf, H, "KV")
-    qs = _qkv(p, l, h_suf[:, :, 1:], H, "Q")[0]
-    return _answer_attend(qs, (gather_rows(kp, x), ks), (gather_rows(vp, x), vs))
+    h = _attn_in(p, l, suf, cfg.norm)
+    ks, vs = _qkv(p, l, h, H, "KV")
+    qs = _qkv(p, l, h[:, :, 1:], H, "Q")[0]
+    z = _answer_attend(qs, (kx, ks), (vx, vs))
+    return _rest_of_block(p, l, cfg, suf[:, :, 1:], z)[:, :, 0]
 
 
-def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig) -> Tensor:
+def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig, prefix: Prefix | None = None) -> Tensor:
     """Logits at the answer position: x, y (E, N) symbol indices -> (E, N, n_symbols). No dropout.
 
     Equal to ``forward(p, layout.tokens(x, y))[..., -1, :]`` up to float rounding (see the module doc).
+    ``prefix``: ``prepare(p, cfg)`` when the caller reuses it across batches of the same parameters.
     """
     lay = cfg.layout
-    t = _layer0_tables(p, cfg)
-    sym = torch.arange(lay.n_symbols, device=x.device).expand(x.shape[0], -1)
-    sym_rows, x_rows, y_rows = _prefix_rows(lay, sym), _prefix_rows(lay, x), _suffix_rows(lay, y)
-    pre, suf = gather_rows(t.resid, sym_rows), gather_rows(t.resid, y_rows)  # (E, n, 2, D), (E, N, 2, D)
+    prefix = prefix if prefix is not None else prepare(p, cfg)
+    t = prefix.tables
+    x_rows, y_rows = _prefix_rows(lay, x), _suffix_rows(lay, y)
+    keys0 = torch.cat([x_rows, y_rows], dim=-1)  # layer 0's keys of each example: x, op, y, =
+    suf = gather_rows(t.resid, y_rows)  # (E, N, 2, D)
     mask = _causal(lay.SEQ_LEN, x.device)
-    last = cfg.n_layers - 1
-    for l in range(last):
-        zp, z = (_layer0_mixing(t, sym_rows, x_rows, y_rows, mask) if l == 0
-                 else _middle_mixing(p, l, cfg, pre, suf, x, mask))
-        pre, suf = _rest_of_block(p, l, cfg, pre, zp), _rest_of_block(p, l, cfg, suf, z)
-    if last == 0:
-        z = _table_attend(t, y_rows[..., 1:], torch.cat([x_rows, y_rows], dim=-1), mask[3:])
-    else:
-        z = _answer_row_mixing(p, last, cfg, pre, suf, x)
-    return _unembed(p, _rest_of_block(p, last, cfg, suf[:, :, 1:], z)[:, :, 0], cfg)
+    if cfg.n_layers == 1:
+        z = _table_attend(t, y_rows[..., 1:], keys0, mask[3:])
+        return _unembed(p, _rest_of_block(p, 0, cfg, suf[:, :, 1:], z)[:, :, 0], cfg)
+    suf = _rest_of_block(p, 0, cfg, suf, _table_attend(t, y_rows, keys0, mask[2:]))
+    for l, (kp, vp) in enumerate(prefix.kv, start=1):
+        kx, vx = gather_rows(kp, x), gather_rows(vp, x)  # x's prefix keys and values: (E, N, 2, H, dh)
+        if l < cfg.n_layers - 1:
+            suf = _suffix_layer(p, l, cfg, suf, kx, vx, mask)
+        else:
+            return _unembed(p, _answer_row(p, l, cfg, suf, kx, vx), cfg)
 
 
 def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig,
-                  drop: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """Logits at the answer: x, y (E, N) -> (E, N, n_symbols). The fast path; with dropout the plain forward
-    (dropout touches every position)."""
+                  drop: Callable[[Tensor], Tensor] | None = None, prepared: Prefix | None = None) -> Tensor:
+    """Logits at the answer: x, y (E, N) -> (E, N, n_symbols). The fast path (``prepared``: ``prepare(p, cfg)``
+    reused); with dropout the plain forward (dropout touches every position)."""
     if drop is None:
-        return forward_answer(p, x, y, cfg)
+        return forward_answer(p, x, y, cfg, prepared)
     return forward(p, cfg.layout.tokens(x, y), cfg, drop)[:, :, -1]
