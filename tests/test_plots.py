@@ -18,11 +18,11 @@ def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
 
     @figure("n-runs", "a bar of how many runs the store holds")
     def n_runs(sel):
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         seen["runs"] = len(sel.runs)
-        fig, ax = plt.subplots()
-        ax.bar([0], [len(sel.runs)])
+        fig = Figure()
+        fig.subplots().bar([0], [len(sel.runs)])
         return fig
 
     try:
@@ -32,3 +32,24 @@ def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
         del FIGURES["n-runs"]
     assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "m.png")]) == 2
     assert "plot kind 'n-runs' is not allowed; allowed: curves, data-efficiency, best-val" in capsys.readouterr().err
+
+
+def test_importing_groklab_leaves_the_matplotlib_backend_alone():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import groklab.plots, groklab.train, groklab.cli; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["svg"]  # the user's choice, not one groklab imposes
+
+
+def test_figures_are_figures_and_save(tmp_path):
+    from groklab.plots import best_val, curves, data_efficiency
+
+    rows = [{"step": s, "train_acc": 0.5, "val_acc": 0.2, "train_loss": 1.0, "val_loss": 2.0} for s in (0, 10)]
+    summaries = [{"task": "add", "train_fraction": f, "seed": 0, "steps_run": 10, "step_val_acc_99": v,
+                  "step_train_acc_99": 2, "best_val_acc": 0.3} for f, v in ((0.3, None), (0.5, 5))]
+    for fig in (curves({"a": rows}), data_efficiency(summaries), best_val(summaries)):
+        fig.savefig(tmp_path / "f.svg")
+        assert (tmp_path / "f.svg").read_text().startswith("<?xml")

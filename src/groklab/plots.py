@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # figures without pyplot: no backend chosen, no global figure state
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from .errors import ConfigError  # noqa: E402
+from .errors import ConfigError
 
 TRAIN, VAL = "tab:red", "tab:green"
 
@@ -33,7 +29,8 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
 
     ``histories`` maps a label to a list of metrics rows (step, train_acc, val_acc, ...).
     """
-    fig, axes = plt.subplots(1, 2 if loss else 1, figsize=(11 if loss else 6, 4), squeeze=False)
+    fig = Figure(figsize=(11 if loss else 6, 4))
+    axes = fig.subplots(1, 2 if loss else 1, squeeze=False)
     ax_acc = axes[0, 0]
     single = len(histories) == 1
     for i, (label, rows) in enumerate(histories.items()):
@@ -65,7 +62,6 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
 def save_curves(rows: Sequence[Mapping], path: str | Path, title: str | None = None) -> None:
     fig = curves({"run": rows}, title=title)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _by_task_fraction(summaries: Sequence[Mapping], key: str):
@@ -81,7 +77,8 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     Shaded: the range over seeds. Runs that never reached 99% count as the budget
     (their fraction is marked with an open circle at the top and the median may rest on it).
     """
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     val = _by_task_fraction(summaries, "step_val_acc_99")
     trn = _by_task_fraction(summaries, "step_train_acc_99")
     # a run that never generalized is drawn at the budget
@@ -114,7 +111,8 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
 
 def best_val(summaries: Sequence[Mapping]) -> Figure:
     """Best validation accuracy within the budget vs training fraction, one line per task (median over seeds)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     best = _by_task_fraction(summaries, "best_val_acc")
     for i, task in enumerate(sorted(best)):
         fr = sorted(best[task])
