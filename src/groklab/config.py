@@ -70,8 +70,8 @@ class RunConfig:
     eval_every: int = _f(10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)", min=1)
     checkpoint_every: int = _f(1000, "updates between checkpoints", min=1)
     device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
-    precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CPU or CUDA) or tf32 (CUDA): faster, "
-                        "not bitwise the same", choices=("fp32", "bf16", "tf32"))
+    precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CUDA, or CPUs with bf16 "
+                        "matmul: AVX512-BF16/AMX; far slower on others) or tf32 (CUDA): not bitwise the same", choices=("fp32", "bf16", "tf32"))
     compile: bool = _f(False, "compile the training step with torch.compile: for CUDA; no gain measured on the CPU, "
                        "and compiling takes tens of seconds")
 
