@@ -89,6 +89,9 @@ class GroupSpec:
     def model_spec(self) -> ModelSpec:
         return get_model(self.model)
 
+    def model_config(self, n_symbols: int) -> Any:
+        return self.model_spec.config(dict(self.arch), n_symbols)
+
 
 @dataclass
 class Member:
@@ -137,7 +140,7 @@ class Group:
     def __init__(self, spec: GroupSpec, members: list[Member], params: FlatParams, opt: Optimizer, table: TaskTable):
         self.spec, self.members, self.params, self.opt, self.table = spec, members, params, opt, table
         self.model = spec.model_spec
-        self.mcfg = self.model.config(dict(spec.arch), table.n_symbols)
+        self.mcfg = spec.model_config(table.n_symbols)
         self.loss_fn = get_loss(spec.loss)
 
     @classmethod
@@ -147,8 +150,7 @@ class Group:
         states = states or [None] * len(cfgs)
         device = torch.device(spec.device)
         table = TaskTable.build(spec.task, spec.modulus, device)
-        model = spec.model_spec
-        shapes = model.param_shapes(model.config(dict(spec.arch), table.n_symbols))
+        shapes = spec.model_spec.param_shapes(spec.model_config(table.n_symbols))
         members, inits = [], []
         for i, (cfg, state) in enumerate(zip(cfgs, states)):
             split = RunSplit.build(len(table), cfg.train_fraction, cfg.seed, device)

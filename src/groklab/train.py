@@ -29,7 +29,7 @@ from .events import THRESHOLD, events
 from .models import get_model
 from .rundir import Status
 from .runtime import configure
-from .tasks import n_symbols
+from .tasks import get_task, n_symbols
 
 
 def eval_interval(step: int, eval_every: int) -> int:
@@ -167,8 +167,6 @@ def _finish(run: RunState, g: Group, e: int) -> RunResult:
 
 
 def _title(cfg: RunConfig) -> str:
-    from .tasks import get_task
-
     mod = f" mod {cfg.modulus}" if get_task(cfg.task).modular else ""
     return f"{cfg.task}{mod}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
 
