@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from groklab.interventions import GRAD_TRANSFORMS
+from groklab.interventions import INTERVENTIONS
 from groklab.optim import FlatParams, HyperParams, Optimizer, apply_decay
 
 
@@ -72,7 +72,7 @@ def test_fused_and_elementwise_updates_agree_with_grokfast_and_decay_to_init():
     for fused in (True, False):
         params = FlatParams({"w": init["w"].clone()})
         hp = _hp(2, [1e-2, 1e-3], [1.0, 0.5], [0.98, 0.98], [0, 3], grokfast_lamb=[2.0, 0.0], grokfast_alpha=[0.9, 0.98])
-        runs.append((params, Optimizer("adamw", params, hp, [True, False], [GRAD_TRANSFORMS["grokfast_ema"]]), fused))
+        runs.append((params, Optimizer("adamw", params, hp, [True, False], [INTERVENTIONS["grokfast_ema"]]), fused))
     gen = torch.Generator().manual_seed(2)
     for _ in range(10):
         g = torch.randn(2, 50, generator=gen)

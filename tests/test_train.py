@@ -45,8 +45,9 @@ def test_same_seed_same_run_and_other_seed_differs(tiny):
     assert strip(a.history) != strip(c.history)
 
 
-def test_resumed_run_equals_uninterrupted_run_bitwise(tiny, tmp_path):
-    cfg = tiny.replace(steps=300, early_stop=False, checkpoint_every=50)
+@pytest.mark.parametrize("noise", [{}, {"grad_noise": 0.1, "weight_noise": 0.01, "label_noise": 0.1, "l2": 0.01}])
+def test_resumed_run_equals_uninterrupted_run_bitwise(tiny, tmp_path, noise):
+    cfg = tiny.replace(steps=300, early_stop=False, checkpoint_every=50, **noise)
     train(cfg, tmp_path / "whole")
     calls = {"n": 0}
 
@@ -115,3 +116,20 @@ def test_compiled_training_step_follows_the_eager_one(tiny):
         for r1, r2 in zip(a.history, b.history):
             assert r1["step"] == r2["step"]
             assert r2["train_loss"] == pytest.approx(r1["train_loss"], rel=1e-3, abs=1e-4)
+
+
+def test_label_noise_run_memorizes_its_wrong_answers_and_generalizes_worse(tiny):
+    """15% of the training answers wrong: the network fits them all (training accuracy is measured against the
+    answers it trains on, so the memorization event is set) while the validation accuracy stays far below the
+    clean run's, which generalizes by step ~700 (test_tiny_run_memorizes_then_generalizes)."""
+    s = train(tiny.replace(label_noise=0.15, steps=1000)).summary
+    assert s["step_train_acc_99"] is not None and s["step_val_acc_99"] is None
+    assert s["best_val_acc"] < 0.9
+
+
+def test_events_describe_a_run_that_generalized_without_fitting_its_training_set():
+    from groklab.events import describe
+
+    s = {"step_train_acc_99": None, "step_val_acc_99": 400, "final_train_acc": 0.85, "steps_run": 900,
+         "best_val_acc": 1.0}
+    assert describe(s) == "generalized at step 400 but never fit 99% of its training answers (final training accuracy 0.850)"

@@ -158,6 +158,70 @@ def sweep(
 
 
 @app.command()
+@config_options(axes=True)
+def compare(
+    file: Path = typer.Argument(..., help="comparison TOML file: base config, axes, [variants]"),
+    store: Path = typer.Option(..., help="SQLite store the runs are written to"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="chart to write (default: the store's name with .png)"),
+    workers: Optional[int] = typer.Option(None, help="local worker processes (default: the CPU cores)"),
+    executor: str = typer.Option("local", help="local | ray"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
+    ensemble: Optional[int] = typer.Option(None, help="most runs trained together as one stacked model"),
+    runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/)"),
+    csv: Optional[Path] = typer.Option(None, help="also write the table to this CSV file"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+    **axes,
+):
+    """Compare named variants over fractions and seeds (paper Figure 2, left): run them into a store (a run
+    already finished is skipped, an interrupted one resumed), print the table and draw the chart."""
+    from .plots import compare as draw
+    from .store import Store
+    from .sweep import compare_results, compare_table, load_comparison, parse_axis, run_sweep
+
+    overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
+    comparison = load_comparison(file, overrides)
+    configs = comparison.all_configs()
+    if ensemble is not None and ensemble < 1:
+        raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
+    output = output or Path(store).with_suffix(".png")
+    t0 = time.perf_counter()
+    counts = run_sweep(configs, store, workers=workers, executor=executor, address=address,
+                       max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
+    st = Store(store, create=False)
+    results = compare_results(comparison, st)
+    table = compare_table(results)
+    if csv:
+        table.to_csv(csv, index=False)
+    typer.echo(f"{len(comparison.variants)} variants, {counts['total']} runs: {counts['skipped']} already finished, "
+               f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s; store: {store}")
+    typer.echo(_format_compare(table))
+    task = configs[0].task
+    fig = draw(results, title=f"{task}: best validation accuracy and steps to 99% per variant")
+    _save(fig, output)
+
+
+def _format_compare(table) -> str:
+    lines = [f"{'variant':<28} {'frac':>5} {'runs':>4} {'best val (median, range)':>26} {'reached 99%':>11} "
+             f"{'steps (median)':>14}"]
+    for r in table.to_dict("records"):
+        steps = "-" if r["step_val99_median"] is None or r["step_val99_median"] != r["step_val99_median"] \
+            else f"{r['step_val99_median']:,.0f}"
+        lines.append(f"{r['variant'][:28]:<28} {r['train_fraction']:>5.2f} {r['runs']:>4} "
+                     f"{r['best_val_median']:>9.3f} ({r['best_val_min']:.3f}-{r['best_val_max']:.3f}) "
+                     f"{str(r['generalized']) + '/' + str(r['runs']):>11} {steps:>14}")
+    return "\n".join(lines)
+
+
+def _save(fig, output: Path) -> None:
+    try:
+        fig.savefig(output, dpi=110)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot write {str(output)!r}: {e}") from None
+    typer.echo(f"wrote {output}")
+
+
+@app.command()
 def runs(store: Path = typer.Option(..., help="SQLite store"),
          task: Optional[str] = typer.Option(None, help="only this task"),
          status: Optional[str] = typer.Option(None, help="only this status"),
@@ -214,11 +278,7 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
     if not rows:
         raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else ""))
     fig = FIGURES[kind].draw(Selection(rows, st.metrics, _run_ids(run_id), f"store {str(store)!r}"))
-    try:
-        fig.savefig(output, dpi=110)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot write {str(output)!r}: {e}") from None
-    typer.echo(f"wrote {output}")
+    _save(fig, output)
 
 
 def _run_ids(text: str | None) -> list[int] | None:

@@ -62,6 +62,15 @@ class RunConfig:
     warmup_steps: int = _f(10, "linear learning-rate warm-up, in updates", min=0)
     grokfast_lamb: float = _f(0.0, "Grokfast-EMA amplification of slow gradients (0: off)", min=0.0)
     grokfast_alpha: float = _f(0.98, "Grokfast-EMA momentum, in [0, 1)")
+    grad_noise: float = _f(0.0, "gradient noise (the paper's): Gaussian noise of this standard deviation added to the "
+                           "optimizer's update direction (Adam: its normalized step), so the weights move by an extra "
+                           "lr_t * N(0, grad_noise^2) (times the warm-up and Adam's 1/(1 - beta1^t)); 0: off", min=0.0)
+    weight_noise: float = _f(0.0, "Gaussian noise of this standard deviation added to every weight for the forward and "
+                             "backward pass of each update (stored weights and evaluation stay clean); 0: off", min=0.0)
+    label_noise: float = _f(0.0, "fraction of training examples whose answer is replaced by a uniformly drawn wrong "
+                            "one, fixed per seed (validation stays clean), in [0, 1)")
+    l2: float = _f(0.0, "L2 penalty in the loss, l2 * ||w||^2 / 2 over all weights (not decoupled: Adam's moments "
+                   "see it); 0: off", min=0.0)
     batch_size: int | str = _f("auto", "minibatch: 'auto' = min(512, n_train/2), 'full', or a number")
     steps: int = _f(100_000, "budget of updates", min=1)
     # schedule of evaluation, stopping and checkpoints
@@ -186,7 +195,7 @@ def _validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{f.name} {v!r} is too small; must be >= {meta['min']}")
         if "gt" in meta and not v > meta["gt"]:
             raise ConfigError(f"{f.name} {v!r} must be > {meta['gt']}")
-    for name in ("dropout", "beta1", "beta2", "momentum", "grokfast_alpha"):
+    for name in ("dropout", "beta1", "beta2", "momentum", "grokfast_alpha", "label_noise"):
         v = getattr(cfg, name)
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} {v!r} is outside [0, 1)")

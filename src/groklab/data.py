@@ -3,7 +3,8 @@
 The whole table lives on the device (``TaskTable``); a run's training set is
 a set of table rows (``split``), and a batch is a slice of a per-epoch
 permutation of those rows, so sampling launches no kernel and never waits
-for the device.
+for the device. With label noise a run trains on its own copy of the answers,
+a fixed set of its training rows answered wrongly (``corrupt_answers``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,31 @@ from dataclasses import dataclass
 import torch
 
 from .tasks import make_table, n_symbols, split
+
+SEED_INIT, SEED_BATCHES, SEED_NOISE, SEED_LABELS = 1, 2, 3, 4
+
+
+def derive_seed(seed: int, stream: int) -> int:
+    """Independent seeds for the independent random streams of one run (init, batches, noise, labels)."""
+    return (seed * 1_000_003 + stream * 7_919) % (2**63 - 1)
+
+
+def corrupt_answers(answers: torch.Tensor, train_rows: torch.Tensor, fraction: float, n_symbols: int,
+                    seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label noise: ``round(fraction * n_train)`` training rows, chosen by ``seed``, get a wrong answer drawn
+    uniformly from the ``n_symbols - 1`` others. Returns (the answers with those rows changed, the rows).
+
+    Only training rows change, so validation stays clean; the same seed always corrupts the same rows
+    the same way (a CPU generator: the same on every device).
+    """
+    gen = torch.Generator().manual_seed(derive_seed(seed, SEED_LABELS))
+    rows_cpu = train_rows.cpu()
+    k = int(round(fraction * len(rows_cpu)))
+    chosen = rows_cpu[torch.randperm(len(rows_cpu), generator=gen)[:k]].sort().values
+    shift = torch.randint(1, n_symbols, (k,), generator=gen)  # a nonzero shift: never the true answer
+    out = answers.cpu().clone()
+    out[chosen] = (out[chosen] + shift) % n_symbols
+    return out.to(answers.device), chosen.to(answers.device)
 
 
 @dataclass(frozen=True)
@@ -35,18 +61,25 @@ class TaskTable:
 
 @dataclass(frozen=True)
 class RunSplit:
-    """One run's split of the table: training rows (on the device) and a boolean mask of them."""
+    """One run's split of the table: training rows (on the device), a boolean mask of them, and, with label
+    noise, the answers it trains on (``answers``; None: the table's own) and the rows made wrong."""
 
     train_rows: torch.Tensor  # (n_train,) sorted table rows
     train_mask: torch.Tensor  # (n_table,) True on the training rows
     n_val: int
+    answers: torch.Tensor | None = None  # (n_table,) the table's answers, some training rows made wrong
+    corrupted: torch.Tensor | None = None  # (k,) the table rows whose answer was replaced
 
     @classmethod
-    def build(cls, n_table: int, train_fraction: float, seed: int, device: torch.device) -> "RunSplit":
-        tr, va = split(n_table, train_fraction, seed)
-        mask = torch.zeros(n_table, dtype=torch.bool)
+    def build(cls, table: TaskTable, train_fraction: float, seed: int, label_noise: float = 0.0) -> "RunSplit":
+        tr, va = split(len(table), train_fraction, seed)
+        mask = torch.zeros(len(table), dtype=torch.bool)
         mask[tr] = True
-        return cls(tr.to(device), mask.to(device), len(va))
+        device = table.x.device
+        answers = corrupted = None
+        if label_noise > 0:
+            answers, corrupted = corrupt_answers(table.z, tr, label_noise, table.n_symbols, seed)
+        return cls(tr.to(device), mask.to(device), len(va), answers, corrupted)
 
 
 class Sampler:

@@ -4,7 +4,7 @@
 loss, optimizer kind, precision, compile, device, dropout rate); it is built
 from the runs' configs and refuses configs that disagree, naming the field.
 Everything else is per run: split, initialization, batch order, random stream
-(dropout masks), hyper-parameters, budget. ``Group`` holds the stacked
+(dropout masks, weight and update noise), label noise, hyper-parameters, budget. ``Group`` holds the stacked
 parameters and optimizer and offers four operations: ``build``, ``step`` (one
 update of every member), ``evaluate`` (loss and accuracy on each member's
 training and validation rows) and ``retire`` (drop members that are done).
@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from .data import RunSplit, Sampler, TaskTable
+from .data import SEED_BATCHES, SEED_INIT, SEED_NOISE, RunSplit, Sampler, TaskTable, derive_seed
 from .errors import ConfigError
-from .interventions import active_transforms
-from .losses import get_loss
+from .interventions import StepContext, active_transforms
+from .losses import get_loss, l2_penalty
 from .models import ModelSpec, get_model
 from .models.stacked import Dropout, init_member, stack
 from .optim import BASE_FIELDS, FlatParams, HyperParams, Optimizer
@@ -41,12 +41,6 @@ EVAL_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm",
 # examples x runs per evaluation chunk: cache-sized on the CPU; large on a GPU, where each chunk
 # is a round of kernel launches
 EVAL_CHUNK = {"cpu": 2048, "cuda": 1 << 17}
-SEED_INIT, SEED_BATCHES, SEED_NOISE = 1, 2, 3
-
-
-def derive_seed(seed: int, stream: int) -> int:
-    """Independent seeds for the independent random streams of one run (init, batches, noise)."""
-    return (seed * 1_000_003 + stream * 7_919) % (2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -101,8 +95,13 @@ class Member:
     cfg: Any
     split: RunSplit
     sampler: Sampler
-    generator: torch.Generator  # dropout masks and other noise of this run, on the device
+    generator: torch.Generator  # dropout masks, weight and update noise of this run, on the device
     step: int = 0
+
+    @property
+    def answers(self) -> torch.Tensor | None:
+        """The answers this run trains on (label noise), or None for the table's own."""
+        return self.split.answers
 
 
 def batch_loss(p, x, y, z, weight, model: ModelSpec, mcfg, loss_fn, drop) -> torch.Tensor:
@@ -142,6 +141,17 @@ class Group:
         self.model = spec.model_spec
         self.mcfg = spec.model_config(table.n_symbols)
         self.loss_fn = get_loss(spec.loss)
+        self.weight_stage = active_transforms([m.cfg for m in members], "weights")
+        self._per_run()
+
+    def _per_run(self) -> None:
+        """What is stacked from the current members: their training answers (when some run has label noise)
+        and their L2 coefficients (when some run has one)."""
+        ms = self.members
+        self.answers = (torch.stack([self.table.z if m.answers is None else m.answers for m in ms])
+                        if any(m.answers is not None for m in ms) else None)
+        self.l2 = (torch.tensor([float(m.cfg.l2) for m in ms], device=self.table.x.device)
+                   if any(m.cfg.l2 > 0 for m in ms) else None)
 
     @classmethod
     def build(cls, cfgs: list, states: list[dict | None] | None = None) -> "Group":
@@ -153,7 +163,7 @@ class Group:
         shapes = spec.model_spec.param_shapes(spec.model_config(table.n_symbols))
         members, inits = [], []
         for i, (cfg, state) in enumerate(zip(cfgs, states)):
-            split = RunSplit.build(len(table), cfg.train_fraction, cfg.seed, device)
+            split = RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise)
             sampler = Sampler(split.train_rows, cfg.resolved_batch_size, derive_seed(cfg.seed, SEED_BATCHES))
             members.append(Member(i, cfg, split, sampler, _generator(device, derive_seed(cfg.seed, SEED_NOISE))))
             inits.append(init_member(shapes, derive_seed(cfg.seed, SEED_INIT), cfg.init_scale) if state is None
@@ -161,7 +171,8 @@ class Group:
         params = FlatParams(stack(inits), device)
         transforms = active_transforms(cfgs)
         hp = HyperParams.from_configs(cfgs, BASE_FIELDS + tuple(f for t in transforms for f in t.hparams), device)
-        opt = Optimizer(spec.optimizer, params, hp, [c.decay_to_init for c in cfgs], transforms)
+        opt = Optimizer(spec.optimizer, params, hp, [c.decay_to_init for c in cfgs], transforms,
+                        generators=[m.generator for m in members])
         group = cls(spec, members, params, opt, table)
         for e, state in enumerate(states):
             if state is not None:
@@ -191,14 +202,21 @@ class Group:
         """One update of every member: sample, forward, backward, optimizer step. No host synchronization."""
         batches = [m.sampler.next() for m in self.members]
         idx, weight = _stack_batches(batches)
+        generators = [m.generator for m in self.members]
         drop = None
         if self.spec.dropout > 0:
-            drop = Dropout(self.spec.dropout, [m.generator for m in self.members], [len(b) for b in batches])
+            drop = Dropout(self.spec.dropout, generators, [len(b) for b in batches])
         loss_fn = _compiled_loss() if self.spec.compile and drop is None else batch_loss
         t = self.table
+        z = t.z[idx] if self.answers is None else self.answers.gather(1, idx)
+        p = self.params.views
+        ctx = StepContext([m.step for m in self.members], generators)
+        for intervention in self.weight_stage:  # weights for this update only: gradients reach the clean ones
+            p = intervention.apply(p, {}, self.opt.hp, ctx)
         with self._autocast():
-            loss = loss_fn(self.params.views, t.x[idx], t.y[idx], t.z[idx], weight, self.model, self.mcfg,
-                           self.loss_fn, drop)
+            loss = loss_fn(p, t.x[idx], t.y[idx], z, weight, self.model, self.mcfg, self.loss_fn, drop)
+            if self.l2 is not None:
+                loss = loss + l2_penalty(self.params.views, self.l2)
             self.params.grad.zero_()
             loss.backward()
             self.opt.step()
@@ -223,7 +241,9 @@ class Group:
         p = self.params.views
         prepared = self.model.prepare(p, self.mcfg) if self.model.prepare is not None else None
         for a in range(0, n, chunk):
-            xs, ys, zs = (v[a: a + chunk].expand(E, -1) for v in (t.x, t.y, t.z))
+            xs, ys = (v[a: a + chunk].expand(E, -1) for v in (t.x, t.y))
+            # training rows are scored against the answers the run trains on (label noise), validation rows clean
+            zs = t.z[a: a + chunk].expand(E, -1) if self.answers is None else self.answers[:, a: a + chunk]
             logits = self.model.answer_logits(p, xs, ys, self.mcfg, prepared=prepared).float()
             loss[:, a: a + chunk] = self.loss_fn(logits, zs)
             correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
@@ -242,3 +262,4 @@ class Group:
             self.params = self.params.select(keep)
             self.opt.params = self.params
             self.opt.select(keep)
+            self._per_run()

@@ -38,6 +38,9 @@ def events(history: Mapping[str, Sequence]) -> dict:
 def describe(summary: Mapping) -> str:
     """The events in plain words, e.g. 'memorized at step 700, generalized at step 2,500: 3.6x later'."""
     st, sv = summary.get("step_train_acc_99"), summary.get("step_val_acc_99")
+    if st is None and sv is not None:  # e.g. label noise: learning the rule means answering wrong labels "wrongly"
+        return (f"generalized at step {sv:,} but never fit 99% of its training answers "
+                f"(final training accuracy {summary['final_train_acc']:.3f})")
     if st is None:
         return f"did not memorize within {summary['steps_run']:,} steps (best validation accuracy {summary['best_val_acc']:.3f})"
     if sv is None:

@@ -34,3 +34,10 @@ def get_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     if name not in LOSSES:
         raise ConfigError(f"loss {name!r} is not allowed; allowed: {', '.join(LOSSES)}")
     return LOSSES[name]
+
+
+def l2_penalty(params: dict[str, Tensor], l2: Tensor) -> Tensor:
+    """The L2 term of the objective, ``sum_e l2[e] * ||w_e||^2 / 2`` over every parameter of each run e
+    (``params``: tensors with a leading run axis E; ``l2``: (E,)). Its gradient is ``l2 * w``."""
+    sq = sum(v.float().pow(2).flatten(1).sum(1) for v in params.values())
+    return 0.5 * (l2 * sq).sum()

@@ -5,15 +5,17 @@ model's named tensors are views into it), and their gradients in another. An
 update is a handful of operations on two tensors, with each run's
 hyper-parameters as an ``(E, 1)`` column: one run and sixty-four runs cost the
 same number of kernel launches, and runs may differ in learning rate, weight
-decay, betas or any gradient transform's settings.
+decay, betas or any intervention's settings.
 
 One update, in order:
 
-1. the gradient transforms some run switches on (``interventions``: Grokfast-EMA);
+1. the gradient-stage interventions some run switches on (``interventions``: Grokfast-EMA);
 2. weight decay towards zero or towards the initialization (``apply_decay`` defines it):
    decoupled for AdamW, an L2 term in the gradient for Adam and SGD;
 3. the base rule: Adam's moments (PyTorch's fused kernel, one call per set of runs sharing
-   hyper-parameters; or the same update as elementwise operations) or SGD with momentum.
+   hyper-parameters; or the same update as elementwise operations) or SGD with momentum;
+4. the update-stage interventions (``interventions``: noise on the update direction), given each run's
+   step size (``BaseRule.step_size``) and random generator.
 
 The fused Adam kernels take decay towards zero as their own ``weight_decay`` argument (the
 same formula, fused into the same pass over memory); decay towards a target goes through
@@ -30,7 +32,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .interventions import GradTransform
+from .interventions import Intervention, StepContext
 from .models.stacked import Params
 
 BASE_FIELDS = ("lr", "weight_decay", "beta1", "beta2", "eps", "momentum", "warmup_steps")
@@ -129,11 +131,16 @@ class BaseRule:
     state: tuple[str, ...]
     update: Callable[..., None]
     fused: Callable | None = None
+    bias_corrected: bool = False  # Adam: the step along the normalized direction is lr / (1 - beta1^t)
+
+    def step_size(self, lr: float, beta1: float, t: int) -> float:
+        """How far update ``t`` (1-based) moves the weights per unit of the rule's direction."""
+        return lr / (1 - beta1 ** t) if self.bias_corrected else lr
 
 
 RULES = {
-    "adamw": BaseRule(True, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adamw_),
-    "adam": BaseRule(False, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adam_),
+    "adamw": BaseRule(True, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adamw_, bias_corrected=True),
+    "adam": BaseRule(False, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adam_, bias_corrected=True),
     "sgd": BaseRule(False, ("exp_avg",), _sgd),
 }
 
@@ -150,20 +157,24 @@ def _spans(rows: list[int]) -> list[tuple[int, int]]:
 
 
 class Optimizer:
-    """One base rule (``RULES``: adamw | adam | sgd) with gradient transforms, for E runs.
+    """One base rule (``RULES``: adamw | adam | sgd) with gradient- and update-stage interventions, for E runs.
 
-    State tensors are (E, P) (moments, transform state, the decay target) and (E, 1) (step count).
+    State tensors are (E, P) (moments, intervention state, the decay target) and (E, 1) (step count).
+    ``generators`` (one per run) feed the interventions that draw noise.
     """
 
     def __init__(self, kind: str, params: FlatParams, hp: HyperParams, decay_to_init: list[bool],
-                 transforms: list[GradTransform] = (), steps: list[int] | None = None):
+                 transforms: list[Intervention] = (), steps: list[int] | None = None,
+                 generators: list[torch.Generator] | None = None):
         self.kind, self.rule, self.params, self.hp = kind, RULES[kind], params, hp
-        self.transforms = list(transforms)
+        self.transforms = [t for t in transforms if t.stage == "gradient"]
+        self.after = [t for t in transforms if t.stage == "update"]
+        self.generators = generators
         flat = params.flat
         self.steps = [int(s) for s in (steps or [0] * flat.shape[0])]  # host copy: no device sync
         self.step_count = torch.tensor([[float(s)] for s in self.steps], device=flat.device)
         self.state: dict[str, Tensor] = {name: torch.zeros_like(flat) for name in self.rule.state}
-        for t in self.transforms:
+        for t in self.transforms + self.after:
             self.state.update(t.init(flat))
         if any(decay_to_init):  # the point weight decay pulls towards: the initialization, or zero (rows of 0)
             to_init = torch.tensor([[float(d)] for d in decay_to_init], device=flat.device)
@@ -182,18 +193,25 @@ class Optimizer:
     def step(self, fused: bool = True) -> None:
         """One update of every run. ``fused=False`` makes the same update with elementwise operations."""
         p, g = self.params.flat, self.params.grad
+        ctx = StepContext(self.steps, self.generators)  # each run's updates before this one
         for t in self.transforms:
-            g = t.apply(g, self.state, self.hp, self.steps)
+            g = t.apply(g, self.state, self.hp, ctx)
         fast = fused and self.rule.fused is not None and p.dtype == torch.float32
         lr = None if fast else self.current_lr()
         self.step_count += 1
         self.steps = [s + 1 for s in self.steps]
         if lr is None:
             self._fused_update(p, g)
-            return
-        if any(self.hp.host["weight_decay"]):
-            apply_decay(p, g, lr, self.hp["weight_decay"], self.state.get("decay_target"), self.rule.decoupled)
-        self.rule.update(p, g, self.state, self.hp, lr, self.step_count)
+        else:
+            if any(self.hp.host["weight_decay"]):
+                apply_decay(p, g, lr, self.hp["weight_decay"], self.state.get("decay_target"), self.rule.decoupled)
+            self.rule.update(p, g, self.state, self.hp, lr, self.step_count)
+        if self.after:
+            sizes = [self.rule.step_size(self._host_lr(e), self.hp.host["beta1"][e], t)
+                     for e, t in enumerate(self.steps)]
+            ctx.step_size = sizes
+            for t in self.after:
+                t.apply(p, self.state, self.hp, ctx)
 
     def _fused_update(self, p: Tensor, g: Tensor) -> None:
         """Runs sharing (lr now, betas, eps, weight decay) take one fused-kernel call."""
@@ -215,6 +233,8 @@ class Optimizer:
         """Keep only the runs ``keep`` (call after ``params.select``)."""
         self.hp = self.hp.select(keep)
         self.steps = [self.steps[e] for e in keep]
+        if self.generators is not None:
+            self.generators = [self.generators[e] for e in keep]
         self.step_count = self.step_count[keep].contiguous()
         self.state = {k: t[keep].contiguous() for k, t in self.state.items()}
 

@@ -3,7 +3,10 @@
 - ``curves``: train / validation accuracy (and loss) vs log-scaled steps (paper Figure 1, left).
 - ``data_efficiency``: median steps to 99% validation (and training) accuracy vs training
   fraction, one line per task, spread over seeds (Figure 1, centre).
-- ``best_val``: best validation accuracy within the budget vs training fraction (Figure 2, right).
+- ``best_val``: best validation accuracy within the budget vs training fraction, one line per
+  task (Figure 2, right).
+- ``compare``: named variants side by side: best validation accuracy and steps to 99% validation
+  accuracy vs training fraction (Figure 2, left; ``groklab compare``).
 
 Adding a figure: a function returning a Figure, and a ``@figure(name, help)`` function that draws it
 from a ``Selection`` of a store's runs; ``groklab plot NAME`` then draws it.
@@ -64,13 +67,6 @@ def save_curves(rows: Sequence[Mapping], path: str | Path, title: str | None = N
     fig.savefig(path, dpi=90)
 
 
-def _by_task_fraction(summaries: Sequence[Mapping], key: str):
-    out: dict[str, dict[float, list]] = {}
-    for s in summaries:
-        out.setdefault(s["task"], {}).setdefault(float(s["train_fraction"]), []).append(s.get(key))
-    return out
-
-
 def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: int | None = None) -> Figure:
     """Median steps to 99% validation accuracy vs training fraction, one line per task.
 
@@ -79,28 +75,17 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     """
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
-    val = _by_task_fraction(summaries, "step_val_acc_99")
-    trn = _by_task_fraction(summaries, "step_train_acc_99")
-    # a run that never generalized is drawn at the budget
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
-    for i, task in enumerate(sorted(val)):
-        fr = sorted(val[task])
-        med, lo, hi, failed = [], [], [], []
-        for f in fr:
-            steps = np.array([top if v is None else v for v in val[task][f]], dtype=float)
-            med.append(np.median(steps))
-            lo.append(steps.min())
-            hi.append(steps.max())
-            failed.append(sum(v is None for v in val[task][f]))
-        c = f"C{i}"
-        ax.plot(fr, med, "o-", color=c, label=f"{task}: validation")
-        ax.fill_between(fr, lo, hi, color=c, alpha=0.2)
-        nf = [(f, top) for f, k in zip(fr, failed) if k]
-        if nf:
-            ax.plot(*zip(*nf), "o", mfc="white", mec=c, ms=9, label=f"{task}: some seeds never reached 99%")
-        if train:
-            tmed = [np.median([top if v is None else v for v in trn[task][f]]) for f in fr]
-            ax.plot(fr, tmed, "s--", color=c, alpha=0.6, ms=4, label=f"{task}: train")
+    by_task: dict[str, list] = {}
+    for s in summaries:
+        by_task.setdefault(s["task"], []).append(s)
+    tasks = sorted(by_task)
+    _fraction_lines(ax, {f"{t}: validation": _by_fraction(by_task[t]) for t in tasks},
+                    lambda r: r["step_val_acc_99"], missing=top)
+    if train:
+        _fraction_lines(ax, {f"{t}: train": _by_fraction(by_task[t]) for t in tasks}, lambda r: r["step_train_acc_99"],
+                        {f"{t}: train": {"ls": "--", "marker": "s", "alpha": 0.6} for t in tasks}, missing=top,
+                        shade=False)
     ax.axhline(top, color="grey", lw=0.8, ls=":")
     ax.set(yscale="log", xlabel="Training data fraction", ylabel="Steps until 99% accuracy")
     ax.grid(alpha=0.3)
@@ -109,19 +94,88 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     return fig
 
 
-def best_val(summaries: Sequence[Mapping]) -> Figure:
-    """Best validation accuracy within the budget vs training fraction, one line per task (median over seeds)."""
-    fig = Figure(figsize=(6.5, 4.5))
+def _spread(values: Sequence[float]) -> tuple[float, float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(np.median(a)), float(a.min()), float(a.max())
+
+
+def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, styles=None, missing=None,
+                    shade: bool = True):
+    """One line per group: the median over seeds of ``key_value(row)`` at each training fraction, and the
+    range shaded. ``missing``: the value drawn for a row whose value is None (open circles mark where)."""
+    styles = styles or {}
+    for i, (label, by_frac) in enumerate(groups.items()):
+        fr = sorted(by_frac)
+        vals = [[missing if key_value(r) is None else key_value(r) for r in by_frac[f]] for f in fr]
+        med, lo, hi = zip(*(_spread(v) for v in vals))
+        st = {"color": f"C{i % 10}" if len(groups) <= 10 else _TAB20(i % 20), "marker": "o", "ms": 4,
+              **styles.get(label, {})}
+        line, = ax.plot(fr, med, label=label, **st)
+        if shade:
+            ax.fill_between(fr, lo, hi, color=line.get_color(), alpha=0.12, lw=0)
+        if missing is not None and shade:
+            cut = [(f, missing) for f, f_rows in zip(fr, (by_frac[f] for f in fr))
+                   if any(key_value(r) is None for r in f_rows)]
+            if cut:
+                ax.plot(*zip(*cut), "o", mfc="white", mec=line.get_color(), ms=7)
+
+
+def _TAB20(i: int):
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](i)
+
+
+def _by_fraction(rows: Sequence[Mapping]) -> dict[float, list]:
+    out: dict[float, list] = {}
+    for r in rows:
+        out.setdefault(float(r["train_fraction"]), []).append(r)
+    return out
+
+
+def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None = None,
+             labels: Mapping[str, str] | None = None) -> Figure:
+    """Best validation accuracy within the budget vs training fraction, one line per task (median over
+    seeds, range shaded), in the style of the paper's Figure 2 (right): tasks named by their equation,
+    symmetric operations drawn solid and the others dashed."""
+    fig = Figure(figsize=(7.5, 5))
     ax = fig.subplots()
-    best = _by_task_fraction(summaries, "best_val_acc")
-    for i, task in enumerate(sorted(best)):
-        fr = sorted(best[task])
-        vals = [np.array([v or 0.0 for v in best[task][f]]) for f in fr]
-        ax.plot(fr, [np.median(v) for v in vals], "o-", color=f"C{i % 10}", label=task, ms=4)
-        ax.fill_between(fr, [v.min() for v in vals], [v.max() for v in vals], color=f"C{i % 10}", alpha=0.15)
+    by_task: dict[str, list] = {}
+    for s in summaries:
+        by_task.setdefault(s["task"], []).append(s)
+    order = sorted(by_task, key=lambda t: (not (symmetric or {}).get(t, False), t))
+    groups = {(labels or {}).get(t, t): _by_fraction(by_task[t]) for t in order}
+    styles = {(labels or {}).get(t, t): {"ls": "-" if (symmetric or {}).get(t, True) else "--"} for t in order}
+    _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles)
     ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, loc="lower right", title="solid: symmetric operation" if symmetric else None,
+              title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) -> Figure:
+    """Variants side by side (paper Figure 2, left): for each variant, the best validation accuracy within
+    the budget vs training fraction (left) and the steps to 99% validation accuracy (right; a run that never
+    got there is drawn at its budget, open circle), median over seeds with the range shaded.
+
+    ``results`` maps a variant's name to its runs' summaries (task, train_fraction, seed,
+    best_val_acc, step_val_acc_99, steps)."""
+    fig = Figure(figsize=(12, 4.8))
+    ax_best, ax_steps = fig.subplots(1, 2)
+    groups = {name: _by_fraction(rows) for name, rows in results.items() if rows}
+    _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0)
+    ax_best.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
+    budget = max((r.get("steps") or r.get("steps_run") or 1 for rows in results.values() for r in rows), default=1)
+    _fraction_lines(ax_steps, groups, lambda r: r["step_val_acc_99"], missing=budget)
+    ax_steps.axhline(budget, color="grey", lw=0.8, ls=":")
+    ax_steps.set(xlabel="Training data fraction", ylabel="Steps until 99% validation accuracy", yscale="log")
+    for ax in (ax_best, ax_steps):
+        ax.grid(alpha=0.3)
+    ax_best.legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -176,4 +230,8 @@ def _store_data_efficiency(sel: Selection) -> Figure:
 
 @figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)")
 def _store_best_val(sel: Selection) -> Figure:
-    return best_val(sel.runs)
+    from .tasks import get_task, is_symmetric
+
+    tasks = {(r["task"], r["modulus"]) for r in sel.runs}
+    symmetric = {t: is_symmetric(t, p) for t, p in tasks}
+    return best_val(sel.runs, symmetric, {t: get_task(t).equation for t, _ in tasks})

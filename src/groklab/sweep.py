@@ -43,6 +43,7 @@ from .runtime import resolve_device
 from .store import Store
 
 _SWEEP_KEYS = {"preset", "base", "axes"}
+_COMPARE_KEYS = _SWEEP_KEYS | {"variants"}
 
 
 def _parse_scalar(name: str, text: str) -> Any:
@@ -126,11 +127,13 @@ class Sweep:
         return out
 
 
-def load_sweep(path: str | Path, overrides: dict[str, list] | None = None) -> Sweep:
-    data = read_toml(path) if path else {}
-    unknown = set(data) - _SWEEP_KEYS
-    if unknown:
-        raise ConfigError(f"sweep file {str(path)!r}: unknown key {sorted(unknown)[0]!r}; allowed: base, axes, preset")
+def load_sweep(path: str | Path, overrides: dict[str, list] | None = None, data: dict | None = None) -> Sweep:
+    if data is None:
+        data = read_toml(path) if path else {}
+        unknown = set(data) - _SWEEP_KEYS
+        if unknown:
+            raise ConfigError(f"sweep file {str(path)!r}: unknown key {sorted(unknown)[0]!r}; "
+                              "allowed: base, axes, preset")
     base = data.get("base", {})
     raw_axes = data.get("axes", {})
     if not isinstance(base, dict) or not isinstance(raw_axes, dict):
@@ -140,6 +143,108 @@ def load_sweep(path: str | Path, overrides: dict[str, list] | None = None) -> Sw
     axes = {k: _axis_values(k, v) for k, v in raw_axes.items()}
     axes.update(overrides or {})
     return Sweep(base, axes, data.get("preset"))
+
+
+# -- comparisons of named variants -------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """Named variants (each a set of RunConfig overrides) over one base config and grid (a ``Sweep``).
+
+    A comparison file is a sweep file with a ``[variants]`` table::
+
+        preset = "paper"
+        [base]
+        task = "s5_mul"
+        optimizer = "adam"
+        weight_decay = 0.0
+        [axes]
+        train_fraction = [0.3, 0.5, 0.7]
+        seed = [0, 1, 2]
+        [variants]
+        "Adam" = {}
+        "AdamW, weight decay 1" = { optimizer = "adamw", weight_decay = 1.0 }
+        "dropout 0.1" = { dropout = 0.1 }
+
+    Variant ``v`` runs base <- v's overrides, for every point of the axes. A variant may not set an
+    axis field. Variants whose configs coincide share their runs.
+    """
+
+    sweep: Sweep
+    variants: dict[str, dict]
+
+    def configs(self) -> dict[str, list[RunConfig]]:
+        """Each variant's configs (validated), in file order."""
+        out = {}
+        for name, over in self.variants.items():
+            try:
+                out[name] = Sweep({**self.sweep.base, **over}, self.sweep.axes, self.sweep.preset).configs()
+            except ConfigError as e:
+                raise ConfigError(f"variant {name!r}: {e}") from None
+        return out
+
+    def all_configs(self) -> list[RunConfig]:
+        """Every distinct config of every variant, once."""
+        seen, out = set(), []
+        for cfgs in self.configs().values():
+            for c in cfgs:
+                if c.hash() not in seen:
+                    seen.add(c.hash())
+                    out.append(c)
+        return out
+
+
+def load_comparison(path: str | Path, overrides: dict[str, list] | None = None) -> Comparison:
+    data = read_toml(path)
+    where = f"comparison file {str(path)!r}"
+    unknown = set(data) - _COMPARE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: base, axes, preset, variants")
+    variants = data.pop("variants", None)
+    if not isinstance(variants, dict) or not variants:
+        raise ConfigError(f"{where} needs a [variants] table of named config overrides, e.g. "
+                          "\"AdamW\" = { optimizer = \"adamw\" }")
+    sweep = load_sweep(path, overrides, data=data)
+    for name, over in variants.items():
+        if not isinstance(over, dict):
+            raise ConfigError(f"{where}: variant {name!r} must be a table of config overrides, got {over!r}")
+        check_keys(over, f"variant {name!r}")
+        clash = sorted(set(over) & set(sweep.axes))
+        if clash:
+            raise ConfigError(f"{where}: variant {name!r} sets {clash[0]}, an axis of the comparison; "
+                              "put it in the base or remove it from the axes")
+    return Comparison(sweep, variants)
+
+
+def compare_results(comparison: Comparison, store: Store) -> dict[str, list[dict]]:
+    """Each variant's finished runs in ``store`` (store rows with their config's ``steps`` budget)."""
+    rows = {r["config_hash"]: r for r in store.runs() if r["status"] in FINISHED}
+    return {name: [rows[c.hash()] for c in cfgs if c.hash() in rows]
+            for name, cfgs in comparison.configs().items()}
+
+
+def compare_table(results: dict[str, list[dict]]):
+    """One row per (variant, training fraction): runs, median and range of the best validation accuracy,
+    runs that reached 99% validation accuracy and the median step they did (a pandas DataFrame)."""
+    import numpy as np
+    import pandas as pd
+
+    out = []
+    for name, rows in results.items():
+        by_frac: dict[float, list[dict]] = {}
+        for r in rows:
+            by_frac.setdefault(float(r["train_fraction"]), []).append(r)
+        for frac in sorted(by_frac):
+            rs = by_frac[frac]
+            best = np.array([r["best_val_acc"] or 0.0 for r in rs])
+            reached = [r["step_val_acc_99"] for r in rs if r["step_val_acc_99"] is not None]
+            out.append({"variant": name, "train_fraction": frac, "runs": len(rs),
+                        "seeds": ",".join(str(r["seed"]) for r in sorted(rs, key=lambda r: r["seed"])),
+                        "best_val_median": float(np.median(best)), "best_val_min": float(best.min()),
+                        "best_val_max": float(best.max()), "generalized": len(reached),
+                        "step_val99_median": float(np.median(reached)) if len(reached) == len(rs) else None})
+    return pd.DataFrame(out)
 
 
 # -- planning --------------------------------------------------------------------------

@@ -110,6 +110,13 @@ def get_task(task_id: str) -> Task:
     return TASKS[task_id]
 
 
+def is_symmetric(task_id: str, modulus: int = 97) -> bool:
+    """Whether ``x op y == y op x`` for every pair of the task's table (the paper finds these easier)."""
+    x, y, z = make_table(task_id, modulus)
+    answer = {(a, b): c for a, b, c in zip(x.tolist(), y.tolist(), z.tolist())}
+    return all(answer.get((b, a)) == c for (a, b), c in answer.items())
+
+
 def is_prime(n: int) -> bool:
     if n < 2:
         return False
