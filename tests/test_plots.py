@@ -53,3 +53,40 @@ def test_figures_are_figures_and_save(tmp_path):
     for fig in (curves({"a": rows}), data_efficiency(summaries), best_val(summaries)):
         fig.savefig(tmp_path / "f.svg")
         assert (tmp_path / "f.svg").read_text().startswith("<?xml")
+
+
+def test_best_val_names_tasks_by_equation_and_dashes_the_asymmetric_ones(tmp_path):
+    from groklab.store import Store
+    from groklab import RunConfig
+
+    store = Store(tmp_path / "s.db")
+    for task in ("add", "sub"):
+        for f in (0.3, 0.6):
+            cfg = RunConfig(task=task, modulus=7, train_fraction=f)
+            store.finish_run(cfg, {"task": task, "modulus": 7, "train_fraction": f, "seed": 0, "steps_run": 10,
+                                   "status": "budget_exhausted", "best_val_acc": f}, [])
+    from groklab.plots import FIGURES, Selection
+
+    fig = FIGURES["best-val"].draw(Selection(store.runs(), store.metrics))
+    lines = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines()}
+    assert lines == {"x + y mod p": "-", "x - y mod p": "--"}
+
+
+def test_compare_figure_has_a_line_per_variant_and_marks_runs_that_never_generalized():
+    from groklab.plots import compare
+
+    runs = lambda best, step: [{"train_fraction": f, "seed": s, "best_val_acc": best, "step_val_acc_99": step,  # noqa: E731
+                                "steps": 1000} for f in (0.5, 0.9) for s in (0, 1)]
+    fig = compare({"AdamW": runs(1.0, 400), "Adam": runs(0.2, None)})
+    best, steps = fig.axes
+    assert [ln.get_label() for ln in best.get_lines()] == ["AdamW", "Adam"]
+    adam_steps = [ln for ln in steps.get_lines() if ln.get_label() == "Adam"][0]
+    assert list(adam_steps.get_ydata()) == [1000, 1000]  # drawn at the budget
+
+
+def test_plot_to_an_unwritable_image_is_refused_before_drawing(tmp_path, capsys):
+    from groklab.store import Store
+
+    Store(tmp_path / "s.db")
+    assert main(["plot", "best-val", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "x.docx")]) == 2
+    assert "has no image type matplotlib writes" in capsys.readouterr().err

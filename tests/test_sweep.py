@@ -1,6 +1,4 @@
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +11,7 @@ from groklab.cli import main
 from groklab.errors import ConfigError
 from groklab.store import Store
 from groklab.sweep import load_sweep, make_groups, parse_axis, run_sweep
+from helpers import kill_after_first_finished
 
 SMALL = {"modulus": 7, "d_model": 32, "d_mlp": 64, "steps": 40, "early_stop": False}
 
@@ -63,6 +62,9 @@ def test_compatible_runs_are_grouped_into_ensembles():
     assert all(len({c.task for c in g}) == 1 for g in groups)
     # dropout masks are drawn per run, so dropout runs stack too
     assert [len(g) for g in make_groups([RunConfig(modulus=7, dropout=0.1, seed=s) for s in range(3)], 1, 8)] == [3]
+    # a group pads every run to its largest batch: full-batch runs group with full-batch runs
+    mixed = [RunConfig(modulus=23, seed=s, batch_size=b) for s in range(4) for b in ("auto", "full")]
+    assert [{c.batch_size for c in g} for g in make_groups(mixed, workers=2, max_ensemble=None)] == [{"auto"}, {"full"}]
 
 
 def test_sweep_writes_every_run_and_a_rerun_skips_them(tmp_path, capsys):
@@ -92,19 +94,7 @@ def test_sigkilled_sweep_resumes_with_every_run_once_and_none_recomputed(tmp_pat
     store = tmp_path / "s.db"
     proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 240
-    while time.time() < deadline:  # kill once one run has finished and the next has a checkpoint
-        time.sleep(0.2)
-        if store.exists():
-            try:
-                done = [r for r in Store(store).runs() if r["status"] == "budget_exhausted"]
-            except Exception:
-                continue
-            ckpts = list((tmp_path / "s.db.runs").glob("*/checkpoint.pt"))
-            if done and len(ckpts) > len(done):
-                break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_first_finished(proc, store, tmp_path / "s.db.runs")
     before = {r["config_hash"]: r["updated_at"] for r in Store(store).runs() if r["status"] == "budget_exhausted"}
     assert 1 <= len(before) < 4
     subprocess.run(_sweep_cmd(f, store, "--workers", "1"), check=True, timeout=300)

@@ -178,6 +178,7 @@ def compare(
     from .plots import compare as draw
     from .store import Store
     from .sweep import compare_results, compare_table, load_comparison, parse_axis, run_sweep
+    from .tasks import get_task
 
     overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
     comparison = load_comparison(file, overrides)
@@ -185,6 +186,7 @@ def compare(
     if ensemble is not None and ensemble < 1:
         raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
     output = output or Path(store).with_suffix(".png")
+    _check_output(output)
     t0 = time.perf_counter()
     counts = run_sweep(configs, store, workers=workers, executor=executor, address=address,
                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
@@ -196,8 +198,8 @@ def compare(
     typer.echo(f"{len(comparison.variants)} variants, {counts['total']} runs: {counts['skipped']} already finished, "
                f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s; store: {store}")
     typer.echo(_format_compare(table))
-    task = configs[0].task
-    fig = draw(results, title=f"{task}: best validation accuracy and steps to 99% per variant")
+    tasks = sorted({f"{c.task} mod {c.modulus}" if get_task(c.task).modular else c.task for c in configs})
+    fig = draw(results, title=f"{', '.join(tasks)}: each variant's best validation accuracy and steps to 99%")
     _save(fig, output)
 
 
@@ -211,6 +213,19 @@ def _format_compare(table) -> str:
                      f"{r['best_val_median']:>9.3f} ({r['best_val_min']:.3f}-{r['best_val_max']:.3f}) "
                      f"{str(r['generalized']) + '/' + str(r['runs']):>11} {steps:>14}")
     return "\n".join(lines)
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an image path that cannot be written before any work is done."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(output).suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise ConfigError(f"output {str(output)!r} has no image type matplotlib writes; use one of: "
+                          + ", ".join("." + k for k in sorted(kinds)))
+    if not Path(output).absolute().parent.is_dir():
+        raise ConfigError(f"cannot write {str(output)!r}: folder {str(Path(output).parent)!r} does not exist")
 
 
 def _save(fig, output: Path) -> None:
@@ -273,6 +288,7 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
 
     if kind not in FIGURES:
         raise ConfigError(f"plot kind {kind!r} is not allowed; allowed: {', '.join(FIGURES)}")
+    _check_output(output)
     st = Store(_existing(store), create=False)
     rows = [r for r in st.runs(task=task) if r["status"] != "running"]
     if not rows:

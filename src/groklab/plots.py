@@ -162,7 +162,7 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) 
 
     ``results`` maps a variant's name to its runs' summaries (task, train_fraction, seed,
     best_val_acc, step_val_acc_99, steps)."""
-    fig = Figure(figsize=(12, 4.8))
+    fig = Figure(figsize=(12, 5.4), layout="constrained")
     ax_best, ax_steps = fig.subplots(1, 2)
     groups = {name: _by_fraction(rows) for name, rows in results.items() if rows}
     _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0)
@@ -173,10 +173,10 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) 
     ax_steps.set(xlabel="Training data fraction", ylabel="Steps until 99% validation accuracy", yscale="log")
     for ax in (ax_best, ax_steps):
         ax.grid(alpha=0.3)
-    ax_best.legend(fontsize=7, loc="lower right")
+    handles, labels = ax_best.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(5, max(1, len(labels))), fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

@@ -15,7 +15,8 @@ The same axes can be given on the command line (``--train-fraction 0.3:0.9:0.1
 --seed 0,1,2``). Every config is validated before anything is written.
 
 Running a sweep again skips the runs the store holds as finished and resumes
-the interrupted ones from their checkpoints. Compatible runs (same task and
+the interrupted ones from their checkpoints. A comparison (``Comparison``,
+``groklab compare``) is a sweep file with named ``[variants]`` of the base. Compatible runs (same task and
 architecture) train together as one stacked model (``groklab.train.train_group``).
 Executors: in-process, local worker processes, or Ray tasks whose results the
 driver writes to the store (no shared file system needed).
@@ -274,14 +275,18 @@ def plan(configs: list[RunConfig], store: Store, runs_root: Path) -> tuple[list[
 
 
 def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None) -> list[list[RunConfig]]:
-    """Split compatible runs into ensembles: as large as allowed, but enough groups to keep every worker busy."""
+    """Split compatible runs into ensembles: as large as allowed, but enough groups to keep every worker busy
+    (with as many kinds of runs as workers, one group per kind will do)."""
     by_key: dict[tuple, list[RunConfig]] = {}
     for c in configs:
         by_key.setdefault(GroupSpec.key(c), []).append(c)
+    per_key = math.ceil(max(workers, 1) / max(len(by_key), 1))  # groups each kind must at least split into
     groups = []
     for key, cs in by_key.items():
+        # runs of one group are padded to its largest batch: keep similar batch sizes together
+        cs = sorted(cs, key=lambda c: c.resolved_batch_size)
         cap = max_ensemble or (64 if dict(key)["device"] == "cuda" else 8)
-        size = max(1, min(cap, math.ceil(len(cs) / max(workers, 1))))
+        size = max(1, min(cap, math.ceil(len(cs) / per_key)))
         groups += [cs[i: i + size] for i in range(0, len(cs), size)]
     return groups
 

@@ -1,0 +1,25 @@
+"""Shared by the tests that kill a sweep mid-way."""
+
+import os
+import signal
+import time
+
+from groklab.store import Store
+
+FINISHED_OK = ("budget_exhausted", "generalized")
+
+
+def kill_after_first_finished(proc, store, runs_dir, timeout=240.0) -> None:
+    """SIGKILL the process group of ``proc`` once one run of ``store`` has finished and another has a checkpoint."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                done = [r for r in Store(store).runs() if r["status"] in FINISHED_OK]
+            except Exception:
+                continue
+            if done and len(list(runs_dir.glob("*/checkpoint.pt"))) > len(done):
+                break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -1,0 +1,92 @@
+"""`groklab compare`: named variants side by side over fractions and seeds (paper Figure 2, left)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from groklab.cli import main
+from groklab.store import Store
+from groklab.sweep import compare_results, compare_table, load_comparison
+from helpers import kill_after_first_finished
+
+BASE = {"task": "add", "modulus": 23, "d_model": 64, "d_mlp": 128, "optimizer": "adam", "weight_decay": 0.0,
+        "lr": 3e-3, "stop_patience": 100}
+
+
+def write(path, base, axes, variants, preset=None):
+    def val(v):
+        return repr(v).lower() if isinstance(v, bool) else (f'"{v}"' if isinstance(v, str) else repr(v))
+
+    lines = ([f'preset = "{preset}"'] if preset else []) + ["[base]"] + [f"{k} = {val(v)}" for k, v in base.items()]
+    lines += ["[axes]"] + [f"{k} = {val(v)}" for k, v in axes.items()] + ["[variants]"]
+    for name, over in variants.items():
+        lines.append(f'"{name}" = {{ ' + ", ".join(f"{k} = {val(v)}" for k, v in over.items()) + " }")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_variants_override_the_base_and_identical_variants_share_their_runs(tmp_path):
+    f = write(tmp_path / "c.toml", {**BASE, "steps": 50}, {"train_fraction": [0.5, 0.8], "seed": [0, 1]},
+              {"Adam": {}, "AdamW": {"optimizer": "adamw", "weight_decay": 1.0}, "same as Adam": {"lr": 3e-3},
+               "noisy": {"grad_noise": 0.5, "weight_noise": 0.01}})
+    comp = load_comparison(f)
+    configs = comp.configs()
+    assert list(configs) == ["Adam", "AdamW", "same as Adam", "noisy"]
+    assert all(len(c) == 4 for c in configs.values())
+    assert {c.optimizer for c in configs["AdamW"]} == {"adamw"} and configs["noisy"][0].grad_noise == 0.5
+    assert [c.hash() for c in configs["Adam"]] == [c.hash() for c in configs["same as Adam"]]
+    assert len(comp.all_configs()) == 12
+
+
+@pytest.mark.parametrize("variants, message", [
+    ({}, "needs a [variants] table"),
+    ({"a": {"seed": 3}}, "variant 'a' sets seed, an axis of the comparison"),
+    ({"a": {"weight_decy": 1.0}}, "unknown variant 'a' key 'weight_decy' (did you mean 'weight_decay'?)"),
+    ({"a": {"grad_noise": -1.0}}, "variant 'a': grad_noise -1.0 is too small; must be >= 0.0"),
+    ({"a": {"label_noise": 1.0}}, "variant 'a': label_noise 1.0 is outside [0, 1)"),
+])
+def test_bad_comparison_files_are_one_line_and_write_nothing(tmp_path, capsys, variants, message):
+    f = write(tmp_path / "c.toml", {**BASE, "steps": 50}, {"seed": [0, 1]}, variants)
+    store = tmp_path / "c.db"
+    assert main(["compare", str(f), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not store.exists()
+
+
+def test_compare_shows_weight_decay_grokking_where_plain_adam_does_not(tmp_path, capsys):
+    """A real outcome: on x + y mod 23 (80% of the data), AdamW with weight decay 1 generalizes within 1,000
+    updates; Adam without it does not. The table says so, the chart is written, a rerun runs nothing."""
+    f = write(tmp_path / "c.toml", {**BASE, "steps": 1000}, {"train_fraction": [0.8], "seed": [0]},
+              {"Adam": {}, "AdamW, weight decay 1": {"optimizer": "adamw", "weight_decay": 1.0}})
+    store, chart = tmp_path / "c.db", tmp_path / "chart.png"
+    assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet", "--csv",
+                 str(tmp_path / "t.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs: 0 already finished, 2 run now" in out and chart.read_bytes()[:4] == b"\x89PNG"
+    table = compare_table(compare_results(load_comparison(f), Store(store))).set_index("variant")
+    assert table.loc["AdamW, weight decay 1", "generalized"] == 1 and table.loc["Adam", "generalized"] == 0
+    assert table.loc["AdamW, weight decay 1", "best_val_median"] > 0.99 > table.loc["Adam", "best_val_median"]
+    assert (tmp_path / "t.csv").read_text().startswith("variant,train_fraction,runs,seeds,")
+    assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet"]) == 0
+    assert "2 runs: 2 already finished, 0 run now" in capsys.readouterr().out
+
+
+def test_sigkilled_compare_resumes_and_draws_the_chart(tmp_path):
+    f = write(tmp_path / "c.toml", {**BASE, "modulus": 7, "d_model": 32, "d_mlp": 64, "steps": 400,
+                                    "early_stop": False, "checkpoint_every": 50},
+              {"seed": [0, 1]}, {"plain": {}, "noisy": {"grad_noise": 0.3}})
+    store = tmp_path / "c.db"
+    cmd = [sys.executable, "-m", "groklab", "compare", str(f), "--store", str(store), "--quiet", "--workers", "1"]
+    proc = subprocess.Popen(cmd + ["--ensemble", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    kill_after_first_finished(proc, store, tmp_path / "c.db.runs")
+    before = {r["config_hash"]: r["updated_at"] for r in Store(store).runs() if r["status"] == "budget_exhausted"}
+    assert 1 <= len(before) < 4
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = Store(store).runs()
+    assert len(rows) == 4 and all(r["status"] == "budget_exhausted" and r["steps_run"] == 400 for r in rows)
+    assert all(r["updated_at"] == before[r["config_hash"]] for r in rows if r["config_hash"] in before)
+    assert f"{len(before)} already finished" in done.stdout and (tmp_path / "c.png").exists()
