@@ -90,3 +90,14 @@ def test_plot_to_an_unwritable_image_is_refused_before_drawing(tmp_path, capsys)
     Store(tmp_path / "s.db")
     assert main(["plot", "best-val", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "x.docx")]) == 2
     assert "has no image type matplotlib writes" in capsys.readouterr().err
+
+
+def test_store_figures_leave_out_interrupted_runs(tmp_path, capsys):
+    from groklab import RunConfig
+    from groklab.store import Store
+
+    store = Store(tmp_path / "s.db")
+    store.finish_run(RunConfig(task="add", modulus=7, seed=1), {
+        "task": "add", "modulus": 7, "train_fraction": 0.5, "seed": 1, "steps_run": 3, "status": "interrupted"}, [])
+    assert main(["plot", "best-val", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "b.png")]) == 2
+    assert "holds no finished runs" in capsys.readouterr().err

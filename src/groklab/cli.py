@@ -15,6 +15,7 @@ import typer
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 from . import rundir
+from .rundir import FINISHED
 from .config import RunConfig, check_keys, preset_names, read_toml
 from .errors import ConfigError
 
@@ -290,7 +291,7 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
         raise ConfigError(f"plot kind {kind!r} is not allowed; allowed: {', '.join(FIGURES)}")
     _check_output(output)
     st = Store(_existing(store), create=False)
-    rows = [r for r in st.runs(task=task) if r["status"] != "running"]
+    rows = [r for r in st.runs(task=task) if r["status"] in FINISHED]
     if not rows:
         raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else ""))
     fig = FIGURES[kind].draw(Selection(rows, st.metrics, _run_ids(run_id), f"store {str(store)!r}"))

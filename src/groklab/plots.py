@@ -138,7 +138,7 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     """Best validation accuracy within the budget vs training fraction, one line per task (median over
     seeds, range shaded), in the style of the paper's Figure 2 (right): tasks named by their equation,
     symmetric operations drawn solid and the others dashed."""
-    fig = Figure(figsize=(7.5, 5))
+    fig = Figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
     by_task: dict[str, list] = {}
     for s in summaries:
@@ -149,9 +149,8 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles)
     ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right", title="solid: symmetric operation" if symmetric else None,
-              title_fontsize=7)
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8,
+               title="solid: symmetric operation" if symmetric else None, title_fontsize=8)
     return fig
 
 

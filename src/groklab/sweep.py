@@ -314,6 +314,8 @@ def _watch_driver(driver_pid: int, poll_s: float = 0.5) -> None:
 
 def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, threads: int) -> list[dict]:
     """Worker: train one group, writing each run to the store as it ends."""
+    if _DRIVER_GONE.is_set():  # a group still queued when the driver died: leave it (and the store) alone
+        os._exit(1)
     import torch
 
     torch.set_num_threads(threads)
