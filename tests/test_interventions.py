@@ -28,7 +28,7 @@ def test_grokfast_ema_follows_lee_et_al_per_run_in_a_group():
     t = INTERVENTIONS["grokfast_ema"]
     alphas, lambs = [0.98, 0.5, 0.9], [2.0, 5.0, 0.0]
     hp = {"grokfast_alpha": torch.tensor([[a] for a in alphas]), "grokfast_lamb": torch.tensor([[v] for v in lambs])}
-    state = t.init(torch.zeros(3, 20))
+    state = t.init(torch.zeros(3, 20), None)
     refs = [None] * 3
     for step in range(6):
         g = torch.randn(3, 20, generator=gen)
@@ -61,7 +61,8 @@ def test_only_transforms_some_run_switches_on_are_active():
 
 
 def test_transform_state_names_do_not_collide():
-    names = [k for t in INTERVENTIONS.values() for k in t.init(torch.zeros(1, 2))]
+    hp = HyperParams({"grokfast_ma_window": [3.0]})
+    names = [k for t in INTERVENTIONS.values() for k in t.init(torch.zeros(1, 2), hp)]
     assert len(names) == len(set(names)) and not {"exp_avg", "exp_avg_sq", "decay_target", "step_count"} & set(names)
 
 
@@ -215,3 +216,74 @@ def test_l2_in_the_loss_adds_l2_w_to_the_gradient_of_that_run_only():
     # SGD: delta = -lr * (grad + l2 * w)
     torch.testing.assert_close(pen.params.flat[0] - plain.params.flat[0], -0.1 * 0.3 * w0[0], rtol=1e-4, atol=1e-6)
     assert torch.equal(pen.params.flat[1], plain.params.flat[1])
+
+
+# -- Grokfast-MA and the orthogonal gradient -------------------------------------------------------
+
+
+def lee_gradfilter_ma(queue, current, window, lamb):
+    """Lee et al. 2024, gradfilter_ma (filter_type "mean", warmup True), transcribed for one tensor."""
+    queue.append(current.clone())
+    queue[:] = queue[-window:]
+    if len(queue) == window:
+        return current + sum(queue) / len(queue) * lamb
+    return current
+
+
+def test_grokfast_ma_follows_lee_et_al_per_run_with_its_own_window():
+    gen = torch.Generator().manual_seed(1)
+    t = INTERVENTIONS["grokfast_ma"]
+    lambs, windows = [5.0, 2.0, 0.0], [3.0, 5.0, 4.0]
+    hp = HyperParams({"grokfast_ma_lamb": lambs, "grokfast_ma_window": windows})
+    state = t.init(torch.zeros(3, 10), hp)
+    queues = [[], [], []]
+    for step in range(9):
+        g = torch.randn(3, 10, generator=gen)
+        out = t.apply(g.clone(), state, hp, StepContext([step] * 3))
+        for e in range(2):
+            torch.testing.assert_close(out[e], lee_gradfilter_ma(queues[e], g[e], int(windows[e]), lambs[e]),
+                                       rtol=1e-5, atol=1e-5)
+        assert torch.equal(out[2], g[2])
+    # on a constant gradient, once the window is full: (1 + lamb) times it
+    state = t.init(torch.zeros(3, 10), hp)
+    for step in range(6):
+        out = t.apply(torch.ones(3, 10), state, hp, StepContext([step] * 3))
+    torch.testing.assert_close(out[0], torch.full((10,), 6.0))
+
+
+def test_orthograd_removes_the_component_along_each_tensor_and_keeps_the_norm():
+    t = INTERVENTIONS["orthograd"]
+    gen = torch.Generator().manual_seed(2)
+    p, g = torch.randn(2, 12, generator=gen), torch.randn(2, 12, generator=gen)
+    segments = [(0, 4), (4, 12)]
+    hp = HyperParams({"orthograd": [1.0, 0.0]})
+    out = t.apply(g.clone(), {}, hp, StepContext([0, 0], params=p, segments=segments))
+    for a, b in segments:
+        w, gs, o = p[0, a:b], g[0, a:b], out[0, a:b]
+        assert abs(torch.dot(o, w).item()) < 1e-5  # orthogonal to its own tensor
+        torch.testing.assert_close(o.norm(), gs.norm())
+        perp = gs - torch.dot(w, gs) / torch.dot(w, w) * w  # Prieto et al.'s orthograd.py
+        torch.testing.assert_close(o, perp * gs.norm() / perp.norm())
+    assert torch.equal(out[1], g[1])  # off for that run
+
+
+def test_orthograd_and_grokfast_ma_act_in_a_run_and_resume_bitwise(tmp_path):
+    from groklab import rundir
+    from groklab.train import train, train_group
+
+    cfg = RunConfig(**{**SMALL, "steps": 60, "checkpoint_every": 20}, orthograd=True, grokfast_ma_lamb=2.0,
+                    grokfast_ma_window=10)
+    whole = train(cfg, tmp_path / "whole")
+    plain = train(cfg.replace(orthograd=False, grokfast_ma_lamb=0.0))
+    assert whole.history[-1]["train_loss"] != plain.history[-1]["train_loss"]
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 35
+
+    rundir.prepare(tmp_path / "cut", cfg)
+    train_group([cfg], [tmp_path / "cut"], stop_flag=stop)
+    train(cfg, tmp_path / "cut", resume=True)
+    a, b = (rundir.load_checkpoint(tmp_path / d)["params"] for d in ("whole", "cut"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -30,3 +30,50 @@ def test_the_engine_trains_and_evaluates_with_the_configured_loss():
         assert row["train_loss"] == row["val_loss"] == 5.0
     finally:
         del LOSSES["zero"]
+
+
+def prieto_log_stablemax(x, epsilon=1e-30):
+    """Prieto et al. 2025's code, transcribed: s(x) = 1 / (1 - x + eps) below 0, x + 1 above; log of s / sum s."""
+    s_x = torch.where(x < 0, 1 / (1 - x + epsilon), x + 1)
+    return torch.log(s_x / torch.sum(s_x, dim=-1, keepdim=True))
+
+
+def test_stablemax_values_and_gradient_follow_prieto_et_al():
+    from groklab.losses import stablemax
+
+    g = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(2, 6, 9, generator=g, dtype=torch.float64)).float().requires_grad_(True)
+    target = torch.randint(0, 9, (2, 6), generator=g)
+    per = stablemax(logits, target)
+    want = -prieto_log_stablemax(logits.detach().double()).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(per, want.float())
+    per.sum().backward()
+    # d loss / d x_i = s'(x_i) / sum_j s(x_j) - [i = target] s'(x_t) / s(x_t), with s' = 1 above 0, 1 / (1 - x)^2 below
+    x = logits.detach().double()
+    s = torch.where(x >= 0, x + 1, 1 / (1 - x))
+    ds = torch.where(x >= 0, torch.ones_like(x), 1 / (1 - x) ** 2)
+    grad = ds / s.sum(-1, keepdim=True)
+    onehot = F.one_hot(target, 9).bool()
+    grad = torch.where(onehot, grad - ds / s, grad)
+    torch.testing.assert_close(logits.grad.double(), grad, rtol=1e-5, atol=1e-7)
+    # linear, not exponential: a huge logit does not make the loss exactly zero in float32 (no softmax collapse)
+    big = torch.tensor([[[200.0, 0.0, 0.0]]])
+    assert stablemax(big, torch.tensor([[0]])).item() > 0 and cross_entropy(big, torch.tensor([[0]])).item() == 0
+
+
+def test_mse_on_one_hot_targets():
+    from groklab.losses import mse
+
+    logits, target = torch.randn(2, 4, 5), torch.randint(0, 5, (2, 4))
+    want = F.mse_loss(logits, F.one_hot(target, 5).float(), reduction="none").mean(-1)
+    torch.testing.assert_close(mse(logits, target), want)
+
+
+def test_every_loss_trains_a_run():
+    for name in LOSSES:
+        cfg = RunConfig(task="add", modulus=7, d_model=16, n_heads=2, d_mlp=16, lr=1e-2, loss=name)
+        g = Group.build([cfg])
+        first = g.evaluate()[0]["train_loss"]
+        for _ in range(30):
+            g.step()
+        assert g.evaluate()[0]["train_loss"] < first

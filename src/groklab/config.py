@@ -50,7 +50,8 @@ class RunConfig:
     dropout: float = _f(0.0, "residual dropout probability, in [0, 1)")
     init_scale: float = _f(1.0, "multiplier on the initial weights (Omnigrok)", gt=0.0)
     # optimization
-    loss: str = _f("cross_entropy", "per-example loss on the answer (see groklab.losses.LOSSES)", choices=LOSSES)
+    loss: str = _f("cross_entropy", "per-example loss on the answer: cross_entropy, stablemax (Prieto et al. 2025), "
+                   "mse on one-hot targets (see groklab.losses.LOSSES)", choices=LOSSES)
     optimizer: str = _f("adamw", "base optimizer (see groklab.optim.RULES)", choices=RULES)
     lr: float = _f(1e-3, "peak learning rate", gt=0.0)
     weight_decay: float = _f(1.0, "weight decay (decoupled for adamw, L2 for adam and sgd)", min=0.0)
@@ -62,6 +63,11 @@ class RunConfig:
     warmup_steps: int = _f(10, "linear learning-rate warm-up, in updates", min=0)
     grokfast_lamb: float = _f(0.0, "Grokfast-EMA amplification of slow gradients (0: off)", min=0.0)
     grokfast_alpha: float = _f(0.98, "Grokfast-EMA momentum, in [0, 1)")
+    grokfast_ma_lamb: float = _f(0.0, "Grokfast-MA amplification of the mean of the last grokfast_ma_window "
+                                 "gradients (0: off)", min=0.0)
+    grokfast_ma_window: int = _f(100, "Grokfast-MA window, in updates", min=1)
+    orthograd: bool = _f(False, "orthogonal gradient (Prieto et al. 2025): remove each weight tensor's gradient "
+                         "component along the tensor, keeping its norm, before the optimizer")
     grad_noise: float = _f(0.0, "gradient noise (the paper's): Gaussian noise of this standard deviation added to the "
                            "optimizer's update direction (Adam: its normalized step), so the weights move by an extra "
                            "lr_t * N(0, grad_noise^2) (times the warm-up and Adam's 1/(1 - beta1^t)); 0: off", min=0.0)

@@ -42,6 +42,8 @@ class StepContext:
     steps: list[int]  # each run's updates before this one
     generators: list[torch.Generator] | None = None  # each run's own noise stream (on the device)
     step_size: list[float] | None = None  # update stage: how far the base rule moved along its direction
+    params: Tensor | None = None  # gradient stage: the flat weights (E, P) the gradient was taken at
+    segments: list[tuple[int, int]] | None = None  # each weight tensor's [start, stop) columns of the flat buffer
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,10 @@ class Intervention:
     hparams: tuple[str, ...]  # the RunConfig fields it reads, per run
     active: Callable[[object], bool]  # on for this RunConfig
     apply: Callable
-    init: Callable[[Tensor], dict[str, Tensor]] = lambda flat: {}  # flat parameters (E, P) -> its state
+    init: Callable[..., dict[str, Tensor]] = lambda flat, hp: {}  # flat parameters (E, P), hp -> its state
 
 
-def _grokfast_ema_init(flat: Tensor) -> dict[str, Tensor]:
+def _grokfast_ema_init(flat: Tensor, hp) -> dict[str, Tensor]:
     return {"ema": torch.zeros_like(flat)}
 
 
@@ -68,6 +70,45 @@ def grokfast_ema(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> T
         ema[first] = g[first]
     ema.mul_(alpha).add_(g * (1 - alpha))
     return g + hp["grokfast_lamb"] * ema
+
+
+def _grokfast_ma_init(flat: Tensor, hp) -> dict[str, Tensor]:
+    window = int(max(hp.host["grokfast_ma_window"]))  # runs with a shorter window use its first slots
+    return {"ma_window": flat.new_zeros(flat.shape[0], window, flat.shape[1]), "ma_sum": torch.zeros_like(flat)}
+
+
+def grokfast_ma(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> Tensor:
+    """Grokfast-MA (Lee et al. 2024, ``gradfilter_ma`` with ``filter_type="mean"``, ``warmup=True``): keep each
+    run's last ``window`` gradients; once the window is full, ``g <- g + lamb * mean(window)`` (the window
+    includes the current gradient). A ring buffer per run and a running sum: one add and one subtract per update."""
+    buf, total = state["ma_window"], state["ma_sum"]
+    out = g.clone()
+    lamb, windows = hp.host["grokfast_ma_lamb"], hp.host["grokfast_ma_window"]
+    for e, step in enumerate(ctx.steps):
+        if lamb[e] == 0:
+            continue
+        window = int(windows[e])
+        slot = step % window
+        total[e].sub_(buf[e, slot]).add_(g[e])
+        buf[e, slot].copy_(g[e])
+        if step + 1 >= window:
+            out[e].add_(total[e], alpha=lamb[e] / window)
+    return out
+
+
+def orthograd(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> Tensor:
+    """The orthogonal gradient (⊥Grad, Prieto et al. 2025, their ``orthograd.py``): for each weight tensor w with
+    gradient g, remove the component along w, ``g_perp = g - (w.g / (w.w + 1e-30)) w``, then rescale it to g's
+    norm, ``g_perp * ||g|| / (||g_perp|| + 1e-30)``. Per tensor (not per row), for every tensor, per run."""
+    on = torch.tensor([[float(v)] for v in hp.host["orthograd"]], device=g.device, dtype=g.dtype)
+    out = g.clone()
+    for a, b in ctx.segments:
+        w, gs = ctx.params[:, a:b], g[:, a:b]
+        proj = (w * gs).sum(1, keepdim=True) / ((w * w).sum(1, keepdim=True) + 1e-30)
+        perp = gs - proj * w
+        perp = perp * (gs.norm(dim=1, keepdim=True) / (perp.norm(dim=1, keepdim=True) + 1e-30))
+        out[:, a:b] = torch.where(on > 0, perp, gs)
+    return out
 
 
 def _normal_rows(n: int, device, std: list[float], generators: list[torch.Generator]) -> list[tuple[int, Tensor]]:
@@ -108,6 +149,13 @@ INTERVENTIONS: dict[str, Intervention] = {
     "grokfast_ema": Intervention(
         "grokfast_ema", "amplify the slow (EMA) component of the gradient", "gradient",
         ("grokfast_lamb", "grokfast_alpha"), lambda cfg: cfg.grokfast_lamb > 0, grokfast_ema, _grokfast_ema_init),
+    "grokfast_ma": Intervention(
+        "grokfast_ma", "amplify the moving average of the last grokfast_ma_window gradients", "gradient",
+        ("grokfast_ma_lamb", "grokfast_ma_window"), lambda cfg: cfg.grokfast_ma_lamb > 0, grokfast_ma,
+        _grokfast_ma_init),
+    "orthograd": Intervention(
+        "orthograd", "remove each weight tensor's gradient component along the tensor (norm kept)", "gradient",
+        ("orthograd",), lambda cfg: cfg.orthograd, orthograd),
     "weight_noise": Intervention(
         "weight_noise", "Gaussian noise on the weights of each update's forward and backward pass", "weights",
         ("weight_noise",), lambda cfg: cfg.weight_noise > 0, weight_noise),

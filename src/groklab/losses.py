@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -25,8 +26,30 @@ def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none").view(target.shape)
 
 
+def stablemax_s(x: Tensor) -> Tensor:
+    """Prieto et al. 2025's ``s(x)``: ``x + 1`` for ``x >= 0`` and ``1 / (1 - x)`` below, a softmax numerator that
+    grows linearly, not exponentially (no softmax collapse)."""
+    return torch.where(x >= 0, x + 1, 1 / (1 - torch.minimum(x, torch.zeros((), dtype=x.dtype, device=x.device))))
+
+
+def stablemax(logits: Tensor, target: Tensor) -> Tensor:
+    """StableMax cross-entropy (Prieto et al. 2025, "Grokking at the Edge of Numerical Stability"):
+    ``-log(s(x_target) / sum_j s(x_j))``, computed in float64 as their code does, returned in float32."""
+    sx = stablemax_s(logits.double())
+    picked = sx.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return (sx.sum(-1).log() - picked.log()).float()
+
+
+def mse(logits: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error between the logits and the one-hot answer, averaged over the classes."""
+    onehot = F.one_hot(target, logits.shape[-1]).to(logits.dtype)
+    return (logits - onehot).pow(2).mean(-1)
+
+
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "cross_entropy": cross_entropy,
+    "stablemax": stablemax,
+    "mse": mse,
 }
 
 

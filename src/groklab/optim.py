@@ -59,6 +59,16 @@ class FlatParams:
             offset += size
 
     @property
+    def segments(self) -> list[tuple[int, int]]:
+        """Each named tensor's [start, stop) columns in the flat buffer, in ``names`` order."""
+        out, offset = [], 0
+        for name in self.names:
+            size = int(torch.Size(self.shapes[name]).numel())
+            out.append((offset, offset + size))
+            offset += size
+        return out
+
+    @property
     def n_models(self) -> int:
         return self.flat.shape[0]
 
@@ -175,7 +185,7 @@ class Optimizer:
         self.step_count = torch.tensor([[float(s)] for s in self.steps], device=flat.device)
         self.state: dict[str, Tensor] = {name: torch.zeros_like(flat) for name in self.rule.state}
         for t in self.transforms + self.after:
-            self.state.update(t.init(flat))
+            self.state.update(t.init(flat, hp))
         if any(decay_to_init):  # the point weight decay pulls towards: the initialization, or zero (rows of 0)
             to_init = torch.tensor([[float(d)] for d in decay_to_init], device=flat.device)
             self.state["decay_target"] = flat.detach().clone() * to_init
@@ -193,7 +203,7 @@ class Optimizer:
     def step(self, fused: bool = True) -> None:
         """One update of every run. ``fused=False`` makes the same update with elementwise operations."""
         p, g = self.params.flat, self.params.grad
-        ctx = StepContext(self.steps, self.generators)  # each run's updates before this one
+        ctx = StepContext(self.steps, self.generators, params=p, segments=self.params.segments)
         for t in self.transforms:
             g = t.apply(g, self.state, self.hp, ctx)
         fast = fused and self.rule.fused is not None and p.dtype == torch.float32
@@ -250,4 +260,8 @@ class Optimizer:
                 continue
             if name not in self.state:  # e.g. a decay target only this run has
                 self.state[name] = torch.zeros_like(self.params.flat)
-            self.state[name][e].copy_(t)
+            dst = self.state[name][e]
+            if dst.shape != t.shape:  # a window sized by its group's longest (Grokfast-MA): the run's own slots
+                n = min(dst.shape[0], t.shape[0])
+                dst, t = dst[:n], t[:n]
+            dst.copy_(t)
