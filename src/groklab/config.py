@@ -45,8 +45,10 @@ class RunConfig:
     d_model: int = _f(128, "residual stream width", min=1)
     n_heads: int = _f(4, "attention heads (d_model must divide by it)", min=1)
     d_mlp: int = _f(512, "hidden width of each MLP", min=1)
-    act: str = _f("relu", "MLP activation", choices=("relu", "gelu"))
+    act: str = _f("relu", "MLP activation (quadratic: x^2, Gromov 2023)", choices=("relu", "gelu", "quadratic"))
     norm: str = _f("post", "LayerNorm placement", choices=("post", "pre", "none"))
+    mlp_embed: str = _f("concat", "model mlp: the operands' embeddings concatenated (one table) or summed "
+                        "(a table each)", choices=("concat", "sum"))
     dropout: float = _f(0.0, "residual dropout probability, in [0, 1)")
     init_scale: float = _f(1.0, "multiplier on the initial weights (Omnigrok)", gt=0.0)
     # optimization

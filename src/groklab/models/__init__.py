@@ -24,7 +24,8 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from . import transformer
+from . import mlp, transformer
+from .mlp import MLPConfig
 from .stacked import Params, ParamInit, count, init_member, stack
 from .transformer import TransformerConfig
 
@@ -97,6 +98,9 @@ register(ModelSpec(
     "transformer", "the paper's decoder-only transformer (causal attention, post-LayerNorm by default)",
     TransformerConfig, transformer.param_shapes, transformer.answer_logits, transformer.forward, transformer.check,
     transformer.prepare))
+register(ModelSpec(
+    "mlp", "an MLP on the two operands' embeddings (Gromov 2023): concatenated or summed, n_layers hidden layers",
+    MLPConfig, mlp.param_shapes, mlp.answer_logits, mlp.forward))
 
 
 class Model(nn.Module):
@@ -144,5 +148,5 @@ class Transformer(Model):
         super().__init__("transformer", cfg, params)
 
 
-__all__ = ["MODELS", "Model", "ModelSpec", "ParamInit", "Params", "Transformer", "TransformerConfig",
+__all__ = ["MLPConfig", "MODELS", "Model", "ModelSpec", "ParamInit", "Params", "Transformer", "TransformerConfig",
            "get_model", "register"]

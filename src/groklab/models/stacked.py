@@ -83,6 +83,14 @@ def layer_norm(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return torch.addcmul(b.view(shape), F.layer_norm(h, h.shape[-1:]), w.view(shape))
 
 
+ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "quadratic": torch.square}  # quadratic: Gromov 2023's MLP
+
+
+def activation(name: str):
+    """The elementwise activation ``name`` (a RunConfig ``act`` choice)."""
+    return ACTIVATIONS[name]
+
+
 def linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
     """h (E, ..., K) @ W (E, K, N) + b (E, N) -> (E, ..., N)."""
     E, K, N = W.shape

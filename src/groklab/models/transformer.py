@@ -33,7 +33,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..tasks import TokenLayout
-from .stacked import Params, ParamInit, gather_rows, layer_norm, linear
+from .stacked import Params, ParamInit, activation, gather_rows, layer_norm, linear
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _after_attn(p: Params, l: int, resid: Tensor, a: Tensor, norm: str) -> Tenso
 def _mlp_sublayer(p: Params, l: int, resid: Tensor, cfg: TransformerConfig, drop=None, cache=None) -> Tensor:
     m = f"blocks.{l}.mlp."
     h = _ln(resid, p, f"blocks.{l}.ln2") if cfg.norm == "pre" else resid
-    post = (F.relu if cfg.act == "relu" else F.gelu)(linear(h, p[m + "W_in"], p[m + "b_in"]))
+    post = activation(cfg.act)(linear(h, p[m + "W_in"], p[m + "b_in"]))
     if cache is not None:
         cache[m + "post"] = post
     out = linear(post, p[m + "W_out"], p[m + "b_out"])

@@ -1,0 +1,82 @@
+"""An MLP on the two operands (Gromov 2023, "Grokking modular arithmetic"), for one model or a stack of many.
+
+The equation ``x op y =`` is read at once: the operands' embeddings, either
+concatenated (one table for both, ``mlp_embed = "concat"``) or summed (a
+table per operand, ``"sum"``: with a quadratic activation and one hidden
+layer this is Gromov's ``W phi(U e_x + V e_y)``), then ``n_layers`` hidden
+layers of width ``d_mlp`` with activation ``act`` (relu, gelu or quadratic),
+then the unembedding to the ``n_symbols`` answers. Parameters carry a leading
+ensemble axis ``E`` (see ``stacked``); dropout acts on the hidden activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..tasks import TokenLayout
+from .stacked import Params, ParamInit, activation, gather_rows, linear
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """The architecture; every field but ``n_symbols`` is the ``RunConfig`` field of the same name."""
+
+    n_symbols: int
+    n_layers: int = 2  # hidden layers
+    d_model: int = 128  # embedding width (per operand)
+    d_mlp: int = 512  # hidden width
+    act: str = "relu"
+    mlp_embed: str = "concat"  # "concat" or "sum"
+
+    @property
+    def d_in(self) -> int:
+        return 2 * self.d_model if self.mlp_embed == "concat" else self.d_model
+
+
+def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
+    V, D, M = cfg.n_symbols, cfg.d_model, cfg.d_mlp
+    s = {"W_E": ParamInit((V, D), "embed", embedding=True)}
+    if cfg.mlp_embed == "sum":
+        s["W_E_y"] = ParamInit((V, D), "embed", embedding=True)
+    fan_in = cfg.d_in
+    for l in range(cfg.n_layers):
+        s[f"layers.{l}.W"] = ParamInit((fan_in, M), "linear", fan_in)
+        s[f"layers.{l}.b"] = ParamInit((M,), "linear", fan_in)
+        fan_in = M
+    s["W_U"] = ParamInit((fan_in, V), "linear", fan_in)
+    s["b_U"] = ParamInit((V,), "linear", fan_in)
+    return s
+
+
+def _embed(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig) -> Tensor:
+    ex = gather_rows(p["W_E"], x)
+    if cfg.mlp_embed == "sum":
+        return ex + gather_rows(p["W_E_y"], y)
+    return torch.cat([ex, gather_rows(p["W_E"], y)], dim=-1)
+
+
+def _mlp(p: Params, h: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
+    act = activation(cfg.act)
+    if cache is not None:
+        cache["embed"] = h
+    for l in range(cfg.n_layers):
+        h = act(linear(h, p[f"layers.{l}.W"], p[f"layers.{l}.b"]))
+        if cache is not None:
+            cache[f"layers.{l}.post"] = h
+        if drop is not None:
+            h = drop(h)
+    return linear(h, p["W_U"], p["b_U"])
+
+
+def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig, drop=None, prepared=None) -> Tensor:
+    """Operands x, y (E, N) -> logits (E, N, n_symbols)."""
+    return _mlp(p, _embed(p, x, y, cfg), cfg, drop)
+
+
+def forward(p: Params, tokens: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
+    """Token sequences (E, N, 4) -> logits (E, N, 1, n_symbols): the MLP has one output, at the answer."""
+    x, y = tokens[..., TokenLayout.X], tokens[..., TokenLayout.Y]
+    return _mlp(p, _embed(p, x, y, cfg), cfg, drop, cache).unsqueeze(2)
