@@ -12,7 +12,7 @@ FINISHED_OK = ("budget_exhausted", "generalized")
 def kill_after_first_finished(proc, store, runs_dir, timeout=240.0) -> None:
     """SIGKILL the process group of ``proc`` once one run of ``store`` has finished and another has a checkpoint."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
         if store.exists():
             try:
@@ -21,5 +21,11 @@ def kill_after_first_finished(proc, store, runs_dir, timeout=240.0) -> None:
                 continue
             if done and len(list(runs_dir.glob("*/checkpoint.pt"))) > len(done):
                 break
+    else:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        raise AssertionError(f"no run finished with another checkpointed within {timeout:.0f} s "
+                             f"(exit status {proc.returncode})")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

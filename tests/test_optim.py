@@ -106,3 +106,76 @@ def test_apply_decay_decoupled_and_l2_forms():
     torch.testing.assert_close(p, torch.full((1, 3), 4.0 - 0.05 * 3.0))
     apply_decay(p, g, 0.1, 0.5, None, decoupled=False)
     torch.testing.assert_close(g, 0.5 * p)
+
+
+def _muon_against_torch(monkeypatch, float32_ns: bool):
+    """Our vectorized Muon on a (in, out) matrix per run vs torch.optim.Muon on each run's (out, in) weight."""
+    import torch.optim._muon as tm
+
+    if float32_ns:  # torch's Newton-Schulz runs in bfloat16; the same iteration in float32 (their code, no cast)
+        def ns32(grad, coeffs, steps, eps):
+            a, b, c = coeffs
+            x = grad.T if grad.size(0) > grad.size(1) else grad
+            x = x / x.norm().clamp(min=eps)
+            for _ in range(steps):
+                gram = x @ x.T
+                x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+            return x.T if grad.size(0) > grad.size(1) else x
+
+        monkeypatch.setattr(tm, "_zeropower_via_newtonschulz", ns32)
+    torch.manual_seed(0)
+    E, lrs, wds, mus = 2, [0.02, 0.05], [0.1, 0.0], [0.95, 0.9]
+    W0 = torch.randn(E, 6, 10)
+    params = FlatParams({"blocks.0.mlp.W_in": W0.clone()})
+    hp = HyperParams({"lr": [1e-3] * E, "weight_decay": wds, "beta1": [0.9] * E, "beta2": [0.98] * E,
+                      "eps": [1e-8] * E, "momentum": [0.0] * E, "warmup_steps": [0.0] * E, "muon_lr": lrs,
+                      "muon_momentum": mus})
+    opt = Optimizer("muon", params, hp, [False] * E)
+    refs = []
+    for e in range(E):
+        w = torch.nn.Parameter(W0[e].T.clone())
+        refs.append((w, torch.optim.Muon([w], lr=lrs[e], weight_decay=wds[e], momentum=mus[e])))
+    worst = 0.0
+    for _ in range(4):
+        G = torch.randn(E, 6, 10)
+        params.grad.copy_(G.reshape(E, -1))
+        opt.step()
+        for e, (w, o) in enumerate(refs):
+            w.grad = G[e].T.clone()
+            o.step()
+            worst = max(worst, (params.views["blocks.0.mlp.W_in"][e].detach() - w.detach().T).abs().max().item())
+    return worst
+
+
+def test_muon_matches_torch_optim_muon(monkeypatch):
+    assert _muon_against_torch(monkeypatch, float32_ns=True) < 1e-5  # the same algorithm
+    # stock torch.optim.Muon orthogonalizes in bfloat16: within its rounding (steps here are ~0.02-0.07)
+    monkeypatch.undo()
+    assert _muon_against_torch(monkeypatch, float32_ns=False) < 3e-3
+
+
+def test_muon_sees_attention_weights_as_linear_layers_and_leaves_embeddings_to_adamw():
+    from groklab.optim import muon_matrix, newton_schulz
+
+    t = torch.randn(2, 4, 32, 8)  # (E, heads, d_model, d_head)
+    m = muon_matrix("blocks.0.attn.W_Q", (4, 32, 8))(t)
+    assert m.shape == (2, 32, 32) and torch.equal(m[1, :, 8:16], t[1, 1])  # head 1's columns
+    assert muon_matrix("blocks.0.attn.W_O", (4, 8, 32))(torch.randn(2, 4, 8, 32)).shape == (2, 32, 32)
+    assert muon_matrix("W_E", (9, 32)) is None and muon_matrix("W_U", (32, 7)) is None
+    assert muon_matrix("blocks.0.mlp.b_in", (64,)) is None
+    O = newton_schulz(torch.randn(3, 16, 40))  # nearly orthogonal rows: singular values in about (0.5, 1.5)
+    s = torch.linalg.svdvals(O)
+    assert s.min() > 0.3 and s.max() < 1.6
+
+
+def test_muon_trains_a_group_with_per_run_settings():
+    from groklab import RunConfig
+    from groklab.engine import Group
+
+    cfgs = [RunConfig(task="add", modulus=11, d_model=32, n_heads=4, d_mlp=64, optimizer="muon", muon_lr=m)
+            for m in (0.02, 0.05)]
+    g = Group.build(cfgs)
+    first = [r["train_loss"] for r in g.evaluate()]
+    for _ in range(40):
+        g.step()
+    assert all(r["train_loss"] < f for r, f in zip(g.evaluate(), first))

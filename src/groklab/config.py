@@ -54,7 +54,8 @@ class RunConfig:
     # optimization
     loss: str = _f("cross_entropy", "per-example loss on the answer: cross_entropy, stablemax (Prieto et al. 2025), "
                    "mse on one-hot targets (see groklab.losses.LOSSES)", choices=LOSSES)
-    optimizer: str = _f("adamw", "base optimizer (see groklab.optim.RULES)", choices=RULES)
+    optimizer: str = _f("adamw", "base optimizer: adamw, adam, sgd, or muon (Muon for the hidden matrices, AdamW "
+                        "for the rest; see groklab.optim.RULES)", choices=RULES)
     lr: float = _f(1e-3, "peak learning rate", gt=0.0)
     weight_decay: float = _f(1.0, "weight decay (decoupled for adamw, L2 for adam and sgd)", min=0.0)
     decay_to_init: bool = _f(False, "decay the weights towards their initialization, not zero")
@@ -62,6 +63,8 @@ class RunConfig:
     beta2: float = _f(0.98, "Adam beta2, in [0, 1)")
     eps: float = _f(1e-8, "Adam epsilon", gt=0.0)
     momentum: float = _f(0.0, "SGD momentum, in [0, 1)")
+    muon_lr: float = _f(0.02, "optimizer muon: learning rate of the matrices (Muon); the rest use lr (AdamW)", gt=0.0)
+    muon_momentum: float = _f(0.95, "optimizer muon: Muon's (Nesterov) momentum, in [0, 1)")
     warmup_steps: int = _f(10, "linear learning-rate warm-up, in updates", min=0)
     grokfast_lamb: float = _f(0.0, "Grokfast-EMA amplification of slow gradients (0: off)", min=0.0)
     grokfast_alpha: float = _f(0.98, "Grokfast-EMA momentum, in [0, 1)")
@@ -203,7 +206,7 @@ def _validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{f.name} {v!r} is too small; must be >= {meta['min']}")
         if "gt" in meta and not v > meta["gt"]:
             raise ConfigError(f"{f.name} {v!r} must be > {meta['gt']}")
-    for name in ("dropout", "beta1", "beta2", "momentum", "grokfast_alpha", "label_noise"):
+    for name in ("dropout", "beta1", "beta2", "momentum", "muon_momentum", "grokfast_alpha", "label_noise"):
         v = getattr(cfg, name)
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} {v!r} is outside [0, 1)")

@@ -32,7 +32,7 @@ from .interventions import StepContext, active_transforms
 from .losses import get_loss, l2_penalty
 from .models import ModelSpec, get_model
 from .models.stacked import Dropout, init_member, stack
-from .optim import BASE_FIELDS, FlatParams, HyperParams, Optimizer
+from .optim import BASE_FIELDS, RULES, FlatParams, HyperParams, Optimizer
 from .runtime import resolve_device
 
 # fields every stacked run must share; the model adds its own architecture fields
@@ -170,7 +170,8 @@ class Group:
                          else state["params"])
         params = FlatParams(stack(inits), device)
         transforms = active_transforms(cfgs)
-        hp = HyperParams.from_configs(cfgs, BASE_FIELDS + tuple(f for t in transforms for f in t.hparams), device)
+        names = BASE_FIELDS + RULES[spec.optimizer].hparams + tuple(f for t in transforms for f in t.hparams)
+        hp = HyperParams.from_configs(cfgs, names, device)
         opt = Optimizer(spec.optimizer, params, hp, [c.decay_to_init for c in cfgs], transforms,
                         generators=[m.generator for m in members])
         group = cls(spec, members, params, opt, table)

@@ -133,15 +133,88 @@ def _sgd(p: Tensor, g: Tensor, state: dict[str, Tensor], hp: HyperParams, lr: Te
     p.sub_(lr * state["exp_avg"])
 
 
+# Muon: the parameters it leaves to AdamW besides vectors: embeddings and the unembedding (TransformerLens names)
+MUON_SKIP = ("W_E", "W_E_y", "W_pos", "W_U")
+MUON_NS = (3.4445, -4.7750, 2.0315)  # Newton-Schulz coefficients (a, b, c), as torch.optim.Muon
+MUON_NS_STEPS, MUON_EPS = 5, 1e-7
+
+
+def newton_schulz(G: Tensor, steps: int = MUON_NS_STEPS, eps: float = MUON_EPS) -> Tensor:
+    """The approximately orthogonal factor of each matrix of ``G`` (..., A, B), as torch.optim.Muon computes it
+    (``X = G / max(||G||_F, eps)``, then ``steps`` times ``X <- a X + (b X X^T + c (X X^T)^2) X`` on the wide
+    side), batched over the leading axes and in float32 (PyTorch's runs in bfloat16)."""
+    a, b, c = MUON_NS
+    X = G / G.flatten(-2).norm(dim=-1).clamp(min=eps)[..., None, None]
+    tall = G.shape[-2] > G.shape[-1]
+    if tall:
+        X = X.transpose(-2, -1)
+    for _ in range(steps):
+        A = X @ X.transpose(-2, -1)
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.transpose(-2, -1) if tall else X
+
+
+def muon_matrix(name: str, shape: tuple[int, ...]) -> Callable[[Tensor], Tensor] | None:
+    """How Muon sees a parameter (leading run axis E): a function to its (E, in, out) matrix (a view or copy), or
+    None when AdamW updates it (vectors, embeddings, unembedding). Attention weights (heads, d_model, d_head) are
+    one (d_model, heads * d_head) matrix, as a Linear layer holds them; W_O (heads, d_head, d_model) one
+    (heads * d_head, d_model)."""
+    if name.split(".")[-1] in MUON_SKIP or len(shape) < 2:
+        return None
+    if len(shape) == 2:
+        return lambda t: t
+    if name.endswith("W_O"):
+        return lambda t: t.reshape(t.shape[0], -1, t.shape[-1])
+    return lambda t: t.permute(0, 2, 1, 3).reshape(t.shape[0], t.shape[2], -1)
+
+
+def _muon(p: Tensor, g: Tensor, state: dict[str, Tensor], hp: HyperParams, lr: Tensor, step: Tensor,
+          params: "FlatParams", target: Tensor | None) -> None:
+    """Muon for the matrices, as torch.optim.Muon's code (momentum ``B <- lerp(B, g, 1 - mu)``, Nesterov
+    ``lerp(g, B, mu)``, Newton-Schulz, decoupled decay ``lr_m * wd``, step ``lr_m * sqrt(max(1, out / in))``;
+    ``lr_m`` = ``muon_lr`` with the warm-up), and AdamW (``lr``) for everything else, vectorized over runs."""
+    warm = lr / hp["lr"]  # the warm-up factor of this update, (E, 1)
+    lr_m, wd, mu = (hp["muon_lr"] * warm)[:, :, None], hp["weight_decay"], hp["muon_momentum"]
+    buf = state["exp_avg"]
+    matrices: dict[tuple[int, int], list] = {}  # matrices of one shape share one batched Newton-Schulz call
+    for name, (a, b) in zip(params.names, params.segments):
+        tgt = None if target is None else target[:, a:b]
+        to_matrix = muon_matrix(name, params.shapes[name])
+        if to_matrix is None:
+            seg = {k: state[k][:, a:b] for k in ("exp_avg", "exp_avg_sq")}
+            apply_decay(p[:, a:b], g[:, a:b], lr, wd, tgt, True)
+            _adam(p[:, a:b], g[:, a:b], seg, hp, lr, step)
+            continue
+        gs, bs = g[:, a:b], buf[:, a:b]
+        bs.lerp_(gs, 1 - mu)
+        update = to_matrix(gs.lerp(bs, mu.expand_as(bs)).view(p.shape[0], *params.shapes[name]))
+        apply_decay(p[:, a:b], gs, lr_m[:, :, 0], wd, tgt, True)
+        matrices.setdefault(tuple(update.shape[1:]), []).append((name, a, b, to_matrix, update))
+    for (n_in, n_out), items in matrices.items():
+        O = newton_schulz(torch.stack([u for *_, u in items]))  # (k, E, in, out)
+        scale = lr_m * max(1.0, n_out / n_in) ** 0.5
+        for (name, a, b, to_matrix, _), o in zip(items, O):
+            # back to the parameter's layout: the inverse of to_matrix, through the same reshape on an index
+            index = to_matrix(torch.arange(b - a, device=p.device).view(1, *params.shapes[name])).reshape(-1)
+            delta = torch.empty_like(p[:, a:b])
+            delta[:, index] = (scale * o).reshape(p.shape[0], -1)
+            p[:, a:b].sub_(delta)
+
+
 @dataclass(frozen=True)
 class BaseRule:
-    """A base optimizer: how weight decay enters, its state tensors, its elementwise update and fused kernel."""
+    """A base optimizer: how weight decay enters, its state tensors, its elementwise update and fused kernel.
+
+    ``layout``: the update also takes the parameter layout and the decay target, and applies weight decay
+    itself (Muon); ``hparams``: RunConfig fields it reads beyond the base ones."""
 
     decoupled: bool
     state: tuple[str, ...]
     update: Callable[..., None]
     fused: Callable | None = None
     bias_corrected: bool = False  # Adam: the step along the normalized direction is lr / (1 - beta1^t)
+    layout: bool = False
+    hparams: tuple[str, ...] = ()
 
     def step_size(self, lr: float, beta1: float, t: int) -> float:
         """How far update ``t`` (1-based) moves the weights per unit of the rule's direction."""
@@ -152,6 +225,7 @@ RULES = {
     "adamw": BaseRule(True, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adamw_, bias_corrected=True),
     "adam": BaseRule(False, ("exp_avg", "exp_avg_sq"), _adam, torch._fused_adam_, bias_corrected=True),
     "sgd": BaseRule(False, ("exp_avg",), _sgd),
+    "muon": BaseRule(True, ("exp_avg", "exp_avg_sq"), _muon, layout=True, hparams=("muon_lr", "muon_momentum")),
 }
 
 
@@ -213,9 +287,14 @@ class Optimizer:
         if lr is None:
             self._fused_update(p, g)
         else:
-            if any(self.hp.host["weight_decay"]):
-                apply_decay(p, g, lr, self.hp["weight_decay"], self.state.get("decay_target"), self.rule.decoupled)
-            self.rule.update(p, g, self.state, self.hp, lr, self.step_count)
+            if self.rule.layout:
+                self.rule.update(p, g, self.state, self.hp, lr, self.step_count, self.params,
+                                 self.state.get("decay_target"))
+            else:
+                if any(self.hp.host["weight_decay"]):
+                    apply_decay(p, g, lr, self.hp["weight_decay"], self.state.get("decay_target"),
+                                self.rule.decoupled)
+                self.rule.update(p, g, self.state, self.hp, lr, self.step_count)
         if self.after:
             sizes = [self.rule.step_size(self._host_lr(e), self.hp.host["beta1"][e], t)
                      for e, t in enumerate(self.steps)]
