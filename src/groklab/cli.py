@@ -204,6 +204,33 @@ def compare(
     _save(fig, output)
 
 
+@app.command()
+def tune(
+    file: Path = typer.Argument(..., help="tune TOML file: base config, [search] space, [tune] trials and seeds"),
+    store: Path = typer.Option(..., help="SQLite store every trial's runs are written to"),
+    trials: Optional[int] = typer.Option(None, help="number of trials (default: the file's, else 20)"),
+    workers: Optional[int] = typer.Option(None, help="local worker processes (default: the CPU cores)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the best config as TOML here"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+):
+    """Search hyper-parameters for the fewest updates to 99% validation accuracy (median over the seeds), with
+    Optuna; every trial's runs go into the store, and the same command again replays finished trials."""
+    from .tune import load_tuning, tune as run_tune
+
+    tuning = load_tuning(file, trials)
+    if output is not None and not Path(output).absolute().parent.is_dir():
+        raise ConfigError(f"cannot write {str(output)!r}: folder {str(Path(output).parent)!r} does not exist")
+    t0 = time.perf_counter()
+    best, value, table = run_tune(tuning, store, workers=workers, progress=not quiet)
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s; "
+               f"best: {best} -> median step to 99% validation accuracy {value:g}")
+    if output is not None:
+        cfg = tuning.config(best, tuning.seeds[0])
+        rundir.atomic_write(Path(output), cfg.to_toml().encode())
+        typer.echo(f"wrote {output}")
+
+
 def _format_compare(table) -> str:
     lines = [f"{'variant':<28} {'frac':>5} {'runs':>4} {'best val (median, range)':>26} {'reached 99%':>11} "
              f"{'steps (median)':>14}"]

@@ -1,0 +1,135 @@
+"""Hyper-parameter search for the fewest updates to 99% validation accuracy, with Optuna.
+
+A tune file is a sweep file whose ``[search]`` table gives the space and whose
+``[tune]`` table the budget::
+
+    preset = "paper"
+    [base]
+    task = "div"
+    steps = 3000
+    [search]
+    lr = { low = 3e-4, high = 3e-2, log = true }
+    weight_decay = { low = 0.1, high = 3.0, log = true }
+    warmup_steps = { choices = [10, 50, 100] }
+    [tune]
+    trials = 20              # the same trial budget for every method compared
+    seeds = [0, 1, 2]        # each trial trains these seeds (stacked as one group)
+
+The objective of a trial is the median over seeds of the step at which validation accuracy first reached
+0.99, a run that never did counting as twice its budget (so "never" ranks below "late"). Every trial's runs
+go into the store like a sweep's; the sampler is seeded, so running the same command again replays the
+same trials from the store (nothing is recomputed) and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import FIELDS, RunConfig, check_keys, read_toml
+from .errors import ConfigError
+from .store import Store
+from .sweep import run_sweep
+
+_TUNE_KEYS = {"preset", "base", "search", "tune"}
+
+
+@dataclass
+class Tuning:
+    base: dict
+    search: dict[str, dict]
+    trials: int
+    seeds: list[int]
+    preset: str | None = None
+    sampler_seed: int = 0
+
+    def config(self, params: dict[str, Any], seed: int) -> RunConfig:
+        return RunConfig.from_dict({**self.base, **params, "seed": seed}, preset=self.preset)
+
+
+def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
+    data = read_toml(path)
+    where = f"tune file {str(path)!r}"
+    unknown = set(data) - _TUNE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: base, preset, search, tune")
+    base, search, tune = data.get("base", {}), data.get("search", {}), data.get("tune", {})
+    check_keys(base, "tune base")
+    if not isinstance(search, dict) or not search:
+        raise ConfigError(f"{where} needs a [search] table, e.g. lr = {{ low = 3e-4, high = 3e-2, log = true }}")
+    check_keys(search, "search")
+    for name, space in search.items():
+        ok = isinstance(space, dict) and (set(space) == {"choices"} and isinstance(space["choices"], list)
+                                          and space["choices"]
+                                          or {"low", "high"} <= set(space) <= {"low", "high", "log"})
+        if not ok:
+            raise ConfigError(f"{where}: search {name} must be {{ low = ..., high = ... [, log = true] }} "
+                              f"or {{ choices = [...] }}; got {space!r}")
+        if "low" in space:
+            if FIELDS[name].type not in ("int", "float"):
+                raise ConfigError(f"{where}: search {name} has a range but {name} is {FIELDS[name].type}")
+            if not space["low"] < space["high"] or (space.get("log") and space["low"] <= 0):
+                raise ConfigError(f"{where}: search {name} needs 0 < low < high for a log range, low < high "
+                                  f"otherwise; got {space['low']} and {space['high']}")
+    unknown = set(tune) - {"trials", "seeds", "sampler_seed"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown [tune] key {sorted(unknown)[0]!r}; allowed: trials, seeds, sampler_seed")
+    n = trials if trials is not None else tune.get("trials", 20)
+    seeds = tune.get("seeds", [0])
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"{where}: trials {n!r} must be an integer >= 1")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ConfigError(f"{where}: seeds {seeds!r} must be a list of integers >= 0")
+    t = Tuning(base, search, n, seeds, data.get("preset"), int(tune.get("sampler_seed", 0)))
+    # every corner of the space must make a valid config, before anything runs
+    for name, space in search.items():
+        for v in space.get("choices", [space.get("low"), space.get("high")]):
+            try:
+                t.config({name: int(v) if FIELDS[name].type == "int" else v}, seeds[0])
+            except ConfigError as e:
+                raise ConfigError(f"{where}: search {name} = {v!r}: {e}") from None
+    return t
+
+
+def _suggest(trial, name: str, space: dict):
+    if "choices" in space:
+        return trial.suggest_categorical(name, space["choices"])
+    if FIELDS[name].type == "int":
+        return trial.suggest_int(name, int(space["low"]), int(space["high"]), log=bool(space.get("log")))
+    return trial.suggest_float(name, float(space["low"]), float(space["high"]), log=bool(space.get("log")))
+
+
+def objective_value(rows: list[dict]) -> float:
+    """Median over seeds of the step to 99% validation accuracy; never reached counts as twice the budget."""
+    import numpy as np
+
+    return float(np.median([r["step_val_acc_99"] if r["step_val_acc_99"] is not None else 2 * (r["steps"] or 1)
+                            for r in rows]))
+
+
+def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, progress: bool = False):
+    """Run the search; returns (best params, best value, a DataFrame of every trial)."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("groklab tune needs Optuna: pip install 'groklab[tune]'") from None
+    import pandas as pd
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=tuning.sampler_seed))
+    store_path = Path(store_path)
+    rows_out = []
+    for number in range(tuning.trials):
+        trial = study.ask()
+        params = {name: _suggest(trial, name, space) for name, space in tuning.search.items()}
+        cfgs = [tuning.config(params, s) for s in tuning.seeds]
+        run_sweep(cfgs, store_path, workers=workers, progress=progress)
+        store = Store(store_path)
+        rows = [store.get(c) for c in cfgs]
+        store.close()
+        value = objective_value(rows)
+        study.tell(trial, value)
+        rows_out.append({"trial": number, **params, "objective": value,
+                         "reached": sum(r["step_val_acc_99"] is not None for r in rows), "seeds": len(rows)})
+    return study.best_params, study.best_value, pd.DataFrame(rows_out)

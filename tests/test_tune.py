@@ -1,0 +1,70 @@
+"""`groklab tune`: an Optuna search for the fewest updates to 99% validation accuracy, replayed from the store."""
+
+import pytest
+
+pytest.importorskip("optuna")
+
+from groklab import RunConfig  # noqa: E402
+from groklab.cli import main  # noqa: E402
+from groklab.store import Store  # noqa: E402
+from groklab.tune import load_tuning, objective_value, tune  # noqa: E402
+
+FILE = """
+[base]
+task = "add"
+modulus = 11
+train_fraction = 0.8
+d_model = 32
+d_mlp = 64
+lr = 3e-3
+steps = 300
+stop_patience = 20
+[search]
+lr = { low = 1e-3, high = 1e-2, log = true }
+warmup_steps = { choices = [10, 30] }
+[tune]
+trials = 3
+seeds = [0, 1]
+"""
+
+
+def test_tune_searches_writes_every_trial_to_the_store_and_replays(tmp_path, capsys):
+    f = tmp_path / "t.toml"
+    f.write_text(FILE)
+    tuning = load_tuning(f)
+    best, value, table = tune(tuning, tmp_path / "t.db")
+    assert len(table) == 3 and set(table.columns) >= {"trial", "lr", "warmup_steps", "objective"}
+    assert value == table["objective"].min() and best["warmup_steps"] in (10, 30) and 1e-3 <= best["lr"] <= 1e-2
+    assert len(Store(tmp_path / "t.db").runs()) == 3 * 2
+    # the objective is the median step to 99% over the seeds, read from the store
+    rows = [Store(tmp_path / "t.db").get(tuning.config(best, s)) for s in (0, 1)]
+    assert objective_value(rows) == value
+    # the same command again replays the same trials from the store
+    assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "-o", str(tmp_path / "best.toml")]) == 0
+    assert "3 trials x 2 seeds" in capsys.readouterr().out
+    assert len(Store(tmp_path / "t.db").runs()) == 6
+    best_cfg = RunConfig.from_toml(tmp_path / "best.toml")
+    assert best_cfg.lr == pytest.approx(best["lr"]) and best_cfg.warmup_steps == best["warmup_steps"]
+
+
+def test_objective_counts_never_as_twice_the_budget():
+    rows = [{"step_val_acc_99": 100, "steps": 500}, {"step_val_acc_99": None, "steps": 500},
+            {"step_val_acc_99": 300, "steps": 500}]
+    assert objective_value(rows) == 300
+    assert objective_value(rows[1:2]) == 1000
+
+
+@pytest.mark.parametrize("search, message", [
+    ("", "needs a [search] table"),
+    ("lr = { low = 1e-2, high = 1e-3 }", "needs 0 < low < high"),
+    ("lrr = { low = 1e-3, high = 1e-2 }", "unknown search key 'lrr'"),
+    ("act = { low = 1, high = 2 }", "search act has a range but act is str"),
+    ("weight_decay = { low = -1.0, high = 1.0 }", "search weight_decay = -1.0: weight_decay -1.0 is too small"),
+])
+def test_bad_tune_files_are_one_line(tmp_path, capsys, search, message):
+    f = tmp_path / "t.toml"
+    f.write_text('[base]\ntask = "add"\nmodulus = 7\n[search]\n' + search + "\n")
+    assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "t.db").exists()
