@@ -2,11 +2,25 @@ from pathlib import Path
 
 import pytest
 
-from groklab.sweep import load_sweep
+from groklab.config import RunConfig, preset_names
+from groklab.sweep import load_comparison, load_sweep
 
 SWEEPS = Path(__file__).parents[1] / "sweeps"
 
 
-@pytest.mark.parametrize("name, n", [("quick.toml", 30), ("figure1.toml", 21), ("figure2_right.toml", 351)])
+@pytest.mark.parametrize("name, n", [("quick.toml", 30), ("figure1.toml", 21), ("figure2_right.toml", 351),
+                                     ("figure2_right_cpu.toml", 39)])
 def test_bundled_sweeps_are_valid(name, n):
     assert len(load_sweep(SWEEPS / name).configs()) == n
+
+
+@pytest.mark.parametrize("name, variants, runs", [("interventions_quick.toml", 9, 36), ("figure2_left.toml", 11, 189)])
+def test_bundled_comparisons_are_valid(name, variants, runs):
+    comp = load_comparison(SWEEPS / name)
+    assert len(comp.variants) == variants and len(comp.all_configs()) == runs
+
+
+def test_presets_are_valid():
+    assert set(preset_names()) >= {"paper", "paper-fig1", "quick"}
+    for name in preset_names():
+        RunConfig.from_dict({}, preset=name)
