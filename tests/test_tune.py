@@ -17,13 +17,13 @@ train_fraction = 0.8
 d_model = 32
 d_mlp = 64
 lr = 3e-3
-steps = 300
+steps = 200
 stop_patience = 20
 [search]
 lr = { low = 1e-3, high = 1e-2, log = true }
 warmup_steps = { choices = [10, 30] }
 [tune]
-trials = 3
+trials = 2
 seeds = [0, 1]
 """
 
@@ -33,16 +33,16 @@ def test_tune_searches_writes_every_trial_to_the_store_and_replays(tmp_path, cap
     f.write_text(FILE)
     tuning = load_tuning(f)
     best, value, table = tune(tuning, tmp_path / "t.db")
-    assert len(table) == 3 and set(table.columns) >= {"trial", "lr", "warmup_steps", "objective"}
+    assert len(table) == 2 and set(table.columns) >= {"trial", "lr", "warmup_steps", "objective"}
     assert value == table["objective"].min() and best["warmup_steps"] in (10, 30) and 1e-3 <= best["lr"] <= 1e-2
-    assert len(Store(tmp_path / "t.db").runs()) == 3 * 2
+    assert len(Store(tmp_path / "t.db").runs()) == 2 * 2
     # the objective is the median step to 99% over the seeds, read from the store
     rows = [Store(tmp_path / "t.db").get(tuning.config(best, s)) for s in (0, 1)]
     assert objective_value(rows) == value
     # the same command again replays the same trials from the store
     assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "-o", str(tmp_path / "best.toml")]) == 0
-    assert "3 trials x 2 seeds" in capsys.readouterr().out
-    assert len(Store(tmp_path / "t.db").runs()) == 6
+    assert "2 trials x 2 seeds" in capsys.readouterr().out
+    assert len(Store(tmp_path / "t.db").runs()) == 4
     best_cfg = RunConfig.from_toml(tmp_path / "best.toml")
     assert best_cfg.lr == pytest.approx(best["lr"]) and best_cfg.warmup_steps == best["warmup_steps"]
 
