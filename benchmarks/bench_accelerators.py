@@ -1,0 +1,110 @@
+"""Does it beat a tuned AdamW? Each accelerator tuned with the same trial budget, then measured over seeds.
+
+    python benchmarks/bench_accelerators.py --trials 20 --store accelerators.db
+    python benchmarks/bench_accelerators.py --trials 2 --tune-seeds 0 --seeds 0,1 \\
+        --set task=add --set modulus=23 --set train_fraction=0.8 --set d_model=64 --set d_mlp=128 --store small.db
+
+Methods and search spaces: sweeps/accelerators.toml (``[methods.NAME]`` overrides of the base, and
+``[methods.NAME.search]`` its space, as for ``groklab tune``). For each method: ``--trials`` Optuna trials
+(the median step to 99% validation accuracy over ``--tune-seeds``), then its best config on each of
+``--seeds``, one run at a time (so each run's wall time is its own). Printed per method: the median and
+range over seeds of the updates and of the wall time to 99% validation accuracy, runs that got there,
+the ratio of the median updates to tuned AdamW's, and the trials it got. Everything lands in --store;
+running the same command again replays what is there. Run it alone on the machine: it times runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tomllib
+from pathlib import Path
+
+from groklab.config import RunConfig, check_keys
+from groklab.store import Store
+from groklab.sweep import run_sweep
+from groklab.tune import Tuning, tune
+
+ROOT = Path(__file__).parents[1]
+BASELINE = "AdamW (tuned)"
+
+
+def _value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_methods(path: Path, overrides: dict) -> tuple[dict, dict, str | None]:
+    data = tomllib.loads(path.read_text())
+    base = {**data.get("base", {}), **overrides}
+    check_keys(base, "base")
+    methods = {}
+    for name, m in data["methods"].items():
+        search = m.get("search", {})
+        over = {k: v for k, v in m.items() if k != "search"}
+        check_keys(over, f"method {name!r}")
+        check_keys(search, f"method {name!r} search")
+        methods[name] = (over, search)
+    return base, methods, data.get("preset")
+
+
+def time_to_99(store: Store, row: dict) -> float | None:
+    step = row["step_val_acc_99"]
+    if step is None:
+        return None
+    return next(m["elapsed_s"] for m in store.metrics(row["id"]) if m["step"] == step)
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):,.4g} ({min(values):,.4g}-{max(values):,.4g})"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--file", type=Path, default=ROOT / "sweeps" / "accelerators.toml")
+    ap.add_argument("--store", type=Path, required=True)
+    ap.add_argument("--trials", type=int, default=20, help="Optuna trials per tuned method (the same for all)")
+    ap.add_argument("--tune-seeds", default="0,1", help="seeds each trial trains")
+    ap.add_argument("--seeds", default="0,1,2,3,4", help="seeds the tuned optimum is measured on")
+    ap.add_argument("--methods", default=None, help="only these methods, comma-separated")
+    ap.add_argument("--set", action="append", default=[], help="override a base field: --set task=add")
+    args = ap.parse_args()
+    overrides = dict(s.split("=", 1) for s in args.set)
+    base, methods, preset = load_methods(args.file, {k: _value(v) for k, v in overrides.items()})
+    if args.methods:
+        methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
+    tune_seeds = [int(s) for s in args.tune_seeds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results = {}
+    for name, (over, search) in methods.items():
+        best, trials = {}, 0
+        if search:
+            tuning = Tuning({**base, **over}, search, args.trials, tune_seeds, preset)
+            best, _, _ = tune(tuning, args.store)
+            trials = args.trials
+        cfgs = [RunConfig.from_dict({**base, **over, **best, "seed": s}, preset=preset) for s in seeds]
+        run_sweep(cfgs, args.store, workers=1, max_ensemble=1, progress=False)
+        store = Store(args.store)
+        rows = [store.get(c) for c in cfgs]
+        steps = [r["step_val_acc_99"] for r in rows if r["step_val_acc_99"] is not None]
+        secs = [t for t in (time_to_99(store, r) for r in rows) if t is not None]
+        results[name] = (steps, secs, len(rows), trials, best)
+        store.close()
+    base_steps = results.get(BASELINE, ([],))[0]
+    print(f"{base['task']} mod {base.get('modulus')} at {base.get('train_fraction')}, budget {base.get('steps')}, "
+          f"seeds {args.seeds}; tuning: {args.trials} trials on seeds {args.tune_seeds}")
+    print(f"{'method':<24} {'updates to 99% (median, range)':>32} {'seconds to 99%':>24} {'reached':>8} "
+          f"{'vs tuned AdamW':>15} {'trials':>7}  best")
+    for name, (steps, secs, n, trials, best) in results.items():
+        ratio = (f"{statistics.median(base_steps) / statistics.median(steps):.2f}x"
+                 if steps and base_steps and len(steps) == n else "-")
+        shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.items())
+        print(f"{name:<24} {spread(steps):>32} {spread(secs):>24} {len(steps):>5}/{n:<2} {ratio:>15} {trials:>7}  {shown}")
+
+
+if __name__ == "__main__":
+    main()
