@@ -50,6 +50,18 @@ def load_methods(path: Path, overrides: dict) -> tuple[dict, dict, str | None]:
     return base, methods, data.get("preset")
 
 
+def tunings_of(base: dict, methods: dict, preset: str | None, trials: int, seeds: list[int]) -> dict[str, Tuning]:
+    """Each method's search (the methods without one are run as given); raises ConfigError on a bad space."""
+    out = {}
+    for name, (over, search) in methods.items():
+        t = Tuning({**base, **over}, search, trials, seeds, preset)
+        t.config({}, seeds[0])
+        if search:
+            t.check(f"method {name!r}")
+        out[name] = t
+    return out
+
+
 def time_to_99(store: Store, row: dict) -> float | None:
     step = row["step_val_acc_99"]
     if step is None:
@@ -79,12 +91,12 @@ def main() -> None:
         methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
     tune_seeds = [int(s) for s in args.tune_seeds.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    tunings = tunings_of(base, methods, preset, args.trials, tune_seeds)  # every method checked before any run
     results = {}
     for name, (over, search) in methods.items():
         best, trials = {}, 0
         if search:
-            tuning = Tuning({**base, **over}, search, args.trials, tune_seeds, preset)
-            best, _, _ = tune(tuning, args.store)
+            best, _, _ = tune(tunings[name], args.store)
             trials = args.trials
         cfgs = [RunConfig.from_dict({**base, **over, **best, "seed": s}, preset=preset) for s in seeds]
         run_sweep(cfgs, args.store, workers=1, max_ensemble=1, progress=False)

@@ -24,3 +24,15 @@ def test_presets_are_valid():
     assert set(preset_names()) >= {"paper", "paper-fig1", "quick"}
     for name in preset_names():
         RunConfig.from_dict({}, preset=name)
+
+
+def test_accelerator_methods_are_valid():
+    import sys
+
+    sys.path.insert(0, str(SWEEPS.parent / "benchmarks"))
+    from bench_accelerators import load_methods, tunings_of
+
+    base, methods, preset = load_methods(SWEEPS / "accelerators.toml", {})
+    assert {"paper setup", "AdamW (tuned)", "Muon", "StableMax", "MLP + AdamW (tuned)"} <= set(methods)
+    tunings = tunings_of(base, methods, preset, trials=20, seeds=[0])
+    assert tunings["Muon"].config({}, 0).optimizer == "muon" and tunings["StableMax"].config({}, 0).loss == "stablemax"

@@ -47,6 +47,28 @@ class Tuning:
     def config(self, params: dict[str, Any], seed: int) -> RunConfig:
         return RunConfig.from_dict({**self.base, **params, "seed": seed}, preset=self.preset)
 
+    def check(self, where: str = "tuning") -> None:
+        """Every corner of the space makes a valid config (ConfigError otherwise), before anything runs."""
+        check_keys(self.search, "search")
+        for name, space in self.search.items():
+            ok = isinstance(space, dict) and (set(space) == {"choices"} and isinstance(space["choices"], list)
+                                              and space["choices"]
+                                              or {"low", "high"} <= set(space) <= {"low", "high", "log"})
+            if not ok:
+                raise ConfigError(f"{where}: search {name} must be {{ low = ..., high = ... [, log = true] }} "
+                                  f"or {{ choices = [...] }}; got {space!r}")
+            if "low" in space:
+                if FIELDS[name].type not in ("int", "float"):
+                    raise ConfigError(f"{where}: search {name} has a range but {name} is {FIELDS[name].type}")
+                if not space["low"] < space["high"] or (space.get("log") and space["low"] <= 0):
+                    raise ConfigError(f"{where}: search {name} needs 0 < low < high for a log range, low < high "
+                                      f"otherwise; got {space['low']} and {space['high']}")
+            for v in space.get("choices", [space.get("low"), space.get("high")]):
+                try:
+                    self.config({name: int(v) if FIELDS[name].type == "int" else v}, self.seeds[0])
+                except ConfigError as e:
+                    raise ConfigError(f"{where}: search {name} = {v!r}: {e}") from None
+
 
 def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
     data = read_toml(path)
@@ -58,20 +80,6 @@ def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
     check_keys(base, "tune base")
     if not isinstance(search, dict) or not search:
         raise ConfigError(f"{where} needs a [search] table, e.g. lr = {{ low = 3e-4, high = 3e-2, log = true }}")
-    check_keys(search, "search")
-    for name, space in search.items():
-        ok = isinstance(space, dict) and (set(space) == {"choices"} and isinstance(space["choices"], list)
-                                          and space["choices"]
-                                          or {"low", "high"} <= set(space) <= {"low", "high", "log"})
-        if not ok:
-            raise ConfigError(f"{where}: search {name} must be {{ low = ..., high = ... [, log = true] }} "
-                              f"or {{ choices = [...] }}; got {space!r}")
-        if "low" in space:
-            if FIELDS[name].type not in ("int", "float"):
-                raise ConfigError(f"{where}: search {name} has a range but {name} is {FIELDS[name].type}")
-            if not space["low"] < space["high"] or (space.get("log") and space["low"] <= 0):
-                raise ConfigError(f"{where}: search {name} needs 0 < low < high for a log range, low < high "
-                                  f"otherwise; got {space['low']} and {space['high']}")
     unknown = set(tune) - {"trials", "seeds", "sampler_seed"}
     if unknown:
         raise ConfigError(f"{where}: unknown [tune] key {sorted(unknown)[0]!r}; allowed: trials, seeds, sampler_seed")
@@ -82,13 +90,7 @@ def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"{where}: seeds {seeds!r} must be a list of integers >= 0")
     t = Tuning(base, search, n, seeds, data.get("preset"), int(tune.get("sampler_seed", 0)))
-    # every corner of the space must make a valid config, before anything runs
-    for name, space in search.items():
-        for v in space.get("choices", [space.get("low"), space.get("high")]):
-            try:
-                t.config({name: int(v) if FIELDS[name].type == "int" else v}, seeds[0])
-            except ConfigError as e:
-                raise ConfigError(f"{where}: search {name} = {v!r}: {e}") from None
+    t.check(where)
     return t
 
 
