@@ -142,7 +142,7 @@ def test_weight_noise_acts_in_the_update_only_and_leaves_stored_weights_and_eval
     stored = g_noisy.params.flat.clone()
     # the weights the update sees: stored + N(0, 0.05^2), drawn afresh each update
     t = INTERVENTIONS["weight_noise"]
-    ctx = StepContext([0], [torch.Generator().manual_seed(0)])
+    ctx = StepContext([0], [torch.Generator().manual_seed(0)], segments=g_noisy.params.segments)
     seen = t.apply(g_noisy.params.views, {}, g_noisy.opt.hp, ctx)
     diff = torch.cat([(seen[k] - v).flatten() for k, v in g_noisy.params.views.items()])
     assert abs(diff.std().item() - 0.05) < 0.003

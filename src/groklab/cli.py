@@ -218,8 +218,8 @@ def tune(
     from .tune import load_tuning, tune as run_tune
 
     tuning = load_tuning(file, trials)
-    if output is not None and not Path(output).absolute().parent.is_dir():
-        raise ConfigError(f"cannot write {str(output)!r}: folder {str(Path(output).parent)!r} does not exist")
+    if output is not None:
+        _check_folder(output)
     t0 = time.perf_counter()
     best, value, table = run_tune(tuning, store, workers=workers, progress=not quiet)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -232,11 +232,12 @@ def tune(
 
 
 def _format_compare(table) -> str:
+    import pandas as pd
+
     lines = [f"{'variant':<28} {'frac':>5} {'runs':>4} {'best val (median, range)':>26} {'reached 99%':>11} "
              f"{'steps (median)':>14}"]
     for r in table.to_dict("records"):
-        steps = "-" if r["step_val99_median"] is None or r["step_val99_median"] != r["step_val99_median"] \
-            else f"{r['step_val99_median']:,.0f}"
+        steps = "-" if pd.isna(r["step_val99_median"]) else f"{r['step_val99_median']:,.0f}"
         lines.append(f"{r['variant'][:28]:<28} {r['train_fraction']:>5.2f} {r['runs']:>4} "
                      f"{r['best_val_median']:>9.3f} ({r['best_val_min']:.3f}-{r['best_val_max']:.3f}) "
                      f"{str(r['generalized']) + '/' + str(r['runs']):>11} {steps:>14}")
@@ -252,6 +253,10 @@ def _check_output(output: Path) -> None:
     if suffix not in kinds:
         raise ConfigError(f"output {str(output)!r} has no image type matplotlib writes; use one of: "
                           + ", ".join("." + k for k in sorted(kinds)))
+    _check_folder(output)
+
+
+def _check_folder(output: Path) -> None:
     if not Path(output).absolute().parent.is_dir():
         raise ConfigError(f"cannot write {str(output)!r}: folder {str(Path(output).parent)!r} does not exist")
 

@@ -98,11 +98,6 @@ class Member:
     generator: torch.Generator  # dropout masks, weight and update noise of this run, on the device
     step: int = 0
 
-    @property
-    def answers(self) -> torch.Tensor | None:
-        """The answers this run trains on (label noise), or None for the table's own."""
-        return self.split.answers
-
 
 def batch_loss(p, x, y, z, weight, model: ModelSpec, mcfg, loss_fn, drop) -> torch.Tensor:
     """The sum over runs of each run's mean loss on its batch, so that each run's gradient is its own.
@@ -148,8 +143,9 @@ class Group:
         """What is stacked from the current members: their training answers (when some run has label noise)
         and their L2 coefficients (when some run has one)."""
         ms = self.members
-        self.answers = (torch.stack([self.table.z if m.answers is None else m.answers for m in ms])
-                        if any(m.answers is not None for m in ms) else None)
+        answers = [m.split.answers for m in ms]  # label noise: the answers a run trains on (None: the table's)
+        self.answers = (torch.stack([self.table.z if a is None else a for a in answers])
+                        if any(a is not None for a in answers) else None)
         self.l2 = (torch.tensor([float(m.cfg.l2) for m in ms], device=self.table.x.device)
                    if any(m.cfg.l2 > 0 for m in ms) else None)
 
@@ -211,9 +207,10 @@ class Group:
         t = self.table
         z = t.z[idx] if self.answers is None else self.answers.gather(1, idx)
         p = self.params.views
-        ctx = StepContext([m.step for m in self.members], generators)
-        for intervention in self.weight_stage:  # weights for this update only: gradients reach the clean ones
-            p = intervention.apply(p, {}, self.opt.hp, ctx)
+        if self.weight_stage:  # weights for this update only: gradients reach the clean ones
+            ctx = StepContext([m.step for m in self.members], generators, segments=self.params.segments)
+            for intervention in self.weight_stage:
+                p = intervention.apply(p, {}, self.opt.hp, ctx)
         with self._autocast():
             loss = loss_fn(p, t.x[idx], t.y[idx], z, weight, self.model, self.mcfg, self.loss_fn, drop)
             if self.l2 is not None:

@@ -43,7 +43,7 @@ class StepContext:
     generators: list[torch.Generator] | None = None  # each run's own noise stream (on the device)
     step_size: list[float] | None = None  # update stage: how far the base rule moved along its direction
     params: Tensor | None = None  # gradient stage: the flat weights (E, P) the gradient was taken at
-    segments: list[tuple[int, int]] | None = None  # each weight tensor's [start, stop) columns of the flat buffer
+    segments: list[tuple[int, int]] | None = None  # each weight tensor's [start, stop) columns (FlatParams order)
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,14 @@ def orthograd(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> Tens
     """The orthogonal gradient (⊥Grad, Prieto et al. 2025, their ``orthograd.py``): for each weight tensor w with
     gradient g, remove the component along w, ``g_perp = g - (w.g / (w.w + 1e-30)) w``, then rescale it to g's
     norm, ``g_perp * ||g|| / (||g_perp|| + 1e-30)``. Per tensor (not per row), for every tensor, per run."""
-    on = torch.tensor([[float(v)] for v in hp.host["orthograd"]], device=g.device, dtype=g.dtype)
+    on = hp["orthograd"] > 0  # (E, 1): the runs it is on for
     out = g.clone()
     for a, b in ctx.segments:
         w, gs = ctx.params[:, a:b], g[:, a:b]
         proj = (w * gs).sum(1, keepdim=True) / ((w * w).sum(1, keepdim=True) + 1e-30)
         perp = gs - proj * w
         perp = perp * (gs.norm(dim=1, keepdim=True) / (perp.norm(dim=1, keepdim=True) + 1e-30))
-        out[:, a:b] = torch.where(on > 0, perp, gs)
+        out[:, a:b] = torch.where(on, perp, gs)
     return out
 
 
@@ -131,18 +131,13 @@ def weight_noise(views: dict[str, Tensor], state: dict[str, Tensor], hp, ctx: St
     (the paper's code adds ``randn_like(weight) * weight_noise`` to every Linear, LayerNorm and Embedding
     weight in training mode). The gradient is taken at the noisy weights and applied to the clean ones."""
     first = next(iter(views.values()))
-    sizes = [v[0].numel() for v in views.values()]
-    rows = _normal_rows(sum(sizes), first.device, hp.host["weight_noise"], ctx.generators)
+    rows = _normal_rows(ctx.segments[-1][1], first.device, hp.host["weight_noise"], ctx.generators)
     if not rows:
         return views
-    noise = first.new_zeros(first.shape[0], sum(sizes))
+    noise = first.new_zeros(first.shape[0], ctx.segments[-1][1])
     for e, n in rows:
         noise[e] = n
-    out, offset = {}, 0
-    for (name, v), size in zip(views.items(), sizes):
-        out[name] = v + noise[:, offset: offset + size].view(v.shape)
-        offset += size
-    return out
+    return {name: v + noise[:, a:b].view(v.shape) for (name, v), (a, b) in zip(views.items(), ctx.segments)}
 
 
 INTERVENTIONS: dict[str, Intervention] = {

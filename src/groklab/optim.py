@@ -26,6 +26,8 @@ The learning rate warms up linearly over ``warmup_steps`` updates.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,26 +49,20 @@ class FlatParams:
         E = next(iter(stacked.values())).shape[0]
         self.flat = torch.cat([v.reshape(E, -1) for v in stacked.values()], dim=1).to(device).contiguous()
         self.grad = torch.zeros_like(self.flat)
-        self.views: Params = {}
+        # each named tensor's [start, stop) columns in the flat buffer, in ``names`` order
+        self.segments: list[tuple[int, int]] = []
         offset = 0
         for name in self.names:
             size = int(torch.Size(self.shapes[name]).numel())
-            view = self.flat[:, offset: offset + size].view(E, *self.shapes[name])
+            self.segments.append((offset, offset + size))
+            offset += size
+        self.views: Params = {}
+        for name, (a, b) in zip(self.names, self.segments):
+            view = self.flat[:, a:b].view(E, *self.shapes[name])
             view.requires_grad_(True)
             # backward accumulates in place into a pre-set .grad, i.e. into self.grad
-            view.grad = self.grad[:, offset: offset + size].view(E, *self.shapes[name])
+            view.grad = self.grad[:, a:b].view(E, *self.shapes[name])
             self.views[name] = view
-            offset += size
-
-    @property
-    def segments(self) -> list[tuple[int, int]]:
-        """Each named tensor's [start, stop) columns in the flat buffer, in ``names`` order."""
-        out, offset = [], 0
-        for name in self.names:
-            size = int(torch.Size(self.shapes[name]).numel())
-            out.append((offset, offset + size))
-            offset += size
-        return out
 
     @property
     def n_models(self) -> int:
@@ -154,6 +150,15 @@ def newton_schulz(G: Tensor, steps: int = MUON_NS_STEPS, eps: float = MUON_EPS) 
     return X.transpose(-2, -1) if tall else X
 
 
+@functools.cache
+def _muon_index(name: str, shape: tuple[int, ...], device: str) -> Tensor | None:
+    """Where each entry of the Muon matrix of a parameter lies in the parameter's flat layout (None: in order)."""
+    if len(shape) == 2 or name.endswith("W_O"):
+        return None  # a plain reshape
+    to_matrix = muon_matrix(name, shape)
+    return to_matrix(torch.arange(math.prod(shape), device=device).view(1, *shape)).reshape(-1)
+
+
 def muon_matrix(name: str, shape: tuple[int, ...]) -> Callable[[Tensor], Tensor] | None:
     """How Muon sees a parameter (leading run axis E): a function to its (E, in, out) matrix (a view or copy), or
     None when AdamW updates it (vectors, embeddings, unembedding). Attention weights (heads, d_model, d_head) are
@@ -189,16 +194,16 @@ def _muon(p: Tensor, g: Tensor, state: dict[str, Tensor], hp: HyperParams, lr: T
         bs.lerp_(gs, 1 - mu)
         update = to_matrix(gs.lerp(bs, mu.expand_as(bs)).view(p.shape[0], *params.shapes[name]))
         apply_decay(p[:, a:b], gs, lr_m[:, :, 0], wd, tgt, True)
-        matrices.setdefault(tuple(update.shape[1:]), []).append((name, a, b, to_matrix, update))
+        matrices.setdefault(tuple(update.shape[1:]), []).append((name, a, b, update))
     for (n_in, n_out), items in matrices.items():
         O = newton_schulz(torch.stack([u for *_, u in items]))  # (k, E, in, out)
         scale = lr_m * max(1.0, n_out / n_in) ** 0.5
-        for (name, a, b, to_matrix, _), o in zip(items, O):
-            # back to the parameter's layout: the inverse of to_matrix, through the same reshape on an index
-            index = to_matrix(torch.arange(b - a, device=p.device).view(1, *params.shapes[name])).reshape(-1)
-            delta = torch.empty_like(p[:, a:b])
-            delta[:, index] = (scale * o).reshape(p.shape[0], -1)
-            p[:, a:b].sub_(delta)
+        for (name, a, b, _), o in zip(items, O):
+            step_m = (scale * o).reshape(p.shape[0], -1)
+            index = _muon_index(name, params.shapes[name], str(p.device))
+            if index is not None:  # back to the parameter's layout
+                step_m = torch.empty_like(step_m).index_copy_(1, index, step_m)
+            p[:, a:b].sub_(step_m)
 
 
 @dataclass(frozen=True)

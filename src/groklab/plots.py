@@ -76,14 +76,13 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
-    by_task: dict[str, list] = {}
-    for s in summaries:
-        by_task.setdefault(s["task"], []).append(s)
+    by_task = _by_key(summaries, "task")
     tasks = sorted(by_task)
-    _fraction_lines(ax, {f"{t}: validation": _by_fraction(by_task[t]) for t in tasks},
+    _fraction_lines(ax, {f"{t}: validation": _by_key(by_task[t], "train_fraction") for t in tasks},
                     lambda r: r["step_val_acc_99"], missing=top)
     if train:
-        _fraction_lines(ax, {f"{t}: train": _by_fraction(by_task[t]) for t in tasks}, lambda r: r["step_train_acc_99"],
+        _fraction_lines(ax, {f"{t}: train": _by_key(by_task[t], "train_fraction") for t in tasks},
+                        lambda r: r["step_train_acc_99"],
                         {f"{t}: train": {"ls": "--", "marker": "s", "alpha": 0.6} for t in tasks}, missing=top,
                         shade=False)
     ax.axhline(top, color="grey", lw=0.8, ls=":")
@@ -113,11 +112,9 @@ def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, s
         line, = ax.plot(fr, med, label=label, **st)
         if shade:
             ax.fill_between(fr, lo, hi, color=line.get_color(), alpha=0.12, lw=0)
-        if missing is not None and shade:
-            cut = [(f, missing) for f, f_rows in zip(fr, (by_frac[f] for f in fr))
-                   if any(key_value(r) is None for r in f_rows)]
-            if cut:
-                ax.plot(*zip(*cut), "o", mfc="white", mec=line.get_color(), ms=7)
+        cut = [f for f in fr if any(key_value(r) is None for r in by_frac[f])] if missing is not None else []
+        if cut and shade:
+            ax.plot(cut, [missing] * len(cut), "o", mfc="white", mec=line.get_color(), ms=7)
 
 
 def _TAB20(i: int):
@@ -126,10 +123,11 @@ def _TAB20(i: int):
     return colormaps["tab20"](i)
 
 
-def _by_fraction(rows: Sequence[Mapping]) -> dict[float, list]:
-    out: dict[float, list] = {}
+def _by_key(rows: Sequence[Mapping], key: str) -> dict:
+    """Rows grouped by ``row[key]`` (training fractions as floats)."""
+    out: dict = {}
     for r in rows:
-        out.setdefault(float(r["train_fraction"]), []).append(r)
+        out.setdefault(float(r[key]) if key == "train_fraction" else r[key], []).append(r)
     return out
 
 
@@ -140,12 +138,11 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     symmetric operations drawn solid and the others dashed."""
     fig = Figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
-    by_task: dict[str, list] = {}
-    for s in summaries:
-        by_task.setdefault(s["task"], []).append(s)
-    order = sorted(by_task, key=lambda t: (not (symmetric or {}).get(t, False), t))
-    groups = {(labels or {}).get(t, t): _by_fraction(by_task[t]) for t in order}
-    styles = {(labels or {}).get(t, t): {"ls": "-" if (symmetric or {}).get(t, True) else "--"} for t in order}
+    symmetric, labels = symmetric or {}, labels or {}
+    by_task = _by_key(summaries, "task")
+    order = sorted(by_task, key=lambda t: (not symmetric.get(t, False), t))
+    groups = {labels.get(t, t): _by_key(by_task[t], "train_fraction") for t in order}
+    styles = {labels.get(t, t): {"ls": "-" if symmetric.get(t, True) else "--"} for t in order}
     _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles)
     ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
@@ -163,7 +160,7 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) 
     best_val_acc, step_val_acc_99, steps)."""
     fig = Figure(figsize=(12, 5.4), layout="constrained")
     ax_best, ax_steps = fig.subplots(1, 2)
-    groups = {name: _by_fraction(rows) for name, rows in results.items() if rows}
+    groups = {name: _by_key(rows, "train_fraction") for name, rows in results.items() if rows}
     _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0)
     ax_best.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     budget = max((r.get("steps") or r.get("steps_run") or 1 for rows in results.values() for r in rows), default=1)
