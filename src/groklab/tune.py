@@ -119,7 +119,10 @@ def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, pro
     import pandas as pd
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=tuning.sampler_seed))
+    # a quarter of the budget (at least 5 trials, Optuna's 10 at most) samples the space at random before TPE
+    startup = min(10, max(5, tuning.trials // 4))
+    sampler = optuna.samplers.TPESampler(seed=tuning.sampler_seed, n_startup_trials=startup)
+    study = optuna.create_study(direction="minimize", sampler=sampler)
     store_path = Path(store_path)
     rows_out = []
     for number in range(tuning.trials):
