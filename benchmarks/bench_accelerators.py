@@ -1,6 +1,6 @@
 """Does it beat a tuned AdamW? Each accelerator tuned with the same trial budget, then measured over seeds.
 
-    python benchmarks/bench_accelerators.py --trials 16 --store accelerators.db
+    python benchmarks/bench_accelerators.py --trials 12 --store accelerators.db
     python benchmarks/bench_accelerators.py --trials 2 --tune-seeds 0 --seeds 0,1 \\
         --set task=add --set modulus=23 --set train_fraction=0.8 --set d_model=64 --set d_mlp=128 --store small.db
 
@@ -79,12 +79,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--file", type=Path, default=ROOT / "sweeps" / "accelerators.toml")
     ap.add_argument("--store", type=Path, required=True)
-    ap.add_argument("--trials", type=int, default=16, help="Optuna trials per tuned method (the same for all)")
-    ap.add_argument("--tune-seeds", default="0,1", help="seeds each trial trains")
+    ap.add_argument("--trials", type=int, default=12, help="Optuna trials per tuned method (the same for all)")
+    ap.add_argument("--tune-seeds", default="0", help="seeds each trial trains")
     ap.add_argument("--seeds", default="0,1,2,3,4", help="seeds the tuned optimum is measured on")
     ap.add_argument("--methods", default=None, help="only these methods, comma-separated")
     ap.add_argument("--tune-only", action="store_true",
                     help="only tune (no timing: may run beside other work); measure later, alone, from the same store")
+    ap.add_argument("--measure-steps", type=int, default=None,
+                    help="budget of the measured runs (default: the base's, as in tuning); a method's own steps win")
     ap.add_argument("--set", action="append", default=[], help="override a base field: --set task=add")
     args = ap.parse_args()
     overrides = dict(s.split("=", 1) for s in args.set)
@@ -102,7 +104,8 @@ def main() -> None:
             trials = args.trials
         if args.tune_only:
             continue
-        cfgs = [RunConfig.from_dict({**base, **over, **best, "seed": s}, preset=preset) for s in seeds]
+        budget = {"steps": args.measure_steps} if args.measure_steps else {}
+        cfgs = [RunConfig.from_dict({**base, **budget, **over, **best, "seed": s}, preset=preset) for s in seeds]
         run_sweep(cfgs, args.store, workers=1, max_ensemble=1, progress=False)
         store = Store(args.store)
         rows = [store.get(c) for c in cfgs]
@@ -113,8 +116,9 @@ def main() -> None:
     if args.tune_only:
         return
     base_steps = results.get(BASELINE, ([],))[0]
-    print(f"{base['task']} mod {base.get('modulus')} at {base.get('train_fraction')}, budget {base.get('steps')}, "
-          f"seeds {args.seeds}; tuning: {args.trials} trials on seeds {args.tune_seeds}")
+    print(f"{base['task']} mod {base.get('modulus')} at {base.get('train_fraction')}, seeds {args.seeds}, budget "
+          f"{args.measure_steps or base.get('steps')}; tuning: {args.trials} trials on seeds {args.tune_seeds}, "
+          f"budget {base.get('steps')}")
     print(f"{'method':<24} {'updates to 99% (median, range)':>32} {'seconds to 99%':>24} {'reached':>8} "
           f"{'vs tuned AdamW':>15} {'trials':>7}  best")
     for name, (steps, secs, n, trials, best) in results.items():

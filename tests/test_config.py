@@ -40,6 +40,24 @@ def test_a_store_written_by_groklab_0_1_keeps_its_finished_runs(tmp_path):
     assert counts == {"total": 4, "skipped": 4, "ran": 0}
 
 
+def test_an_older_store_is_migrated_in_place_and_a_newer_one_refused(tmp_path):
+    import groklab.store as store_mod
+
+    path = _v0_1_store(tmp_path)
+    store = Store(path)
+    assert store.db.execute("SELECT value FROM meta").fetchone()[0] == str(store_mod.SCHEMA_VERSION)
+    run = store.get(RunConfig(**V0_1_BASE, seed=0))
+    rows = store.metrics(run["id"])
+    assert len(rows) == 4 and all(r["zero_loss_frac"] is None for r in rows)  # not measured by 0.1
+    cfg = RunConfig(**V0_1_BASE, seed=2)
+    run_sweep([cfg], path, workers=1, progress=False)
+    assert all(r["zero_loss_frac"] == 0.0 for r in store.metrics(store.get(cfg)["id"]))
+    store.db.execute("UPDATE meta SET value='99'")
+    store.close()
+    with pytest.raises(ConfigError, match="schema 99, written by a newer groklab"):
+        Store(path)
+
+
 def test_fields_added_after_0_1_count_only_when_they_differ_from_their_default():
     added = [name for name in FIELDS if name not in HASHED_SINCE_0_1 | {"device", "checkpoint_every"}]
     assert {"model", "loss"} <= set(added)

@@ -74,5 +74,5 @@ def test_dropout_acts_in_training_only_and_its_masks_are_per_run():
 
 def test_evaluation_columns_are_named():
     row = Group.build([RunConfig(**SMALL)]).evaluate()[0]
-    assert list(row) == ["train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr"]
+    assert list(row) == ["train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm", "lr"]
     assert 0 <= row["train_acc"] <= 1 and row["lr"] == pytest.approx(3e-4)

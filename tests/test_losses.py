@@ -42,11 +42,11 @@ def test_stablemax_values_and_gradient_follow_prieto_et_al():
     from groklab.losses import stablemax
 
     g = torch.Generator().manual_seed(0)
-    logits = (3 * torch.randn(2, 6, 9, generator=g, dtype=torch.float64)).float().requires_grad_(True)
+    logits = (3 * torch.randn(2, 6, 9, generator=g, dtype=torch.float64)).requires_grad_(True)
     target = torch.randint(0, 9, (2, 6), generator=g)
-    per = stablemax(logits, target)
-    want = -prieto_log_stablemax(logits.detach().double()).gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    torch.testing.assert_close(per, want.float())
+    per = stablemax(logits, target)  # float64: the engine's default precision for stablemax ("auto")
+    want = -prieto_log_stablemax(logits.detach()).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(per, want)
     per.sum().backward()
     # d loss / d x_i = s'(x_i) / sum_j s(x_j) - [i = target] s'(x_t) / s(x_t), with s' = 1 above 0, 1 / (1 - x)^2 below
     x = logits.detach().double()
@@ -55,7 +55,7 @@ def test_stablemax_values_and_gradient_follow_prieto_et_al():
     grad = ds / s.sum(-1, keepdim=True)
     onehot = F.one_hot(target, 9).bool()
     grad = torch.where(onehot, grad - ds / s, grad)
-    torch.testing.assert_close(logits.grad.double(), grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(logits.grad, grad)
     # linear, not exponential: a huge logit does not make the loss exactly zero in float32 (no softmax collapse)
     big = torch.tensor([[[200.0, 0.0, 0.0]]])
     assert stablemax(big, torch.tensor([[0]])).item() > 0 and cross_entropy(big, torch.tensor([[0]])).item() == 0
@@ -77,3 +77,30 @@ def test_every_loss_trains_a_run():
         for _ in range(30):
             g.step()
         assert g.evaluate()[0]["train_loss"] < first
+
+
+def test_loss_precision_auto_is_fp64_for_stablemax_only():
+    from groklab.losses import loss_dtype
+
+    assert loss_dtype("stablemax", "auto") == torch.float64
+    assert loss_dtype("cross_entropy", "auto") == loss_dtype("mse", "auto") == torch.float32
+    assert loss_dtype("cross_entropy", "fp64") == torch.float64 and loss_dtype("stablemax", "fp32") == torch.float32
+
+
+def test_softmax_collapse_without_weight_decay_in_fp32_and_not_in_fp64():
+    """Prieto et al. 2025: trained past memorization without weight decay, the logits grow until the fp32 softmax of
+    most training examples is exactly 1 at the answer (loss exactly 0: no gradient). The same weights in fp64 still
+    have a small nonzero loss on every example."""
+    cfg = RunConfig(task="add", modulus=7, train_fraction=0.5, d_model=16, n_heads=2, d_mlp=32, lr=3e-2,
+                    weight_decay=0.0, batch_size="full", loss_precision="fp32")
+    g = Group.build([cfg])
+    assert g.evaluate()[0]["zero_loss_frac"] == 0.0
+    for _ in range(900):
+        g.step()
+    row = g.evaluate()[0]
+    assert row["train_acc"] == 1.0 and row["zero_loss_frac"] > 0.5
+    g64 = Group.build([cfg.replace(loss_precision="fp64")])
+    g64.params.flat.copy_(g.params.flat)
+    row64 = g64.evaluate()[0]
+    assert row64["zero_loss_frac"] == 0.0 and row64["train_loss"] > 0
+    assert row64["train_acc"] == 1.0

@@ -25,7 +25,7 @@ def test_run_directory_contract(tiny, tmp_path):
         "checkpoint.pt", "config.json", "curves.png", "metrics.csv", "summary.json"]
     assert RunConfig.from_dict(json.loads((out / "config.json").read_text())) == tiny.replace(steps=200)
     header = (out / "metrics.csv").read_text().splitlines()[0]
-    assert header == "step,train_loss,train_acc,val_loss,val_acc,weight_norm,lr,elapsed_s"
+    assert header == "step,train_loss,train_acc,val_loss,val_acc,zero_loss_frac,weight_norm,lr,elapsed_s"
     rows = rundir.read_metrics(out)
     steps = [r["step"] for r in rows]
     assert steps[0] == 0 and steps[-1] == 200 and steps == sorted(set(steps))

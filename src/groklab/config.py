@@ -54,6 +54,9 @@ class RunConfig:
     # optimization
     loss: str = _f("cross_entropy", "per-example loss on the answer: cross_entropy, stablemax (Prieto et al. 2025), "
                    "mse on one-hot targets (see groklab.losses.LOSSES)", choices=LOSSES)
+    loss_precision: str = _f("auto", "precision of the loss and its softmax: fp32, fp64, or auto (fp64 for stablemax as "
+                             "published, fp32 otherwise); softmax collapse (a training loss of exactly 0) depends on it",
+                             choices=("auto", "fp32", "fp64"))
     optimizer: str = _f("adamw", "base optimizer: adamw, adam, sgd, or muon (Muon for the hidden matrices, AdamW "
                         "for the rest; see groklab.optim.RULES)", choices=RULES)
     lr: float = _f(1e-3, "peak learning rate", gt=0.0)

@@ -29,15 +29,15 @@ import torch
 from .data import SEED_BATCHES, SEED_INIT, SEED_NOISE, RunSplit, Sampler, TaskTable, derive_seed
 from .errors import ConfigError
 from .interventions import StepContext, active_transforms
-from .losses import get_loss, l2_penalty
+from .losses import get_loss, l2_penalty, loss_dtype, zero_loss
 from .models import ModelSpec, get_model
 from .models.stacked import Dropout, init_member, stack
 from .optim import BASE_FIELDS, RULES, FlatParams, HyperParams, Optimizer
 from .runtime import resolve_device
 
 # fields every stacked run must share; the model adds its own architecture fields
-SHARED_FIELDS = ("task", "modulus", "model", "loss", "optimizer", "precision", "compile", "dropout")
-EVAL_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr")
+SHARED_FIELDS = ("task", "modulus", "model", "loss", "loss_precision", "optimizer", "precision", "compile", "dropout")
+EVAL_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm", "lr")
 # examples x runs per evaluation chunk: cache-sized on the CPU; large on a GPU, where each chunk
 # is a round of kernel launches
 EVAL_CHUNK = {"cpu": 2048, "cuda": 1 << 17}
@@ -51,6 +51,7 @@ class GroupSpec:
     modulus: int
     model: str
     loss: str
+    loss_precision: str
     optimizer: str
     precision: str
     compile: bool
@@ -99,12 +100,13 @@ class Member:
     step: int = 0
 
 
-def batch_loss(p, x, y, z, weight, model: ModelSpec, mcfg, loss_fn, drop) -> torch.Tensor:
+def batch_loss(p, x, y, z, weight, model: ModelSpec, mcfg, loss_fn, dtype, drop) -> torch.Tensor:
     """The sum over runs of each run's mean loss on its batch, so that each run's gradient is its own.
 
-    x, y, z (E, B); weight (E, B) or None: 1 / a run's batch size on its rows, 0 on padding.
+    x, y, z (E, B); weight (E, B) or None: 1 / a run's batch size on its rows, 0 on padding. The loss is computed
+    in ``dtype`` (fp32 also under bf16 autocast, or fp64).
     """
-    per = loss_fn(model.answer_logits(p, x, y, mcfg, drop).float(), z)  # the loss in fp32 under bf16 autocast
+    per = loss_fn(model.answer_logits(p, x, y, mcfg, drop).to(dtype), z)
     return per.mean(1).sum() if weight is None else (per * weight).sum()
 
 
@@ -136,6 +138,7 @@ class Group:
         self.model = spec.model_spec
         self.mcfg = spec.model_config(table.n_symbols)
         self.loss_fn = get_loss(spec.loss)
+        self.loss_dtype = loss_dtype(spec.loss, spec.loss_precision)
         self.weight_stage = active_transforms([m.cfg for m in members], "weights")
         self._per_run()
 
@@ -212,7 +215,7 @@ class Group:
             for intervention in self.weight_stage:
                 p = intervention.apply(p, {}, self.opt.hp, ctx)
         with self._autocast():
-            loss = loss_fn(p, t.x[idx], t.y[idx], z, weight, self.model, self.mcfg, self.loss_fn, drop)
+            loss = loss_fn(p, t.x[idx], t.y[idx], z, weight, self.model, self.mcfg, self.loss_fn, self.loss_dtype, drop)
             if self.l2 is not None:
                 loss = loss + l2_penalty(self.params.views, self.l2)
             self.params.grad.zero_()
@@ -222,7 +225,8 @@ class Group:
             m.step += 1
 
     def evaluate(self) -> list[dict[str, float]]:
-        """Per member: loss and accuracy on its training and validation rows, weight norm, learning rate."""
+        """Per member: loss and accuracy on its training and validation rows, the share of its training rows
+        whose loss is exactly zero in the loss precision (softmax collapse), weight norm, learning rate."""
         with self._autocast():
             stats = self._evaluate()
         return [dict(zip(EVAL_COLUMNS, row)) for row in stats.tolist()]
@@ -236,19 +240,23 @@ class Group:
         chunk = max(256, EVAL_CHUNK.get(t.x.device.type, 2048) // E)
         loss = torch.empty(E, n, device=t.x.device)
         correct = torch.empty(E, n, device=t.x.device)
+        zero = torch.empty(E, n, device=t.x.device)
         p = self.params.views
         prepared = self.model.prepare(p, self.mcfg) if self.model.prepare is not None else None
         for a in range(0, n, chunk):
             xs, ys = (v[a: a + chunk].expand(E, -1) for v in (t.x, t.y))
             # training rows are scored against the answers the run trains on (label noise), validation rows clean
             zs = t.z[a: a + chunk].expand(E, -1) if self.answers is None else self.answers[:, a: a + chunk]
-            logits = self.model.answer_logits(p, xs, ys, self.mcfg, prepared=prepared).float()
-            loss[:, a: a + chunk] = self.loss_fn(logits, zs)
+            logits = self.model.answer_logits(p, xs, ys, self.mcfg, prepared=prepared).to(self.loss_dtype)
+            per = self.loss_fn(logits, zs)
+            loss[:, a: a + chunk] = per
+            zero[:, a: a + chunk] = zero_loss(per)
             correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
         mask = torch.stack([m.split.train_mask for m in self.members]).float()
         n_tr, n_va = mask.sum(1), (1 - mask).sum(1)
         out = torch.stack([(loss * mask).sum(1) / n_tr, (correct * mask).sum(1) / n_tr,
                            (loss * (1 - mask)).sum(1) / n_va, (correct * (1 - mask)).sum(1) / n_va,
+                           (zero * mask).sum(1) / n_tr,
                            self.params.flat.norm(dim=1), self.opt.current_lr()[:, 0]], dim=1)
         return out.cpu()
 

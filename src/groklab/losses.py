@@ -1,8 +1,11 @@
 """Per-example losses by name, the same code for training and evaluation.
 
 A loss maps logits ``(E, N, V)`` and target answers ``(E, N)`` to one loss per
-example ``(E, N)``; training averages it over each run's batch, evaluation
-over each run's training and validation rows. Adding one is a function and
+example ``(E, N)`` in the logits' dtype; training averages it over each run's
+batch, evaluation over each run's training and validation rows. The engine
+casts the logits to ``loss_dtype(loss, cfg.loss_precision)`` first (fp32 or
+fp64), and logs the share of training examples whose loss is exactly zero in
+that precision (``zero_loss_frac``: softmax collapse). Adding one is a function and
 one entry in ``LOSSES`` (``RunConfig.loss`` then accepts its name).
 
 >>> import torch
@@ -34,10 +37,10 @@ def stablemax_s(x: Tensor) -> Tensor:
 
 def stablemax(logits: Tensor, target: Tensor) -> Tensor:
     """StableMax cross-entropy (Prieto et al. 2025, "Grokking at the Edge of Numerical Stability"):
-    ``-log(s(x_target) / sum_j s(x_j))``, computed in float64 as their code does, returned in float32."""
-    sx = stablemax_s(logits.double())
+    ``-log(s(x_target) / sum_j s(x_j))``, in the logits' dtype (float64 by default, as their code does)."""
+    sx = stablemax_s(logits)
     picked = sx.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    return (sx.sum(-1).log() - picked.log()).float()
+    return sx.sum(-1).log() - picked.log()
 
 
 def mse(logits: Tensor, target: Tensor) -> Tensor:
@@ -51,6 +54,24 @@ LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "stablemax": stablemax,
     "mse": mse,
 }
+
+
+# the precision a loss is computed in when RunConfig.loss_precision is "auto"
+NATIVE_PRECISION = {"stablemax": "fp64"}
+DTYPES = {"fp32": torch.float32, "fp64": torch.float64}
+
+
+def loss_dtype(name: str, precision: str) -> torch.dtype:
+    """The dtype the logits are cast to before loss ``name``: ``precision`` (fp32, fp64), or for "auto" the loss's
+    own (fp64 for StableMax, as published; fp32 for the others)."""
+    return DTYPES[NATIVE_PRECISION.get(name, "fp32") if precision == "auto" else precision]
+
+
+def zero_loss(per_example: Tensor) -> Tensor:
+    """Where the loss is exactly zero in its working precision: for softmax cross-entropy, the example's softmax has
+    rounded to exactly 1 at the answer and its gradient vanishes ("softmax collapse", Prieto et al. 2025, who
+    track the share of such training examples)."""
+    return per_example == 0
 
 
 def get_loss(name: str) -> Callable[[Tensor, Tensor], Tensor]:

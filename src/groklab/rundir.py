@@ -27,7 +27,9 @@ from .models import Model, get_model
 from .tasks import n_symbols
 
 CHECKPOINT_FORMAT = 1
-METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "lr", "elapsed_s"]
+METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm", "lr", "elapsed_s"]
+# columns a run written by an older groklab may lack (empty in metrics.csv, None when read, NULL in the store)
+ADDED_METRICS = {"zero_loss_frac"}
 SUMMARY = ["task", "modulus", "train_fraction", "seed", "n_train", "n_val", "n_params", "steps_run",
            "step_train_acc_99", "step_val_acc_99", "grok_delay", "final_train_acc", "final_val_acc",
            "best_val_acc", "wall_time_s", "status"]
@@ -95,8 +97,13 @@ def metrics_csv(rows: list[dict]) -> bytes:
     w = csv.DictWriter(buf, METRICS, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: r[k] for k in METRICS})
+        w.writerow(dict(zip(METRICS, metric_values(r))))
     return buf.getvalue().encode()
+
+
+def metric_values(row: dict) -> list:
+    """A metrics row's values in METRICS order (None for a column an older groklab did not write)."""
+    return [row.get(k) if k in ADDED_METRICS else row[k] for k in METRICS]
 
 
 def metrics_row(row: dict) -> bytes:
@@ -109,7 +116,13 @@ def read_metrics(run_dir: Path) -> list[dict]:
     if not path.exists():
         return []
     with path.open() as fh:
-        return [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: _number(k, row.get(k)) for k in METRICS} for row in csv.DictReader(fh)]
+
+
+def _number(column: str, text: str | None) -> int | float | None:
+    if text in (None, "") and column in ADDED_METRICS:
+        return None
+    return int(text) if column == "step" else float(text)
 
 
 def read_summary(run_dir: Path) -> dict | None:

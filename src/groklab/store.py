@@ -28,9 +28,13 @@ from typing import Any, Callable
 
 from .config import RunConfig
 from .errors import ConfigError, StorageError
-from .rundir import FINISHED, METRICS, SUMMARY
+from .rundir import FINISHED, METRICS, SUMMARY, metric_values
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# how a store of each older schema becomes the next one (run when a newer groklab opens it)
+MIGRATIONS = {
+    1: ["ALTER TABLE metrics ADD COLUMN zero_loss_frac REAL"],  # groklab 0.2: the softmax-collapse share
+}
 ATTEMPTS = 12  # of a transaction that meets transient errors; backoff 0.05 s doubling to 3 s, jittered
 _TRANSIENT = ("locked", "busy", "disk i/o error")
 _SUMMARY_COLS = [c for c in SUMMARY if c != "status"]
@@ -109,9 +113,10 @@ class Store:
         if tables and "meta" not in tables:
             raise ConfigError(f"{str(self.path)!r} is an SQLite file but not a groklab store")
         if tables:
-            row = self.db.execute("SELECT value FROM meta WHERE key='groklab_store'").fetchone()
-            if row is None or int(row[0]) != SCHEMA_VERSION:
-                raise ConfigError(f"{str(self.path)!r} is not a groklab store of schema {SCHEMA_VERSION}")
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise ConfigError(f"{str(self.path)!r} is a store of schema {version}, written by a newer groklab; "
+                                  f"this one reads schema {SCHEMA_VERSION} and older")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         if not tables:
@@ -120,6 +125,24 @@ class Store:
                     if stmt.strip():
                         db.execute(stmt)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('groklab_store', ?)", (str(SCHEMA_VERSION),))
+        elif version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _version(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='groklab_store'").fetchone()
+        if row is None or not str(row[0]).isdigit() or int(row[0]) < 1:
+            raise ConfigError(f"{str(self.path)!r} is not a groklab store (no schema version)")
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        """Bring an older store to this schema in one transaction (another process may have done it first)."""
+        with self.transaction() as db:
+            version = self._version()
+            while version < SCHEMA_VERSION:
+                for stmt in MIGRATIONS[version]:
+                    db.execute(stmt)
+                version += 1
+            db.execute("UPDATE meta SET value=? WHERE key='groklab_store'", (str(version),))
 
     @contextmanager
     def transaction(self):
@@ -190,7 +213,7 @@ class Store:
                        (str(summary["status"]), time.time(), *[summary.get(c) for c in _SUMMARY_COLS], rid))
             db.execute("DELETE FROM metrics WHERE run_id=?", (rid,))
             db.executemany(f"INSERT INTO metrics (run_id, {', '.join(METRICS)}) VALUES (?, {', '.join('?' * len(METRICS))})",
-                           [(rid, *[r[c] for c in METRICS]) for r in history])
+                           [(rid, *metric_values(r)) for r in history])
             return rid
 
         return self.write(write)
