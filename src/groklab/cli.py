@@ -330,6 +330,60 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
     _save(fig, output)
 
 
+@app.command()
+def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or use --store and --run-id)"),
+            store: Optional[Path] = typer.Option(None, help="SQLite store holding the run"),
+            run_id: Optional[int] = typer.Option(None, help="with --store: the run's id (groklab runs lists them)"),
+            out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/analysis)"),
+            sharpness_examples: int = typer.Option(512, help="training examples the sharpness is measured on"),
+            tsne: bool = typer.Option(True, help="draw the t-SNE panel (scikit-learn; a few seconds)"),
+            quiet: bool = typer.Option(False, "--quiet", help="no progress bar")):
+    """Look inside a run: embeddings, Fourier progress measures, sharpness, softmax collapse, over its snapshots."""
+    from .analysis import applicable, write_analysis
+    from .rundir import load_config
+
+    if (run is None) == (store is None):
+        raise ConfigError("give a run directory, or --store and --run-id (not both)")
+    if store is not None:
+        from .store import Store
+
+        if run_id is None:
+            raise ConfigError("--store needs --run-id (groklab runs --store S lists the ids)")
+        run = Store(_existing(store), create=False).run_dir(run_id)
+    if not run.is_dir() or not (run / "config.json").exists():
+        raise ConfigError(f"{str(run)!r} is not a run directory (no config.json)")
+    if sharpness_examples < 1:
+        raise ConfigError(f"sharpness examples {sharpness_examples} is too small; must be >= 1")
+    cfg = load_config(run)
+    app_ = applicable(cfg.task)
+    typer.echo(f"{cfg.task} ({cfg.model}): " + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'no'}"
+                                                         for k, v in app_.items()), err=True)
+    from tqdm.auto import tqdm
+
+    bar = None if quiet else tqdm(unit="snapshot", dynamic_ncols=True)
+
+    def tick(i: int, n: int) -> None:
+        if bar is not None:
+            bar.total = n
+            bar.update(1)
+
+    result = write_analysis(run, out, sharpness_examples=sharpness_examples, use_tsne=tsne, progress=tick)
+    if bar is not None:
+        bar.close()
+    if result["n_snapshots"] == 0:
+        typer.echo("no snapshots: only the final weights were analysed; train with --snapshots 40 for the "
+                   "measures over time", err=True)
+    last = result["snapshots"][-1]
+    keys = result["key_frequencies"]
+    typer.echo(f"step {last['step']:,}: train acc {last['train_acc']:.3f}, val acc {last['val_acc']:.3f}"
+               + (f", key frequencies {keys}, Fourier Gini {result['fourier_gini']:.2f}" if app_["fourier"] else "")
+               + f", sharpness {last['sharpness']:.3g}")
+    ph = {k: v for k, v in result["phases"].items() if v}
+    if ph:
+        typer.echo("phases: " + "; ".join(f"{k.replace('_', ' ')} {a:,}-{b:,}" for k, (a, b) in ph.items()))
+    typer.echo(f"wrote {', '.join(result['files'])} to {out or run / 'analysis'}")
+
+
 def _run_ids(text: str | None) -> list[int] | None:
     if not text:
         return None

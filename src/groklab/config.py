@@ -92,6 +92,8 @@ class RunConfig:
     stop_patience: int = _f(500, "updates validation accuracy must hold >= 0.99 before stopping", min=0)
     eval_every: int = _f(10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)", min=1)
     checkpoint_every: int = _f(1000, "updates between checkpoints", min=1)
+    snapshots: int = _f(0, "keep the parameters at about this many log-spaced steps over the budget (and at the "
+                        "end) in RUN/snapshots/, for measures over time (groklab analyze); 0: none", min=0)
     device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
     precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CUDA, or CPUs with bf16 "
                         "matmul: AVX512-BF16/AMX; far slower on others) or tf32 (CUDA): not bitwise the same", choices=("fp32", "bf16", "tf32"))
@@ -156,7 +158,7 @@ class RunConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-NOT_IDENTITY = {"device", "checkpoint_every"}
+NOT_IDENTITY = {"device", "checkpoint_every", "snapshots"}  # where and what a run writes, not what it computes
 # the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
 HASHED_SINCE_0_1 = frozenset((
     "task", "modulus", "train_fraction", "seed", "n_layers", "d_model", "n_heads", "d_mlp", "act", "norm",

@@ -180,6 +180,10 @@ class Group:
         return group
 
     # -- per-member state (checkpoints) -------------------------------------------------------
+    def member_params(self, e: int) -> dict[str, torch.Tensor]:
+        """Member e's parameters by name, without the ensemble axis (views: copy before the next update)."""
+        return {k: v[e] for k, v in self.params.views.items()}
+
     def member_state(self, e: int) -> dict:
         """What member e needs to continue bit for bit: parameters, optimizer, sampler, generator, step."""
         m = self.members[e]

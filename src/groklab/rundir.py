@@ -200,6 +200,49 @@ def _check_owner(theirs: dict, cfg: RunConfig, run_dir: Path) -> None:
             raise ConfigError(f"checkpoint in {str(run_dir)!r} is for {key}={value!r}, not {key}={getattr(cfg, key)!r}")
 
 
+def snapshot_steps(budget: int, n: int) -> list[int]:
+    """About ``n`` log-spaced steps in [0, budget] (0 and 1 included; duplicates after rounding dropped)."""
+    import numpy as np
+
+    if n <= 0:
+        return []
+    if n == 1 or budget < 1:
+        return [0]
+    return sorted({0, *np.unique(np.round(np.geomspace(1, budget, n - 1))).astype(int).tolist()})
+
+
+def save_snapshot(run_dir: Path, step: int, params: dict[str, torch.Tensor]) -> None:
+    """RUN/snapshots/step_<step>.pt: one model's parameters (no ensemble axis) at ``step``, written atomically."""
+    folder = Path(run_dir) / "snapshots"
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"cannot write {str(folder)!r}: {e.strerror or e}") from None
+    buf = io.BytesIO()
+    torch.save({"step": int(step), "params": {k: v.detach().cpu().clone() for k, v in params.items()}}, buf)
+    atomic_write(folder / f"step_{int(step):09d}.pt", buf.getvalue())
+
+
+def snapshot_files(run_dir: Path) -> list[tuple[int, Path]]:
+    """The (step, file) of every snapshot of a run, in step order."""
+    folder = Path(run_dir) / "snapshots"
+    if not folder.is_dir():
+        return []
+    return sorted((int(f.stem.split("_")[1]), f) for f in folder.glob("step_*.pt") if f.stem.split("_")[1].isdigit())
+
+
+def load_snapshot(path: Path, run_dir: Path | None = None):
+    """The ``groklab.models.Model`` of one snapshot file (the run's config from ``run_dir``, default its folder)."""
+    run_dir = Path(run_dir) if run_dir is not None else Path(path).parents[1]
+    cfg = load_config(run_dir)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user-facing error
+        raise ConfigError(f"snapshot {str(path)!r} is unreadable: {e}") from None
+    spec = get_model(cfg.model)
+    return Model(spec, spec.config(cfg, n_symbols(cfg.task, cfg.modulus)), state["params"])
+
+
 def load_model(run_dir: Path):
     """The trained model of a run directory as a ``groklab.models.Model`` (through the model registry)."""
     cfg = load_config(run_dir)

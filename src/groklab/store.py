@@ -236,6 +236,21 @@ class Store:
         rows = self._read("SELECT * FROM runs WHERE config_hash=?", (cfg.hash(),))
         return dict(rows[0]) if rows else None
 
+    def run_dir(self, run_id: int) -> Path:
+        """The run directory of run ``run_id`` (a relative one is taken from the store's folder when it is not
+        found from here); ConfigError when the run is unknown or kept none."""
+        rows = self._read("SELECT run_dir FROM runs WHERE id=?", (int(run_id),))
+        if not rows:
+            raise ConfigError(f"run id {run_id} is not in store {str(self.path)!r}; groklab runs --store lists them")
+        if not rows[0]["run_dir"]:
+            raise ConfigError(f"run {run_id} of store {str(self.path)!r} kept no run directory")
+        path = Path(rows[0]["run_dir"])
+        if not path.is_absolute() and not path.exists() and (self.path.parent / path).exists():
+            path = self.path.parent / path
+        if not path.is_dir():
+            raise ConfigError(f"run {run_id}'s directory {str(path)!r} does not exist")
+        return path
+
     def runs(self, task: str | None = None, status: str | None = None) -> list[dict]:
         q, args = "SELECT * FROM runs WHERE 1=1", []
         if task:

@@ -60,6 +60,7 @@ class RunState:
     last_ckpt: int = 0
     streak_start: int | None = None  # first step of the current streak of validation accuracy >= 0.99
     status: Status = Status.RUNNING
+    snapshot_at: frozenset = frozenset()  # the steps whose parameters are kept (cfg.snapshots)
     elapsed_before: float = 0.0
     t0: float = field(default_factory=time.perf_counter)
 
@@ -129,6 +130,8 @@ class _Interrupt:
 def _start(cfg: RunConfig, rd: Path | None, resume: bool) -> tuple[RunState, dict | None]:
     """A run's loop state, and its checkpoint when it resumes from one (the engine takes the rest)."""
     run = RunState(cfg, rd)
+    if rd is not None and cfg.snapshots:
+        run.snapshot_at = frozenset(rundir.snapshot_steps(cfg.steps, cfg.snapshots))
     ckpt = None
     if resume and rd is not None and (rd / "checkpoint.pt").exists():
         ckpt = rundir.load_checkpoint(rd, cfg)
@@ -156,6 +159,8 @@ def _checkpoint(run: RunState, g: Group, e: int) -> None:
 def _finish(run: RunState, g: Group, e: int) -> RunResult:
     if run.status in (Status.GENERALIZED, Status.BUDGET_EXHAUSTED, Status.INTERRUPTED):
         _checkpoint(run, g, e)  # a diverged run keeps its last good checkpoint
+        if run.snapshot_at and run.status != Status.INTERRUPTED:
+            rundir.save_snapshot(run.run_dir, g.members[e].step, g.member_params(e))  # the final weights
     summary = run.summary(g.members[e].step)
     if run.run_dir is not None:
         rundir.atomic_json(run.run_dir / "summary.json", summary)
@@ -222,6 +227,10 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
                 g.retire(done)
                 if not g.members:
                     break
+            for e, m in enumerate(g.members):
+                run = runs[m.index]
+                if m.step in run.snapshot_at:  # a resumed run writes again, identically, those after its checkpoint
+                    rundir.save_snapshot(run.run_dir, m.step, g.member_params(e))
             g.step()
             if bar is not None:
                 bar.update(1)

@@ -1,0 +1,168 @@
+"""The figures of ``groklab analyze``, each a matplotlib Figure (no pyplot state).
+
+- ``embeddings``: PCA and t-SNE of the input embeddings and the unembedding rows, coloured by residue (S5: by a
+  subgroup's cosets and by cycle type), and the plane of each key frequency (Figure 3 of the paper);
+- ``embeddings_over_time``: one of those pictures at several snapshots;
+- ``fourier``: the norm of the embedding and of the neuron-logit map in each frequency, key ones marked;
+- ``progress``: the measures over the snapshots beside the loss curves, phases shaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from ..plots import TRAIN, VAL
+from .embeddings import frequency_plane, labels, pca, symbol_embeddings, tsne, unembedding_rows
+from .fourier import frequency_norms
+
+PHASE_COLOURS = {"memorization": "tab:orange", "circuit_formation": "tab:blue", "cleanup": "tab:purple"}
+
+
+def _scatter(ax, xy: np.ndarray, colour, title: str, cyclic: bool, order: bool = False) -> None:
+    if order:  # residues in order: the circle is walked k steps at a time
+        ax.plot(xy[:, 0], xy[:, 1], color="0.85", lw=0.6, zorder=1)
+    if isinstance(colour[0], str):
+        kinds = sorted(set(colour))
+        for i, kind in enumerate(kinds):
+            pts = xy[[c == kind for c in colour]]
+            ax.scatter(pts[:, 0], pts[:, 1], s=14, color=f"C{i}", label=kind, zorder=2)
+        ax.legend(fontsize=6, loc="best", markerscale=0.8)
+    else:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, cmap="twilight" if cyclic else "tab10", s=14, zorder=2)
+        if cyclic:
+            ax.figure.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def embeddings(model, task: str, keys: Sequence[int] = (), use_tsne: bool = True, title: str | None = None) -> Figure:
+    W_E, W_U = symbol_embeddings(model), unembedding_rows(model)
+    lab = labels(task, model.cfg.n_symbols)
+    modular = "residue" in lab
+    panels = [("PCA of the input embeddings", pca(W_E), False), ("PCA of the unembedding rows", pca(W_U), False)]
+    if use_tsne:
+        panels.append(("t-SNE of the input embeddings", tsne(W_E), False))
+    if modular:
+        panels += [(f"input embeddings, frequency {k} plane", frequency_plane(W_E, k), True) for k in list(keys)[:3]]
+    colourings = list(lab.items()) if not modular else [next(iter(lab.items()))]
+    rows = len(colourings)
+    fig = Figure(figsize=(3.3 * len(panels), 3.2 * rows))
+    axes = fig.subplots(rows, len(panels), squeeze=False)
+    for r, (name, colour) in enumerate(colourings):
+        for c, (ptitle, xy, planar) in enumerate(panels):
+            _scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular, order=planar)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def embeddings_over_time(models: Sequence[tuple[int, object]], task: str, key: int | None) -> Figure:
+    """One panel per (step, model): the plane of frequency ``key`` of the input embeddings (a modular task),
+    else their PCA; the same colouring throughout."""
+    fig = Figure(figsize=(2.6 * len(models), 2.8))
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    for ax, (step, model) in zip(axes, models):
+        W = symbol_embeddings(model)
+        lab = labels(task, model.cfg.n_symbols)
+        name, colour = next(iter(lab.items()))
+        modular = name == "residue"
+        xy = frequency_plane(W, key) if modular and key else pca(W)
+        _scatter(ax, xy, colour, f"step {step:,}", cyclic=modular, order=modular and bool(key))
+    what = f"input embeddings in the frequency-{key} plane" if key else "PCA of the input embeddings"
+    fig.suptitle(f"{what}, over training", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fourier(model, keys: Sequence[int], title: str | None = None) -> Figure:
+    from .embeddings import neuron_logit_map
+
+    fig = Figure(figsize=(11, 3.4))
+    axes = fig.subplots(1, 2)
+    for ax, (name, W) in zip(axes, [("input embeddings", symbol_embeddings(model)),
+                                    ("neuron-logit map", neuron_logit_map(model))]):
+        norms = frequency_norms(W).numpy()
+        k = np.arange(len(norms))
+        ax.bar(k, norms, color=["tab:red" if i in keys else "0.6" for i in k], width=0.8)
+        ax.set(xlabel="frequency k of Z_p", ylabel="norm", title=f"{name}: norm per frequency (key in red)")
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _shade(ax, phases: Mapping) -> None:
+    for name, span in phases.items():
+        if span and span[1] > span[0]:
+            ax.axvspan(max(span[0], 1), span[1], color=PHASE_COLOURS[name], alpha=0.08, lw=0)
+
+
+def progress(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
+    """The measures over the snapshots (``progress.analyze``'s result) beside the evaluation curves."""
+    snaps = result["snapshots"]
+    steps = np.array([max(r["step"], 1) for r in snaps])
+    hist_steps = np.array([max(r["step"], 1) for r in history])
+    fig = Figure(figsize=(14, 7.5))
+    axes = fig.subplots(2, 3)
+    ax = axes[0, 0]
+    if len(history):
+        ax.plot(hist_steps, [r["train_acc"] for r in history], color=TRAIN, label="train")
+        ax.plot(hist_steps, [r["val_acc"] for r in history], color=VAL, label="validation")
+    ax.set(ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
+    ax = axes[0, 1]
+    if len(history):
+        ax.plot(hist_steps, [r["train_loss"] for r in history], color=TRAIN, label="train loss")
+        ax.plot(hist_steps, [r["val_loss"] for r in history], color=VAL, label="validation loss")
+    if "restricted_loss" in snaps[-1]:
+        ax.plot(steps, [r["restricted_loss"] for r in snaps], "o-", ms=3, color="tab:blue", label="restricted loss")
+        ax.plot(steps, [r["excluded_loss"] for r in snaps], "o-", ms=3, color="tab:brown",
+                label="excluded loss (train)")
+    ax.set(yscale="log", ylabel="loss", title="loss; restricted and excluded (key frequencies)")
+    ax = axes[0, 2]
+    if "fourier_gini" in snaps[-1]:
+        ax.plot(steps, [r["fourier_gini"] for r in snaps], "o-", ms=3, label="Gini, embedding")
+        ax.plot(steps, [r["neuron_logit_gini"] for r in snaps], "o-", ms=3, label="Gini, neuron-logit map")
+        ax.set(ylim=(0, 1))
+    ax.set(ylabel="Gini of the Fourier norms", title="Fourier sparsity")
+    ax = axes[1, 0]
+    ax.plot(steps, [r["weight_norm"] for r in snaps], "o-", ms=3, color="k")
+    ax.set(ylabel="weight norm", title="total weight norm")
+    ax = axes[1, 1]
+    ax.plot(steps, [max(r["sharpness"], 1e-12) for r in snaps], "o-", ms=3, color="tab:red", label="top Hessian eig.")
+    ax2 = ax.twinx()
+    ax2.plot(steps, [r["perturbed_loss_rise"] for r in snaps], "s--", ms=3, color="tab:gray",
+             label="loss rise, 5% weight noise")
+    ax.set(yscale="log", ylabel="top Hessian eigenvalue", title=f"sharpness ({result['sharpness_examples']} "
+                                                                  "training examples)")
+    ax2.set_yscale("symlog", linthresh=1e-4)
+    ax2.set_ylabel("loss rise")
+    ax2.legend(loc="upper right", fontsize=7)
+    ax = axes[1, 2]
+    ax.plot(steps, [r["zero_loss_frac"] for r in snaps], "o-", ms=3, color="tab:purple", label="zero-loss share")
+    ax.set(ylim=(-0.02, 1.02), ylabel="share of training examples with loss 0 (fp32)", title="softmax collapse")
+    ax3 = ax.twinx()
+    ax3.plot(steps, [r["logit_norm"] for r in snaps], "--", color="tab:olive", label="logit norm")
+    ax3.set_ylabel("mean norm of the centred logits")
+    ax3.legend(loc="center right", fontsize=7)
+    for a in axes.flat:
+        a.set_xscale("log")
+        a.set_xlabel("optimization steps")
+        a.grid(alpha=0.3)
+        _shade(a, result["phases"])
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=7, loc="best")
+    handles = [Patch(color=c, alpha=0.3, label=n.replace("_", " ")) for n, c in PHASE_COLOURS.items()
+               if result["phases"].get(n)]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig

@@ -1,0 +1,124 @@
+"""Fourier analysis of modular tasks (Nanda et al. 2023, "Progress measures for grokking via mechanistic
+interpretability"): which frequencies of Z_p the embeddings and the neuron-logit map use, how concentrated
+they are (Gini), and the restricted and excluded losses.
+
+A frequency ``k`` of Z_p (0 <= k <= p // 2) is the pair of functions ``cos(2 pi k x / p)``,
+``sin(2 pi k x / p)`` of a residue ``x`` (k = 0: the constant; for even p, k = p / 2 has its cosine only).
+``fourier_basis(p)`` is the orthonormal basis of R^p they make. A matrix whose rows are indexed by the
+residues (an embedding ``(p, d)``) has a norm in each frequency: the norm of its coefficients on that
+frequency's basis vectors. A network that grokked modular addition puts most of it in a few *key frequencies*.
+
+>>> import torch
+>>> x = torch.arange(11.0)
+>>> W = torch.stack([torch.cos(2 * torch.pi * 3 * x / 11), torch.sin(2 * torch.pi * 3 * x / 11)], 1)
+>>> frequency_norms(W).argmax().item()
+3
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def fourier_basis(p: int) -> tuple[Tensor, list[int]]:
+    """(p, p) orthonormal rows (constant, cos 1, sin 1, cos 2, ...) and the frequency of each row."""
+    x = torch.arange(p, dtype=torch.float64)
+    rows, freqs = [torch.ones(p, dtype=torch.float64)], [0]
+    for k in range(1, p // 2 + 1):
+        rows.append(torch.cos(2 * math.pi * k * x / p))
+        freqs.append(k)
+        if 2 * k != p:
+            rows.append(torch.sin(2 * math.pi * k * x / p))
+            freqs.append(k)
+    basis = torch.stack(rows)
+    return basis / basis.norm(dim=1, keepdim=True), freqs
+
+
+def frequency_norms(W: Tensor) -> Tensor:
+    """Norm of ``W`` (p, d), rows indexed by residues, in each frequency 0..p//2: (p // 2 + 1,)."""
+    p = W.shape[0]
+    basis, freqs = fourier_basis(p)
+    coef = basis @ W.detach().double().cpu()
+    sq = torch.zeros(p // 2 + 1, dtype=torch.float64).index_add_(0, torch.tensor(freqs), coef.pow(2).sum(1))
+    return sq.sqrt()
+
+
+def gini(values) -> float:
+    """Gini coefficient of non-negative values: 0 when all are equal, towards 1 when one holds everything."""
+    v = np.sort(np.abs(np.asarray(values, dtype=np.float64)))
+    n = len(v)
+    if n == 0 or v.sum() == 0:
+        return 0.0
+    return float((2 * np.arange(1, n + 1) - n - 1) @ v / (n * v.sum()))
+
+
+def key_frequencies(norms, max_keys: int | None = None) -> list[int]:
+    """The frequencies (k >= 1) that carry the embedding: sorted by squared norm, cut at the largest ratio
+    between consecutive ones among the first half (at most ``max_keys``). Returned in increasing order."""
+    sq = np.asarray(norms, dtype=np.float64)[1:] ** 2
+    if len(sq) == 0:
+        return []
+    if len(sq) == 1:
+        return [1]
+    order = np.argsort(-sq, kind="stable")
+    s = sq[order]
+    limit = max(1, min(len(s) - 1, max_keys or len(s), (len(s) + 1) // 2))
+    ratios = s[:limit] / np.maximum(s[1: limit + 1], 1e-300)
+    n = int(np.argmax(ratios)) + 1
+    return sorted(int(k) + 1 for k in order[:n])
+
+
+def fourier_gini(W: Tensor) -> float:
+    """Gini coefficient of the norms of ``W`` over the non-constant frequencies (Nanda et al.'s sparsity measure)."""
+    return gini(frequency_norms(W)[1:].numpy())
+
+
+# -- restricted and excluded losses over the whole table of a linear task (z = x + y or x - y mod p) --------------
+
+LINEAR_TASKS = {"add": 1, "sub": -1}  # z = x + sign * y
+
+
+def _directions(p: int, sign: int, freqs: list[int]) -> Tensor:
+    """(2 * len(freqs), p * p) orthonormal directions cos / sin(2 pi k (x + sign y) / p) over the table's pairs."""
+    x, y = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
+    s = (x + sign * y).flatten()
+    rows = []
+    for k in freqs:
+        rows.append(torch.cos(2 * math.pi * k * s / p))
+        if 2 * k != p:
+            rows.append(torch.sin(2 * math.pi * k * s / p))
+    d = torch.stack(rows) if rows else torch.zeros(0, p * p, dtype=torch.float64)
+    return d / d.norm(dim=1, keepdim=True).clamp_min(1e-300)
+
+
+def project_logits(logits: Tensor, task: str, freqs: list[int]) -> tuple[Tensor, Tensor]:
+    """Split the logits of the full table, (p * p, p) with rows in (x, y) order, into the part on the key
+    frequencies of x +/- y (for each answer z: the cos / sin(k (x + y)) components, which span
+    cos(k (x + y - z)); plus the mean over the table) and the rest. Returns (restricted, excluded) logits,
+    restricted + excluded = logits + the mean (kept by both)."""
+    p = logits.shape[1]
+    L = logits.detach().double()
+    mean = L.mean(0, keepdim=True)
+    D = _directions(p, LINEAR_TASKS[task], freqs)
+    on_keys = D.T @ (D @ (L - mean))
+    return (mean + on_keys).float(), (L - on_keys).float()
+
+
+def restricted_excluded_loss(logits: Tensor, answers: Tensor, train_mask: Tensor, task: str,
+                             freqs: list[int]) -> tuple[float, float]:
+    """Nanda et al.'s progress measures from the logits of the full table (p * p, p):
+
+    - restricted loss: cross-entropy on every pair of the logits restricted to the key frequencies (the
+      generalizing circuit alone; falls as the circuit forms, before the validation loss does);
+    - excluded loss: cross-entropy on the training pairs with the key frequencies removed (the memorization
+      alone; rises as the circuit takes over the training set).
+    """
+    restricted, excluded = project_logits(logits, task, freqs)
+    r = F.cross_entropy(restricted, answers).item()
+    e = F.cross_entropy(excluded[train_mask], answers[train_mask]).item()
+    return r, e
