@@ -48,15 +48,19 @@ def tsne(W: Tensor, seed: int = 0) -> np.ndarray:
 
 
 def frequency_plane(W: Tensor, k: int) -> np.ndarray:
-    """(p, 2): the rows of W (indexed by residues) in the plane spanned by their frequency-k components. For a
-    network that uses frequency k, residue x lands at angle about 2 pi k x / p: a circle."""
+    """(p, 2): the rows of W (indexed by residues) in the coordinates of their frequency-k components: W's
+    cos-k and sin-k directions ``c, s`` (d,) and, for each row, the least-squares ``(a, b)`` with ``a c + b s``
+    closest to it. For a network that uses frequency k, residue x lands near angle 2 pi k x / p: a circle
+    (exactly, for an embedding made of that frequency only)."""
     p = W.shape[0]
     basis, freqs = fourier_basis(p)
     Wd = W.double()
     rows = [i for i, f in enumerate(freqs) if f == k]
     comps = basis[rows] @ Wd  # (1 or 2, d): the directions of the cos and sin components
-    q, _ = torch.linalg.qr(comps.T)
-    return ((Wd - Wd.mean(0)) @ q).numpy()
+    coords = torch.linalg.lstsq(comps.T, (Wd - Wd.mean(0)).T).solution.T  # (p, 1 or 2)
+    if coords.shape[1] == 1:  # k = p / 2 has no sine
+        coords = torch.cat([coords, torch.zeros_like(coords)], 1)
+    return coords.numpy()
 
 
 def cycle_type(perm) -> str:
