@@ -49,7 +49,9 @@ def write_analysis(run_dir, out_dir=None, sharpness_examples: int = 512, use_tsn
     if len(files) > 1:
         pick = sorted({round(i * (len(files) - 1) / (min(strip, len(files)) - 1)) for i in range(min(strip, len(files)))})
         models = [(files[i][0], rundir.load_snapshot(files[i][1], run_dir)) for i in pick]
-        figs["embeddings_over_time.png"] = figures.embeddings_over_time(models, cfg.task, keys[0] if keys else None)
+        strongest = figures.strongest(embeddings.symbol_embeddings(final), keys, 1)
+        figs["embeddings_over_time.png"] = figures.embeddings_over_time(models, cfg.task,
+                                                                        strongest[0] if strongest else None)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

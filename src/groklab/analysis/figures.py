@@ -40,22 +40,36 @@ def _scatter(ax, xy: np.ndarray, colour, title: str, cyclic: bool, order: bool =
     ax.set_yticks([])
 
 
+def strongest(W, keys: Sequence[int], n: int) -> list[int]:
+    norms = frequency_norms(W)
+    return sorted(keys, key=lambda k: -float(norms[k]))[:n]
+
+
 def embeddings(model, task: str, keys: Sequence[int] = (), use_tsne: bool = True, title: str | None = None) -> Figure:
+    """PCA (and t-SNE) of the input embeddings and the unembedding rows; for a modular task also the planes of
+    the three strongest key frequencies, each coloured by k x mod p so the walk around its circle shows."""
     W_E, W_U = symbol_embeddings(model), unembedding_rows(model)
     lab = labels(task, model.cfg.n_symbols)
     modular = "residue" in lab
-    panels = [("PCA of the input embeddings", pca(W_E), False), ("PCA of the unembedding rows", pca(W_U), False)]
+    panels = [("PCA of the input embeddings", pca(W_E), None), ("PCA of the unembedding rows", pca(W_U), None)]
     if use_tsne:
-        panels.append(("t-SNE of the input embeddings", tsne(W_E), False))
+        panels.append(("t-SNE of the input embeddings", tsne(W_E), None))
     if modular:
-        panels += [(f"input embeddings, frequency {k} plane", frequency_plane(W_E, k), True) for k in list(keys)[:3]]
+        panels += [(f"input embeddings, frequency {k} plane", frequency_plane(W_E, k), k)
+                   for k in strongest(W_E, keys, 3)]
     colourings = list(lab.items()) if not modular else [next(iter(lab.items()))]
     rows = len(colourings)
     fig = Figure(figsize=(3.3 * len(panels), 3.2 * rows))
     axes = fig.subplots(rows, len(panels), squeeze=False)
+    p = model.cfg.n_symbols
     for r, (name, colour) in enumerate(colourings):
-        for c, (ptitle, xy, planar) in enumerate(panels):
-            _scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular, order=planar)
+        for c, (ptitle, xy, k) in enumerate(panels):
+            if k is None:
+                _scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular)
+            else:  # walk the residues in the order k x mod p: once around the circle
+                order = np.argsort([(k * x) % p for x in range(p)])
+                _scatter(axes[r, c], xy[order], [(k * x) % p for x in order], f"{ptitle}\n(colour: {k} x mod {p})",
+                         cyclic=True, order=True)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -72,9 +86,15 @@ def embeddings_over_time(models: Sequence[tuple[int, object]], task: str, key: i
         lab = labels(task, model.cfg.n_symbols)
         name, colour = next(iter(lab.items()))
         modular = name == "residue"
-        xy = frequency_plane(W, key) if modular and key else pca(W)
-        _scatter(ax, xy, colour, f"step {step:,}", cyclic=modular, order=modular and bool(key))
-    what = f"input embeddings in the frequency-{key} plane" if key else "PCA of the input embeddings"
+        if modular and key:
+            p = len(colour)
+            order = np.argsort([(key * x) % p for x in range(p)])
+            _scatter(ax, frequency_plane(W, key)[order], [(key * x) % p for x in order], f"step {step:,}",
+                     cyclic=True, order=True)
+        else:
+            _scatter(ax, pca(W), colour, f"step {step:,}", cyclic=modular)
+    what = (f"input embeddings in the frequency-{key} plane (colour: {key} x mod p)" if key
+            else "PCA of the input embeddings")
     fig.suptitle(f"{what}, over training", fontsize=10)
     fig.tight_layout()
     return fig
