@@ -1,6 +1,6 @@
 """Does it beat a tuned AdamW? Each accelerator tuned with the same trial budget, then measured over seeds.
 
-    python benchmarks/bench_accelerators.py --trials 12 --store accelerators.db
+    python benchmarks/bench_accelerators.py --trials 10 --store accelerators.db
     python benchmarks/bench_accelerators.py --trials 2 --tune-seeds 0 --seeds 0,1 \\
         --set task=add --set modulus=23 --set train_fraction=0.8 --set d_model=64 --set d_mlp=128 --store small.db
 
@@ -36,7 +36,7 @@ def _value(text: str):
         return text
 
 
-def load_methods(path: Path, overrides: dict) -> tuple[dict, dict, str | None]:
+def load_methods(path: Path, overrides: dict) -> tuple[dict, dict, str | None, dict]:
     data = tomllib.loads(path.read_text())
     base = {**data.get("base", {}), **overrides}
     check_keys(base, "base")
@@ -47,14 +47,16 @@ def load_methods(path: Path, overrides: dict) -> tuple[dict, dict, str | None]:
         check_keys(over, f"method {name!r}")
         check_keys(search, f"method {name!r} search")
         methods[name] = (over, search)
-    return base, methods, data.get("preset")
+    return base, methods, data.get("preset"), data.get("start", {})
 
 
-def tunings_of(base: dict, methods: dict, preset: str | None, trials: int, seeds: list[int]) -> dict[str, Tuning]:
-    """Each method's search (the methods without one are run as given); raises ConfigError on a bad space."""
+def tunings_of(base: dict, methods: dict, preset: str | None, trials: int, seeds: list[int],
+               start: dict | None = None) -> dict[str, Tuning]:
+    """Each method's search (the methods without one are run as given), every one starting from the same
+    ``start`` values where its space has them; raises ConfigError on a bad space."""
     out = {}
     for name, (over, search) in methods.items():
-        t = Tuning({**base, **over}, search, trials, seeds, preset)
+        t = Tuning({**base, **over}, search, trials, seeds, preset, start=start or None)
         t.config({}, seeds[0])
         if search:
             t.check(f"method {name!r}")
@@ -79,7 +81,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--file", type=Path, default=ROOT / "sweeps" / "accelerators.toml")
     ap.add_argument("--store", type=Path, required=True)
-    ap.add_argument("--trials", type=int, default=12, help="Optuna trials per tuned method (the same for all)")
+    ap.add_argument("--trials", type=int, default=10, help="Optuna trials per tuned method (the same for all)")
     ap.add_argument("--tune-seeds", default="0", help="seeds each trial trains")
     ap.add_argument("--seeds", default="0,1,2,3,4", help="seeds the tuned optimum is measured on")
     ap.add_argument("--methods", default=None, help="only these methods, comma-separated")
@@ -90,12 +92,12 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="override a base field: --set task=add")
     args = ap.parse_args()
     overrides = dict(s.split("=", 1) for s in args.set)
-    base, methods, preset = load_methods(args.file, {k: _value(v) for k, v in overrides.items()})
+    base, methods, preset, start = load_methods(args.file, {k: _value(v) for k, v in overrides.items()})
     if args.methods:
         methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
     tune_seeds = [int(s) for s in args.tune_seeds.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    tunings = tunings_of(base, methods, preset, args.trials, tune_seeds)  # every method checked before any run
+    tunings = tunings_of(base, methods, preset, args.trials, tune_seeds, start)  # every method checked before any run
     results = {}
     for name, (over, search) in methods.items():
         best, trials = {}, 0

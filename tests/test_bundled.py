@@ -32,7 +32,8 @@ def test_accelerator_methods_are_valid():
     sys.path.insert(0, str(SWEEPS.parent / "benchmarks"))
     from bench_accelerators import load_methods, tunings_of
 
-    base, methods, preset = load_methods(SWEEPS / "accelerators.toml", {})
+    base, methods, preset, start = load_methods(SWEEPS / "accelerators.toml", {})
     assert {"paper setup", "AdamW (tuned)", "Muon", "StableMax", "MLP + AdamW (tuned)"} <= set(methods)
-    tunings = tunings_of(base, methods, preset, trials=20, seeds=[0])
+    tunings = tunings_of(base, methods, preset, trials=20, seeds=[0], start=start)
+    assert tunings["AdamW (tuned)"].start == {"lr": 1e-2, "weight_decay": 1.0, "warmup_steps": 50}
     assert tunings["Muon"].config({}, 0).optimizer == "muon" and tunings["StableMax"].config({}, 0).loss == "stablemax"

@@ -14,6 +14,7 @@ A tune file is a sweep file whose ``[search]`` table gives the space and whose
     [tune]
     trials = 20              # the same trial budget for every method compared
     seeds = [0, 1, 2]        # each trial trains these seeds (stacked as one group)
+    start = { lr = 1e-2 }    # optional: the first trial's values (those in the space); the rest sampled
 
 The objective of a trial is the median over seeds of the step at which validation accuracy first reached
 0.99, a run that never did counting as twice its budget (so "never" ranks below "late"). Every trial's runs
@@ -43,6 +44,8 @@ class Tuning:
     seeds: list[int]
     preset: str | None = None
     sampler_seed: int = 0
+    start: dict | None = None  # the first trial's values (of the keys in the space); the rest sampled
+
 
     def config(self, params: dict[str, Any], seed: int) -> RunConfig:
         return RunConfig.from_dict({**self.base, **params, "seed": seed}, preset=self.preset)
@@ -68,6 +71,11 @@ class Tuning:
                     self.config({name: int(v) if FIELDS[name].type == "int" else v}, self.seeds[0])
                 except ConfigError as e:
                     raise ConfigError(f"{where}: search {name} = {v!r}: {e}") from None
+        if self.start is not None:
+            if not isinstance(self.start, dict):
+                raise ConfigError(f"{where}: start must be a table of values, e.g. {{ lr = 1e-2 }}")
+            check_keys(self.start, "start")
+            self.config({k: v for k, v in self.start.items() if k in self.search}, self.seeds[0])
 
 
 def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
@@ -80,16 +88,17 @@ def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
     check_keys(base, "tune base")
     if not isinstance(search, dict) or not search:
         raise ConfigError(f"{where} needs a [search] table, e.g. lr = {{ low = 3e-4, high = 3e-2, log = true }}")
-    unknown = set(tune) - {"trials", "seeds", "sampler_seed"}
+    unknown = set(tune) - {"trials", "seeds", "sampler_seed", "start"}
     if unknown:
-        raise ConfigError(f"{where}: unknown [tune] key {sorted(unknown)[0]!r}; allowed: trials, seeds, sampler_seed")
+        raise ConfigError(f"{where}: unknown [tune] key {sorted(unknown)[0]!r}; allowed: trials, seeds, "
+                          "sampler_seed, start")
     n = trials if trials is not None else tune.get("trials", 20)
     seeds = tune.get("seeds", [0])
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"{where}: trials {n!r} must be an integer >= 1")
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"{where}: seeds {seeds!r} must be a list of integers >= 0")
-    t = Tuning(base, search, n, seeds, data.get("preset"), int(tune.get("sampler_seed", 0)))
+    t = Tuning(base, search, n, seeds, data.get("preset"), int(tune.get("sampler_seed", 0)), tune.get("start"))
     t.check(where)
     return t
 
@@ -123,6 +132,9 @@ def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, pro
     startup = min(10, max(5, tuning.trials // 4))
     sampler = optuna.samplers.TPESampler(seed=tuning.sampler_seed, n_startup_trials=startup)
     study = optuna.create_study(direction="minimize", sampler=sampler)
+    first = {k: v for k, v in (tuning.start or {}).items() if k in tuning.search}
+    if first:
+        study.enqueue_trial(first)
     store_path = Path(store_path)
     rows_out = []
     for number in range(tuning.trials):
