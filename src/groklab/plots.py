@@ -5,6 +5,8 @@
   fraction, one line per task, spread over seeds (Figure 1, centre).
 - ``best_val``: best validation accuracy within the budget vs training fraction, one line per
   task (Figure 2, right).
+- ``double_descent``: one run's validation loss with its first minimum, peak and second descent
+  marked, accuracy beside it (Figure 4).
 - ``compare``: named variants side by side: best validation accuracy and steps to 99% validation
   accuracy vs training fraction (Figure 2, left; ``groklab compare``).
 
@@ -56,8 +58,56 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
         ax = axes[0, 1]
         ax.set(xscale="log", yscale="log", xlabel="Optimization steps", ylabel="Loss")
         ax.grid(alpha=0.3)
+        if single:
+            _mark_double_descent(ax, next(iter(histories.values())))
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+DD_MARKS = (("val_loss_min_step", "first minimum", ":"), ("val_loss_peak_step", "peak", "--"),
+            ("second_descent_step", "second descent", "-."))
+
+
+def _mark_double_descent(ax, rows: Sequence[Mapping]) -> dict:
+    """Vertical lines at the validation loss's first minimum, peak and second descent (when it has them)."""
+    from .events import double_descent
+
+    dd = double_descent([r["step"] for r in rows], [r["val_loss"] for r in rows])
+    for key, name, ls in DD_MARKS:
+        if dd[key] is not None:
+            ax.axvline(max(dd[key], 1), color="0.35", ls=ls, lw=1, label=f"{name} ({dd[key]:,})")
+    if dd["val_loss_peak_step"] is not None:
+        ax.legend(loc="lower left", fontsize=7)
+    return dd
+
+
+def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
+    """Figure 4 style: one run's training and validation loss vs steps (log-log) with the validation loss's first
+    minimum, peak and second descent marked, and the accuracies on a second panel."""
+    fig = Figure(figsize=(11, 4))
+    ax, ax_acc = fig.subplots(1, 2)
+    steps = np.array([max(r["step"], 1) for r in rows])
+    ax.plot(steps, [r["train_loss"] for r in rows], color=TRAIN, label="train loss")
+    ax.plot(steps, [r["val_loss"] for r in rows], color=VAL, lw=2, label="validation loss")
+    ax.set(xscale="log", yscale="log", xlabel="Optimization steps", ylabel="Loss")
+    dd = _mark_double_descent(ax, rows)
+    ax.legend(loc="lower left", fontsize=7)
+    ax.grid(alpha=0.3)
+    ax_acc.plot(steps, [r["train_acc"] for r in rows], color=TRAIN, label="train")
+    ax_acc.plot(steps, [r["val_acc"] for r in rows], color=VAL, label="validation")
+    for key, _, ls in DD_MARKS:
+        if dd[key] is not None:
+            ax_acc.axvline(max(dd[key], 1), color="0.35", ls=ls, lw=1)
+    ax_acc.set(xscale="log", xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
+    ax_acc.legend(loc="center left", fontsize=8)
+    ax_acc.grid(alpha=0.3)
+    fig.suptitle(title or ("validation loss: no double descent" if dd["val_loss_peak_step"] is None else
+                           f"validation loss peaks at step {dd['val_loss_peak_step']:,} "
+                           f"({dd['val_loss_peak']:.3g})" + (f", back below its first minimum at step "
+                                                             f"{dd['second_descent_step']:,}"
+                                                             if dd["second_descent_step"] is not None else "")))
     fig.tight_layout()
     return fig
 
@@ -217,6 +267,15 @@ def _store_curves(sel: Selection) -> Figure:
         raise ConfigError(f"run id {missing[0]} is not a finished run of {sel.source}; see groklab runs")
     label = lambda r: f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"  # noqa: E731
     return curves({label(by_id[i]): sel.metrics(i) for i in ids})
+
+
+@figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)")
+def _store_double_descent(sel: Selection) -> Figure:
+    by_id = {r["id"]: r for r in sel.runs}
+    ids = sel.run_ids or list(by_id)[:1]
+    if len(ids) != 1 or ids[0] not in by_id:
+        raise ConfigError(f"double-descent draws one finished run of {sel.source}: give --run-id N (groklab runs)")
+    return double_descent(sel.metrics(ids[0]))
 
 
 @figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)")

@@ -30,15 +30,18 @@ from .config import RunConfig
 from .errors import ConfigError, StorageError
 from .rundir import FINISHED, METRICS, SUMMARY, metric_values
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # how a store of each older schema becomes the next one (run when a newer groklab opens it)
 MIGRATIONS = {
-    1: ["ALTER TABLE metrics ADD COLUMN zero_loss_frac REAL"],  # groklab 0.2: the softmax-collapse share
+    1: ["ALTER TABLE metrics ADD COLUMN zero_loss_frac REAL"],  # the softmax-collapse share
+    2: [f"ALTER TABLE runs ADD COLUMN {c} {t}" for c, t in  # the validation loss's double descent
+        (("val_loss_min_step", "INTEGER"), ("val_loss_peak_step", "INTEGER"), ("val_loss_peak", "REAL"),
+         ("second_descent_step", "INTEGER"))],
 }
 ATTEMPTS = 12  # of a transaction that meets transient errors; backoff 0.05 s doubling to 3 s, jittered
 _TRANSIENT = ("locked", "busy", "disk i/o error")
 _SUMMARY_COLS = [c for c in SUMMARY if c != "status"]
-_REAL = {"train_fraction", "grok_delay", "final_train_acc", "final_val_acc", "best_val_acc", "wall_time_s"}
+_REAL = {"train_fraction", "grok_delay", "val_loss_peak", "final_train_acc", "final_val_acc", "best_val_acc", "wall_time_s"}
 _TEXT = {"task"}
 
 

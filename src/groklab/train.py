@@ -91,7 +91,7 @@ class RunState:
 
     def summary(self, steps_run: int) -> dict:
         c, h = self.cfg, self.history
-        ev = events({k: [r[k] for r in h] for k in ("step", "train_acc", "val_acc")})
+        ev = events({k: [r[k] for r in h] for k in ("step", "train_acc", "val_acc", "val_loss")})
         model = get_model(c.model)
         n_train = c.n_train
         return {"task": c.task, "modulus": c.modulus, "train_fraction": c.train_fraction, "seed": c.seed,
