@@ -31,7 +31,7 @@ def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
     finally:
         del FIGURES["n-runs"]
     assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "m.png")]) == 2
-    assert "plot kind 'n-runs' is not allowed; allowed: curves, data-efficiency, best-val" in capsys.readouterr().err
+    assert "plot kind 'n-runs' is not allowed; allowed: curves, double-descent, data-efficiency, best-val" in capsys.readouterr().err
 
 
 def test_importing_groklab_leaves_the_matplotlib_backend_alone():
@@ -101,3 +101,16 @@ def test_store_figures_leave_out_interrupted_runs(tmp_path, capsys):
         "task": "add", "modulus": 7, "train_fraction": 0.5, "seed": 1, "steps_run": 3, "status": "interrupted"}, [])
     assert main(["plot", "best-val", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "b.png")]) == 2
     assert "holds no finished runs" in capsys.readouterr().err
+
+
+def test_groklab_plot_double_descent_draws_one_run(tmp_path, capsys):
+    from groklab import RunConfig
+    from groklab.sweep import run_sweep
+
+    store = tmp_path / "s.db"
+    run_sweep([RunConfig(task="add", modulus=7, d_model=16, n_heads=2, d_mlp=16, steps=20)], store, workers=1,
+              progress=False)
+    assert main(["plot", "double-descent", "--store", str(store), "--run-id", "1", "-o", str(tmp_path / "d.png")]) == 0
+    assert (tmp_path / "d.png").stat().st_size > 1000
+    assert main(["plot", "double-descent", "--store", str(store), "--run-id", "1,2", "-o", str(tmp_path / "e.png")]) == 2
+    assert "draws one finished run" in capsys.readouterr().err
