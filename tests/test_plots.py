@@ -1,5 +1,7 @@
 """Figures: each returns a matplotlib Figure; store figures come from the registry the CLI reads."""
 
+import pytest
+
 from groklab.cli import main
 from groklab.plots import FIGURES, figure
 
@@ -31,7 +33,7 @@ def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
     finally:
         del FIGURES["n-runs"]
     assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "m.png")]) == 2
-    assert "plot kind 'n-runs' is not allowed; allowed: curves, double-descent, data-efficiency, best-val" in capsys.readouterr().err
+    assert "plot kind 'n-runs' is not allowed; allowed: curves, double-descent, model-wise, data-efficiency, best-val" in capsys.readouterr().err
 
 
 def test_importing_groklab_leaves_the_matplotlib_backend_alone():
@@ -114,3 +116,18 @@ def test_groklab_plot_double_descent_draws_one_run(tmp_path, capsys):
     assert (tmp_path / "d.png").stat().st_size > 1000
     assert main(["plot", "double-descent", "--store", str(store), "--run-id", "1,2", "-o", str(tmp_path / "e.png")]) == 2
     assert "draws one finished run" in capsys.readouterr().err
+
+
+def test_model_wise_reads_each_run_at_each_training_length():
+    from groklab.plots import model_wise
+
+    runs = [{"id": i, "n_params": n, "steps_run": 1000} for i, n in enumerate([100, 100, 1000, 1000])]
+    hist = {i: [{"step": s, "val_loss": 1.0 / (1 + s * (i + 1)), "val_acc": min(1.0, s / 1000), "train_acc": 1.0}
+                for s in (0, 10, 100, 1000)] for i in range(4)}
+    fig = model_wise(runs, hist.__getitem__)
+    ax_loss, ax_acc = fig.axes
+    lines = {ln.get_label(): ln for ln in ax_loss.get_lines()}
+    assert set(lines) == {"10 steps", "100 steps", "1,000 steps"}
+    # at 100 steps, size 100 (runs 0, 1): losses 1/101 and 1/201, median 0.0074...
+    assert list(lines["100 steps"].get_xdata()) == [100, 1000]
+    assert lines["100 steps"].get_ydata()[0] == pytest.approx((1 / 101 + 1 / 201) / 2)

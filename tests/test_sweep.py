@@ -178,3 +178,22 @@ def test_workers_exit_when_the_sweep_driver_is_killed(tmp_path):
     assert not any(_alive(p) for p in workers)
     rows = Store(store).runs()
     assert sorted(r["status"] for r in rows) == ["interrupted", "interrupted"]  # checkpointed on the way out
+
+
+def test_zipped_fields_vary_together_and_bad_zips_are_refused(tmp_path):
+    from groklab.sweep import load_sweep
+
+    f = tmp_path / "z.toml"
+    f.write_text('[base]\ntask = "add"\nmodulus = 7\n[zip]\nd_model = [16, 32]\nd_mlp = [64, 128]\n'
+                 '[axes]\nseed = [0, 1]\n')
+    cfgs = load_sweep(f).configs()
+    assert sorted((c.d_model, c.d_mlp, c.seed) for c in cfgs) == [(16, 64, 0), (16, 64, 1), (32, 128, 0), (32, 128, 1)]
+    f.write_text('[zip]\nd_model = [16, 32]\nd_mlp = [64]\n')
+    with pytest.raises(ConfigError, match="one length; got d_model 2, d_mlp 1"):
+        load_sweep(f)
+    f.write_text('[zip]\nd_model = [16, 32]\n[axes]\nd_model = [8]\n')
+    with pytest.raises(ConfigError, match="d_model is both an axis and in"):
+        load_sweep(f)
+    f.write_text('[zip]\nd_modle = [16, 32]\n')
+    with pytest.raises(ConfigError, match="unknown sweep zip key 'd_modle'"):
+        load_sweep(f)

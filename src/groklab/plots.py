@@ -7,6 +7,8 @@
   task (Figure 2, right).
 - ``double_descent``: one run's validation loss with its first minimum, peak and second descent
   marked, accuracy beside it (Figure 4).
+- ``model_wise``: validation loss and accuracy against parameter count at a few training lengths
+  (Davies et al.'s model-wise picture).
 - ``compare``: named variants side by side: best validation accuracy and steps to 99% validation
   accuracy vs training fraction (Figure 2, left; ``groklab compare``).
 
@@ -108,6 +110,54 @@ def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
                            f"({dd['val_loss_peak']:.3g})" + (f", back below its first minimum at step "
                                                              f"{dd['second_descent_step']:,}"
                                                              if dd["second_descent_step"] is not None else "")))
+    fig.tight_layout()
+    return fig
+
+
+def _at(rows: Sequence[Mapping], step: int) -> Mapping | None:
+    """The last evaluation at or before ``step``."""
+    before = [r for r in rows if r["step"] <= step]
+    return before[-1] if before else None
+
+
+def model_wise(runs: Sequence[Mapping], metrics: Callable[[int], Sequence[Mapping]],
+               lengths: Sequence[int] | None = None) -> Figure:
+    """Validation loss and accuracy (training accuracy dashed) against parameter count, one line per training
+    length (the last evaluation at or before it), median over the runs of one size with the range shaded.
+    ``runs``: store rows (id, n_params, steps_run); ``metrics(id)``: a run's history. Default lengths: the
+    longest run's steps and a tenth and a hundredth of it."""
+    hist = {r["id"]: metrics(r["id"]) for r in runs}
+    longest = max(r["steps_run"] or 0 for r in runs)
+    lengths = sorted(lengths or {max(1, longest // 100), max(1, longest // 10), longest})
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    sizes = sorted({r["n_params"] for r in runs})
+    for i, length in enumerate(lengths):
+        colour = f"C{i}"
+        pts = {k: [] for k in ("val_loss", "val_acc", "train_acc")}
+        xs = []
+        for n in sizes:
+            at = [_at(hist[r["id"]], length) for r in runs if r["n_params"] == n]
+            at = [a for a in at if a is not None]
+            if not at:
+                continue
+            xs.append(n)
+            for k in pts:
+                pts[k].append(_spread([a[k] for a in at]))
+        if not xs:
+            continue
+        for ax, key, ls, label in ((ax_loss, "val_loss", "-", f"{length:,} steps"),
+                                   (ax_acc, "val_acc", "-", f"validation, {length:,} steps"),
+                                   (ax_acc, "train_acc", "--", f"train, {length:,} steps")):
+            med, lo, hi = (np.array(v) for v in zip(*pts[key]))
+            ax.plot(xs, med, ls, marker="o", ms=4, color=colour, label=label)
+            ax.fill_between(xs, lo, hi, color=colour, alpha=0.12, lw=0)
+    ax_loss.set(xscale="log", yscale="log", xlabel="parameters", ylabel="validation loss")
+    ax_acc.set(xscale="log", xlabel="parameters", ylabel="accuracy", ylim=(-0.02, 1.02))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("model-wise: validation loss and accuracy against model size, at several training lengths")
     fig.tight_layout()
     return fig
 
@@ -276,6 +326,11 @@ def _store_double_descent(sel: Selection) -> Figure:
     if len(ids) != 1 or ids[0] not in by_id:
         raise ConfigError(f"double-descent draws one finished run of {sel.source}: give --run-id N (groklab runs)")
     return double_descent(sel.metrics(ids[0]))
+
+
+@figure("model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)")
+def _store_model_wise(sel: Selection) -> Figure:
+    return model_wise(sel.runs, sel.metrics)
 
 
 @figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)")

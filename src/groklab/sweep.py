@@ -43,7 +43,7 @@ from .rundir import FINISHED
 from .runtime import resolve_device
 from .store import Store
 
-_SWEEP_KEYS = {"preset", "base", "axes"}
+_SWEEP_KEYS = {"preset", "base", "axes", "zip"}
 _COMPARE_KEYS = _SWEEP_KEYS | {"variants"}
 
 
@@ -112,16 +112,22 @@ def _axis_values(name: str, value) -> list:
 
 @dataclass
 class Sweep:
+    """A base config, axes (every combination is a run) and optionally ``zipped``: fields whose lists have one
+    length and vary together, as one more axis (``[zip] d_model = [32, 64], d_mlp = [128, 256]``: two sizes)."""
+
     base: dict
     axes: dict[str, list]
     preset: str | None = None
+    zipped: dict[str, list] | None = None
 
     def configs(self) -> list[RunConfig]:
-        """Every combination of the axes over the base, validated; duplicates removed."""
+        """Every combination of the axes (and rows of the zipped fields) over the base, validated; duplicates
+        removed."""
         names = list(self.axes)
+        rows = [dict(zip(self.zipped, vals)) for vals in zip(*self.zipped.values())] if self.zipped else [{}]
         out, seen = [], set()
-        for combo in itertools.product(*(self.axes[n] for n in names)):
-            cfg = RunConfig.from_dict({**self.base, **dict(zip(names, combo))}, preset=self.preset)
+        for combo, row in itertools.product(itertools.product(*(self.axes[n] for n in names)), rows):
+            cfg = RunConfig.from_dict({**self.base, **row, **dict(zip(names, combo))}, preset=self.preset)
             if cfg.hash() not in seen:
                 seen.add(cfg.hash())
                 out.append(cfg)
@@ -143,7 +149,19 @@ def load_sweep(path: str | Path, overrides: dict[str, list] | None = None, data:
     check_keys(raw_axes, "sweep axis")
     axes = {k: _axis_values(k, v) for k, v in raw_axes.items()}
     axes.update(overrides or {})
-    return Sweep(base, axes, data.get("preset"))
+    zipped = data.get("zip") or None
+    if zipped is not None:
+        if not isinstance(zipped, dict) or not all(isinstance(v, list) and v for v in zipped.values()):
+            raise ConfigError(f"sweep file {str(path)!r}: [zip] must hold non-empty lists, e.g. d_model = [32, 64]")
+        check_keys(zipped, "sweep zip")
+        lengths = {k: len(v) for k, v in zipped.items()}
+        if len(set(lengths.values())) > 1:
+            raise ConfigError(f"sweep file {str(path)!r}: the [zip] lists must have one length; got "
+                              + ", ".join(f"{k} {n}" for k, n in lengths.items()))
+        both = set(zipped) & set(axes)
+        if both:
+            raise ConfigError(f"sweep file {str(path)!r}: {sorted(both)[0]} is both an axis and in [zip]")
+    return Sweep(base, axes, data.get("preset"), zipped)
 
 
 # -- comparisons of named variants -------------------------------------------------------
@@ -180,7 +198,8 @@ class Comparison:
         out = {}
         for name, over in self.variants.items():
             try:
-                out[name] = Sweep({**self.sweep.base, **over}, self.sweep.axes, self.sweep.preset).configs()
+                sweep = Sweep({**self.sweep.base, **over}, self.sweep.axes, self.sweep.preset, self.sweep.zipped)
+                out[name] = sweep.configs()
             except ConfigError as e:
                 raise ConfigError(f"variant {name!r}: {e}") from None
         return out
