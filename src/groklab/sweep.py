@@ -391,7 +391,7 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
     runs_root = Path(runs_root) if runs_root else store_path.with_name(store_path.name + ".runs")
     store.mark_stale()
     todo, finished = plan(configs, store, runs_root)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # taskset
     workers = workers or cores
     groups = make_groups(todo, workers, max_ensemble)
     threads = max(1, cores // min(workers, max(len(groups), 1)))
