@@ -9,7 +9,7 @@ SWEEPS = Path(__file__).parents[1] / "sweeps"
 
 
 @pytest.mark.parametrize("name, n", [("quick.toml", 30), ("figure1.toml", 21), ("figure2_right.toml", 351),
-                                     ("figure2_right_cpu.toml", 39), ("modelwise_cpu.toml", 10)])
+                                     ("figure2_right_cpu.toml", 39), ("modelwise_cpu.toml", 10), ("omnigrok_digits.toml", 4)])
 def test_bundled_sweeps_are_valid(name, n):
     assert len(load_sweep(SWEEPS / name).configs()) == n
 

@@ -1,10 +1,16 @@
 """The paper's algorithmic data sets: binary-operation tables, tokens and splits.
 
-Every task is a table of equations ``x op y = z`` over a finite set of
-symbols (the residues mod p, or the 120 permutations of S5). The network sees
-abstract tokens only: symbol ``i`` is token ``i``, then one token for the
+Every algorithmic task is a table of equations ``x op y = z`` over a finite set
+of symbols (the residues mod p, or the 120 permutations of S5). The network
+sees abstract tokens only: symbol ``i`` is token ``i``, then one token for the
 operator and one for ``=``. A sequence is ``x op y =`` and the target is the
 token of ``z``.
+
+Beyond algorithms (Omnigrok, Liu et al. 2022): ``digits`` is the 1,797
+handwritten 8x8 digits scikit-learn ships (``load_digits``, no download). Its
+table's ``x`` is an image's index, ``y`` is 0, ``z`` its label (10 symbols);
+``digit_pixels()`` holds the images, the 64 pixel values (0-16) divided by 16
+into [0, 1]. Only the MLP reads images (``--model mlp``).
 
 >>> t = get_task("add")
 >>> x, y, z = make_table("add", 7)
@@ -34,6 +40,7 @@ class Task:
     needs_prime: bool
     y_nonzero: bool  # the operand y ranges over 1..p-1
     fn: Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+    image: bool = False  # x indexes an image (digit_pixels), not a symbol; the answer is its class
 
 
 def _inverse_mod(y: np.ndarray, p: int) -> np.ndarray:
@@ -98,10 +105,38 @@ def _s5_fn(op):
     return fn
 
 
+@lru_cache(maxsize=1)
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def digit_pixels() -> np.ndarray:
+    """The 1,797 digit images as (1797, 64) float32 in [0, 1] (scikit-learn's 0-16 values divided by 16)."""
+    return _digits()[0]
+
+
+def _digit_labels(x, _y, _p):
+    return _digits()[1][x]
+
+
 TASKS: dict[str, Task] = {
     **{tid: Task(tid, eq, True, prime, nz, fn) for tid, eq, prime, nz, fn in _MODULAR},
     **{tid: Task(tid, eq, False, False, False, _s5_fn(op)) for tid, eq, op in _S5},
+    "digits": Task("digits", "the digit (0-9) in an 8x8 handwritten image (scikit-learn's load_digits)", False,
+                   False, False, _digit_labels, image=True),
 }
+
+
+def is_image(task_id: str) -> bool:
+    return get_task(task_id).image
+
+
+def is_s5(task_id: str) -> bool:
+    t = get_task(task_id)
+    return not t.modular and not t.image
 
 
 def get_task(task_id: str) -> Task:
@@ -136,11 +171,16 @@ def check_modulus(task_id: str, modulus: int) -> None:
 
 def n_symbols(task_id: str, modulus: int) -> int:
     """How many distinct symbols (operands and answers) the task has."""
-    return modulus if get_task(task_id).modular else len(permutations())
+    task = get_task(task_id)
+    if task.image:
+        return 10
+    return modulus if task.modular else len(permutations())
 
 
 def n_examples(task_id: str, modulus: int = 97) -> int:
     """The number of equations in the task's table."""
+    if get_task(task_id).image:
+        return len(digit_pixels())
     n = n_symbols(task_id, modulus)
     return n * (n - 1 if get_task(task_id).y_nonzero else n)
 
@@ -149,6 +189,9 @@ def make_table(task_id: str, modulus: int = 97) -> tuple[np.ndarray, np.ndarray,
     """All equations of a task: ``x, y, z`` as int64 arrays of symbol indices, row-major in (x, y)."""
     task = get_task(task_id)
     check_modulus(task_id, modulus)
+    if task.image:
+        x = np.arange(n_examples(task_id), dtype=np.int64)
+        return x, np.zeros_like(x), task.fn(x, None, modulus)
     n = n_symbols(task_id, modulus)
     ys = np.arange(1 if task.y_nonzero else 0, n, dtype=np.int64)
     xs = np.arange(n, dtype=np.int64)
@@ -158,7 +201,7 @@ def make_table(task_id: str, modulus: int = 97) -> tuple[np.ndarray, np.ndarray,
 
 def symbol_name(task_id: str, symbol: int) -> str:
     """How a symbol is written: an integer, or a permutation in one-line notation (``01234``)."""
-    if get_task(task_id).modular:
+    if not is_s5(task_id):
         return str(symbol)
     return "".join(str(v) for v in permutations()[symbol])
 

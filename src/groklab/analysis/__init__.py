@@ -41,12 +41,14 @@ def write_analysis(run_dir, out_dir=None, sharpness_examples: int = 512, use_tsn
     files = rundir.snapshot_files(run_dir)
     final = rundir.load_snapshot(files[-1][1], run_dir) if files else rundir.load_model(run_dir)
     keys = result["key_frequencies"]
-    figs = {"progress.png": figures.progress(result, rundir.read_metrics(run_dir), title=title),
-            "embeddings.png": figures.embeddings(final, cfg.task, keys, use_tsne=use_tsne,
-                                                 title=f"{title}, step {result['snapshots'][-1]['step']:,}")}
-    if applicable(cfg.task)["fourier"]:
+    app = applicable(cfg.task)
+    figs = {"progress.png": figures.progress(result, rundir.read_metrics(run_dir), title=title)}
+    if app["embeddings"]:
+        figs["embeddings.png"] = figures.embeddings(final, cfg.task, keys, use_tsne=use_tsne,
+                                                    title=f"{title}, step {result['snapshots'][-1]['step']:,}")
+    if app["fourier"]:
         figs["fourier.png"] = figures.fourier(final, keys, title=title)
-    if len(files) > 1:
+    if len(files) > 1 and app["embeddings"]:
         pick = sorted({round(i * (len(files) - 1) / (min(strip, len(files)) - 1)) for i in range(min(strip, len(files)))})
         models = [(files[i][0], rundir.load_snapshot(files[i][1], run_dir)) for i in pick]
         strongest = figures.strongest(embeddings.symbol_embeddings(final), keys, 1)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .. import rundir
 from ..data import RunSplit, TaskTable
 from ..events import THRESHOLD
-from ..tasks import get_task
+from ..tasks import get_task, is_s5
 from .embeddings import neuron_logit_map, symbol_embeddings
 from .fourier import LINEAR_TASKS, frequency_norms, gini, key_frequencies, restricted_excluded_loss
 from .sharpness import perturbation_sharpness, top_hessian_eigenvalue
@@ -27,10 +27,11 @@ from .sharpness import perturbation_sharpness, top_hessian_eigenvalue
 
 def applicable(task: str) -> dict[str, bool]:
     """Which analyses apply to a task: Fourier norms over residues to modular tasks; restricted / excluded losses
-    to x + y and x - y (their logits are built from cos / sin k(x +/- y - z)); S5 gets its coset colouring."""
-    modular = get_task(task).modular
-    return {"embeddings": True, "fourier": modular, "restricted_excluded": task in LINEAR_TASKS,
-            "s5_cosets": not modular, "sharpness": True, "softmax_collapse": True}
+    to x + y and x - y (their logits are built from cos / sin k(x +/- y - z)); S5 gets its coset colouring; an
+    image task has no symbol embeddings to draw."""
+    t = get_task(task)
+    return {"embeddings": not t.image, "fourier": t.modular, "restricted_excluded": task in LINEAR_TASKS,
+            "s5_cosets": is_s5(task), "sharpness": True, "softmax_collapse": True}
 
 
 @dataclass

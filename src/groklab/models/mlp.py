@@ -7,6 +7,10 @@ layer this is Gromov's ``W phi(U e_x + V e_y)``), then ``n_layers`` hidden
 layers of width ``d_mlp`` with activation ``act`` (relu, gelu or quadratic),
 then the unembedding to the ``n_symbols`` answers. Parameters carry a leading
 ensemble axis ``E`` (see ``stacked``); dropout acts on the hidden activations.
+
+On an image task (``digits``) the input is the image's pixels instead of
+embeddings: the first hidden layer reads the 64 pixel values of image ``x``
+(a constant table, ``tasks.digit_pixels``), as Omnigrok's MLP reads MNIST.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..tasks import TokenLayout
+from ..tasks import TokenLayout, digit_pixels, is_image
 from .stacked import Params, ParamInit, activation, gather_rows, linear
 
 
@@ -30,16 +34,33 @@ class MLPConfig:
     d_mlp: int = 512  # hidden width
     act: str = "relu"
     mlp_embed: str = "concat"  # "concat" or "sum"
+    task: str = "add"  # an image task's input is its pixels
+
+    @property
+    def image(self) -> bool:
+        return is_image(self.task)
 
     @property
     def d_in(self) -> int:
+        if self.image:
+            return digit_pixels().shape[1]
         return 2 * self.d_model if self.mlp_embed == "concat" else self.d_model
+
+
+_PIXELS: dict[torch.device, Tensor] = {}
+
+
+def _pixels(device: torch.device) -> Tensor:
+    """The images' pixels on ``device`` (a constant: not a parameter), made once per device."""
+    if device not in _PIXELS:
+        _PIXELS[device] = torch.from_numpy(digit_pixels()).to(device)
+    return _PIXELS[device]
 
 
 def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
     V, D, M = cfg.n_symbols, cfg.d_model, cfg.d_mlp
-    s = {"W_E": ParamInit((V, D), "embed", embedding=True)}
-    if cfg.mlp_embed == "sum":
+    s = {} if cfg.image else {"W_E": ParamInit((V, D), "embed", embedding=True)}
+    if cfg.mlp_embed == "sum" and not cfg.image:
         s["W_E_y"] = ParamInit((V, D), "embed", embedding=True)
     fan_in = cfg.d_in
     for l in range(cfg.n_layers):
@@ -52,6 +73,8 @@ def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
 
 
 def _embed(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig) -> Tensor:
+    if cfg.image:
+        return _pixels(x.device)[x]
     ex = gather_rows(p["W_E"], x)
     if cfg.mlp_embed == "sum":
         return ex + gather_rows(p["W_E_y"], y)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..tasks import TokenLayout
+from ..tasks import TokenLayout, is_image
 from .stacked import Params, ParamInit, activation, gather_rows, layer_norm, linear
 
 
@@ -59,6 +59,8 @@ class TransformerConfig:
 
 def check(cfg) -> None:
     """The constraints a RunConfig must meet for this model."""
+    if is_image(cfg.task):
+        raise ConfigError(f"task {cfg.task!r} reads images, which the transformer does not; use model 'mlp'")
     if cfg.d_model % cfg.n_heads:
         raise ConfigError(f"d_model {cfg.d_model} does not divide by n_heads {cfg.n_heads}")
 
