@@ -68,3 +68,15 @@ def test_bad_tune_files_are_one_line(tmp_path, capsys, search, message):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "t.db").exists()
+
+
+def test_an_interrupted_trial_stops_the_search(tmp_path, monkeypatch, capsys):
+    """Ctrl-C or SIGTERM leaves a trial's runs interrupted: the search stops there (exit 130), not on the next
+    trial, and the same command goes on from the store."""
+    import groklab.tune as tune_mod
+
+    calls = []
+    monkeypatch.setattr(tune_mod, "run_sweep", lambda cfgs, *a, **k: calls.append(len(cfgs)))  # nothing finishes
+    (tmp_path / "t.toml").write_text(FILE)
+    assert main(["tune", str(tmp_path / "t.toml"), "--store", str(tmp_path / "s.db"), "--quiet"]) == 130
+    assert calls == [2] and "interrupted" in capsys.readouterr().err

@@ -30,6 +30,7 @@ from typing import Any
 
 from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
+from .rundir import FINISHED
 from .store import Store
 from .sweep import run_sweep
 
@@ -145,6 +146,9 @@ def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, pro
         store = Store(store_path)
         rows = [store.get(c) for c in cfgs]
         store.close()
+        if any(r is None or r["status"] not in FINISHED for r in rows):
+            # a run was interrupted (Ctrl-C, SIGTERM): stop the search; the same command replays and goes on
+            raise KeyboardInterrupt
         value = objective_value(rows)
         study.tell(trial, value)
         rows_out.append({"trial": number, **params, "objective": value,
