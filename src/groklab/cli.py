@@ -221,7 +221,11 @@ def tune(
     if output is not None:
         _check_folder(output)
     t0 = time.perf_counter()
-    best, value, table = run_tune(tuning, store, workers=workers, progress=not quiet)
+    try:
+        best, value, table = run_tune(tuning, store, workers=workers, progress=not quiet)
+    except KeyboardInterrupt:
+        typer.echo("groklab: tuning interrupted; the same command replays the finished trials and goes on", err=True)
+        raise typer.Exit(130) from None
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s; "
                f"best: {best} -> median step to 99% validation accuracy {value:g}")
