@@ -117,7 +117,11 @@ def read_metrics(run_dir: Path) -> list[dict]:
     if not path.exists():
         return []
     with path.open() as fh:
-        return [{k: _number(k, row.get(k)) for k in METRICS} for row in csv.DictReader(fh)]
+        rows = {}
+        for row in csv.DictReader(fh):  # one row per step (the last, should a step ever be written twice)
+            r = {k: _number(k, row.get(k)) for k in METRICS}
+            rows[r["step"]] = r
+    return [rows[s] for s in sorted(rows)]
 
 
 def _number(column: str, text: str | None) -> int | float | None:
