@@ -21,7 +21,7 @@ def test_bundled_comparisons_are_valid(name, variants, runs):
 
 
 def test_presets_are_valid():
-    assert set(preset_names()) >= {"paper", "paper-fig1", "quick"}
+    assert set(preset_names()) >= {"paper", "paper-fig1", "quick", "fast", "fast-mlp"}
     for name in preset_names():
         RunConfig.from_dict({}, preset=name)
 
