@@ -103,13 +103,16 @@ class Store:
             if head and head != b"SQLite format 3\x00":
                 raise ConfigError(f"{str(self.path)!r} is not a groklab store (not an SQLite file)")
         try:
-            self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
+            self._connect()
             self._retry(self._init)
         except StorageError:
             raise
         except sqlite3.DatabaseError as e:
             raise ConfigError(f"{str(self.path)!r} is not a usable groklab store: {e}") from None
+
+    def _connect(self) -> None:
+        self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
 
     def _init(self) -> None:
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -169,6 +172,12 @@ class Store:
                 msg = str(e).lower()
                 if any(t in msg for t in _TRANSIENT) and attempt < ATTEMPTS - 1:
                     time.sleep(min(0.05 * 2**attempt, 3.0) * (0.5 + random.random()))
+                    if "disk i/o" in msg:  # a connection that met an I/O error can stay broken: open a new one
+                        try:
+                            self.db.close()
+                        except sqlite3.Error:
+                            pass
+                        self._connect()
                     continue
                 if "full" in msg or "readonly" in msg or "disk i/o" in msg or "unable to open" in msg:
                     raise StorageError(f"cannot write store {str(self.path)!r}: {e}") from None
