@@ -244,13 +244,16 @@ def load_snapshot(path: Path, run_dir: Path | None = None):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user-facing error
         raise ConfigError(f"snapshot {str(path)!r} is unreadable: {e}") from None
+    return _model(cfg, state["params"])
+
+
+def _model(cfg: RunConfig, params: dict[str, torch.Tensor]):
+    """A run's ``groklab.models.Model`` with ``params`` (through the model registry)."""
     spec = get_model(cfg.model)
-    return Model(spec, spec.config(cfg, n_symbols(cfg.task, cfg.modulus)), state["params"])
+    return Model(spec, spec.config(cfg, n_symbols(cfg.task, cfg.modulus)), params)
 
 
 def load_model(run_dir: Path):
     """The trained model of a run directory as a ``groklab.models.Model`` (through the model registry)."""
     cfg = load_config(run_dir)
-    state = load_checkpoint(run_dir, cfg)
-    spec = get_model(cfg.model)
-    return Model(spec, spec.config(cfg, n_symbols(cfg.task, cfg.modulus)), state["params"])
+    return _model(cfg, load_checkpoint(run_dir, cfg)["params"])

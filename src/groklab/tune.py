@@ -47,7 +47,6 @@ class Tuning:
     sampler_seed: int = 0
     start: dict | None = None  # the first trial's values (of the keys in the space); the rest sampled
 
-
     def config(self, params: dict[str, Any], seed: int) -> RunConfig:
         return RunConfig.from_dict({**self.base, **params, "seed": seed}, preset=self.preset)
 

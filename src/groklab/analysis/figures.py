@@ -40,6 +40,13 @@ def _scatter(ax, xy: np.ndarray, colour, title: str, cyclic: bool, order: bool =
     ax.set_yticks([])
 
 
+def _plane(ax, xy: np.ndarray, k: int, title: str) -> None:
+    """Residues in a frequency-k plane, walked in the order k x mod p (once around the circle) and coloured so."""
+    p = len(xy)
+    order = np.argsort([(k * x) % p for x in range(p)])
+    _scatter(ax, xy[order], [(k * x) % p for x in order], title, cyclic=True, order=True)
+
+
 def strongest(W, keys: Sequence[int], n: int) -> list[int]:
     norms = frequency_norms(W)
     return sorted(keys, key=lambda k: -float(norms[k]))[:n]
@@ -66,10 +73,8 @@ def embeddings(model, task: str, keys: Sequence[int] = (), use_tsne: bool = True
         for c, (ptitle, xy, k) in enumerate(panels):
             if k is None:
                 _scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular)
-            else:  # walk the residues in the order k x mod p: once around the circle
-                order = np.argsort([(k * x) % p for x in range(p)])
-                _scatter(axes[r, c], xy[order], [(k * x) % p for x in order], f"{ptitle}\n(colour: {k} x mod {p})",
-                         cyclic=True, order=True)
+            else:
+                _plane(axes[r, c], xy, k, f"{ptitle}\n(colour: {k} x mod {p})")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -87,10 +92,7 @@ def embeddings_over_time(models: Sequence[tuple[int, object]], task: str, key: i
         name, colour = next(iter(lab.items()))
         modular = name == "residue"
         if modular and key:
-            p = len(colour)
-            order = np.argsort([(key * x) % p for x in range(p)])
-            _scatter(ax, frequency_plane(W, key)[order], [(key * x) % p for x in order], f"step {step:,}",
-                     cyclic=True, order=True)
+            _plane(ax, frequency_plane(W, key), key, f"step {step:,}")
         else:
             _scatter(ax, pca(W), colour, f"step {step:,}", cyclic=modular)
     what = (f"input embeddings in the frequency-{key} plane (colour: {key} x mod p)" if key

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .. import rundir
 from ..data import RunSplit, TaskTable
-from ..events import THRESHOLD
+from ..events import steps_at
 from ..tasks import get_task, is_s5
 from .embeddings import neuron_logit_map, symbol_embeddings
 from .fourier import LINEAR_TASKS, frequency_norms, gini, key_frequencies, restricted_excluded_loss
@@ -47,7 +47,7 @@ class Data:
     def of(cls, cfg) -> "Data":
         table = TaskTable.build(cfg.task, cfg.modulus, torch.device("cpu"))
         split = RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise)
-        z = table.z if split.answers is None else torch.where(split.train_mask, split.answers, table.z)
+        z = table.z if split.answers is None else split.answers  # label noise changes training rows only
         return cls(table.x, table.y, z, split.train_mask.bool())
 
     def sharpness_rows(self, n: int) -> torch.Tensor:
@@ -95,8 +95,7 @@ def phases(steps: list[int], train_acc: list[float], val_acc: list[float]) -> di
     (the validation loss falls as weight decay removes the memorizing components) to that step; circuit
     formation between. None where a boundary is never reached. A reading of the curves, not a measurement of
     the circuit: compare with the restricted and excluded losses."""
-    mem = next((s for s, a in zip(steps, train_acc) if a >= THRESHOLD), None)
-    gen = next((s for s, a in zip(steps, val_acc) if a >= THRESHOLD), None)
+    mem, gen = steps_at(steps, train_acc), steps_at(steps, val_acc)
     out: dict[str, list[int] | None] = {"memorization": [steps[0], mem] if mem is not None else None,
                                         "circuit_formation": None, "cleanup": None}
     if mem is not None and gen is not None and gen > mem:
@@ -122,13 +121,12 @@ def analyze(run_dir, sharpness_examples: int = 512, sharpness_iters: int = 50, p
     keys = key_frequencies(frequency_norms(symbol_embeddings(last))) if app["fourier"] else []
     rows = []
     for i, (step, load) in enumerate(models):
-        rows.append({"step": step, **measure(load(), cfg, data, keys, sharpness_examples, sharpness_iters)})
+        model = last if i == len(models) - 1 else load()
+        rows.append({"step": step, **measure(model, cfg, data, keys, sharpness_examples, sharpness_iters)})
         if progress is not None:
             progress(i + 1, len(models))
-    ph = phases([r["step"] for r in rows], [r["train_acc"] for r in rows], [r["val_acc"] for r in rows])
-    history = rundir.read_metrics(run_dir)
-    if history:  # the evaluations are denser than the snapshots: read the phases off them
-        ph = phases([r["step"] for r in history], [r["train_acc"] for r in history], [r["val_acc"] for r in history])
+    curve = rundir.read_metrics(run_dir) or rows  # the evaluations are denser than the snapshots
+    ph = phases([r["step"] for r in curve], [r["train_acc"] for r in curve], [r["val_acc"] for r in curve])
     return {"task": cfg.task, "modulus": cfg.modulus, "model": cfg.model, "applies": app,
             "key_frequencies": keys, "fourier_gini": rows[-1].get("fourier_gini"),
             "sharpness": rows[-1]["sharpness"], "phases": ph, "n_snapshots": len(files),
