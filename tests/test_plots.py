@@ -131,3 +131,15 @@ def test_model_wise_reads_each_run_at_each_training_length():
     # at 100 steps, size 100 (runs 0, 1): losses 1/101 and 1/201, median 0.0074...
     assert list(lines["100 steps"].get_xdata()) == [100, 1000]
     assert lines["100 steps"].get_ydata()[0] == pytest.approx((1 / 101 + 1 / 201) / 2)
+
+
+def test_curve_labels_name_the_config_fields_that_differ_between_runs():
+    import json
+
+    from groklab.plots import run_labels
+
+    base = {"task": "digits", "train_fraction": 0.3, "seed": 0, "lr": 1e-3, "init_scale": 1.0, "name": "a"}
+    rows = [{"id": i + 1, "task": "digits", "train_fraction": 0.3, "seed": 0,
+             "config": json.dumps({**base, "init_scale": s, "name": n})} for i, (s, n) in enumerate([(1.0, "a"), (8.0, "b")])]
+    assert run_labels(rows) == ["#1 digits f=0.3 s=0 init_scale=1", "#2 digits f=0.3 s=0 init_scale=8"]
+    assert run_labels(rows[:1]) == ["#1 digits f=0.3 s=0"]

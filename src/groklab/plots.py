@@ -18,6 +18,7 @@ from a ``Selection`` of a store's runs; ``groklab plot NAME`` then draws it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,8 +316,22 @@ def _store_curves(sel: Selection) -> Figure:
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise ConfigError(f"run id {missing[0]} is not a finished run of {sel.source}; see groklab runs")
-    label = lambda r: f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"  # noqa: E731
-    return curves({label(by_id[i]): sel.metrics(i) for i in ids})
+    return curves({label: sel.metrics(i) for i, label in zip(ids, run_labels([by_id[i] for i in ids]))})
+
+
+def run_labels(runs: Sequence[Mapping]) -> list[str]:
+    """A legend label per store row: its id, task, fraction and seed, and every other config field whose value
+    differs between the rows (the swept axis, e.g. ``init_scale=8``)."""
+    configs = [json.loads(r["config"]) if isinstance(r.get("config"), str) else {} for r in runs]
+    shown = {"task", "train_fraction", "seed", "name"}
+    keys = sorted({k for c in configs for k in c} - shown)
+    varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+
+    def fmt(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return [" ".join([f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"]
+                     + [f"{k}={fmt(c.get(k))}" for k in varying]) for r, c in zip(runs, configs)]
 
 
 @figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)")
