@@ -18,6 +18,7 @@ from . import rundir
 from .rundir import FINISHED
 from .config import RunConfig, check_keys, preset_names, read_toml
 from .errors import ConfigError
+from .loggers import check_available
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -105,6 +106,7 @@ def train(
                               ", ".join([_flag(k) for k in given] + [o for o, v in
                                         (("--config", config), ("--preset", preset), ("--out", out)) if v]))
         cfg = rundir.load_config(resume)
+        check_available(cfg.logger)
         summary = rundir.read_summary(resume)
         if summary and summary["status"] not in ("running", "interrupted"):
             raise ConfigError(f"{str(resume)!r} holds a finished run (status {summary['status']}); nothing to resume")
@@ -115,6 +117,7 @@ def train(
         out = resume
     else:
         cfg = build_config(preset, config, flags)
+        check_available(cfg.logger)
         out = out or default_out(cfg)
         rundir.prepare(out, cfg, force=force)
     typer.echo(f"{cfg.task} mod {cfg.modulus}, {cfg.train_fraction:.0%} of the data, {cfg.optimizer} "
@@ -341,6 +344,8 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
             out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/analysis)"),
             sharpness_examples: int = typer.Option(512, help="training examples the sharpness is measured on"),
             tsne: bool = typer.Option(True, help="draw the t-SNE panel (scikit-learn; a few seconds)"),
+            logger: Optional[str] = typer.Option(None, help="log the measures over the snapshots as analysis/* to "
+                                                 "these loggers (default: the run's own, its config's logger)"),
             quiet: bool = typer.Option(False, "--quiet", help="no progress bar")):
     """Look inside a run: embeddings, Fourier progress measures, sharpness, softmax collapse, over its snapshots."""
     from .analysis import applicable, write_analysis
@@ -359,6 +364,8 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     if sharpness_examples < 1:
         raise ConfigError(f"sharpness examples {sharpness_examples} is too small; must be >= 1")
     cfg = load_config(run)
+    logger = cfg.logger if logger is None else logger
+    check_available(logger)
     app_ = applicable(cfg.task)
     typer.echo(f"{cfg.task} ({cfg.model}): " + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'no'}"
                                                          for k, v in app_.items()), err=True)
@@ -374,6 +381,14 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     result = write_analysis(run, out, sharpness_examples=sharpness_examples, use_tsne=tsne, progress=tick)
     if bar is not None:
         bar.close()
+    if logger != "none":
+        from .loggers import Loggers
+
+        lg = Loggers(logger, run, cfg.to_dict())  # appends to what training logged
+        try:
+            lg.log_analysis(result["snapshots"])
+        finally:
+            lg.close()
     if result["n_snapshots"] == 0:
         typer.echo("no snapshots: only the final weights were analysed; train with --snapshots 40 for the "
                    "measures over time", err=True)

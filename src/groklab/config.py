@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import loggers
 from .errors import ConfigError
 from .losses import LOSSES
 from .models import MODELS
@@ -94,6 +95,8 @@ class RunConfig:
     checkpoint_every: int = _f(1000, "updates between checkpoints", min=1)
     snapshots: int = _f(0, "keep the parameters at about this many log-spaced steps over the budget (and at the "
                         "end) in RUN/snapshots/, for measures over time (groklab analyze); 0: none", min=0)
+    logger: str = _f("none", "also log the metrics to: tensorboard (RUN/tensorboard/), wandb (offline unless WANDB_MODE "
+                     "says otherwise), several joined by + (tensorboard+wandb), or none; see groklab.loggers")
     device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
     precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CUDA, or CPUs with bf16 "
                         "matmul: AVX512-BF16/AMX; far slower on others) or tf32 (CUDA): not bitwise the same", choices=("fp32", "bf16", "tf32"))
@@ -158,7 +161,7 @@ class RunConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-NOT_IDENTITY = {"device", "checkpoint_every", "snapshots"}  # where and what a run writes, not what it computes
+NOT_IDENTITY = {"device", "checkpoint_every", "snapshots", "logger"}  # where and what a run writes, not what it computes
 # the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
 HASHED_SINCE_0_1 = frozenset((
     "task", "modulus", "train_fraction", "seed", "n_layers", "d_model", "n_heads", "d_mlp", "act", "norm",
@@ -215,6 +218,7 @@ def _validate(cfg: RunConfig) -> None:
         v = getattr(cfg, name)
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} {v!r} is outside [0, 1)")
+    loggers.parse(cfg.logger)
     MODELS[cfg.model].check(cfg)
     if get_task(cfg.task).modular:
         check_modulus(cfg.task, cfg.modulus)

@@ -38,6 +38,7 @@ from typing import Any
 from . import rundir
 from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
+from .loggers import check_available
 from .engine import GroupSpec
 from .rundir import FINISHED
 from .runtime import resolve_device
@@ -384,6 +385,8 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
             import ray  # noqa: F401
         except ImportError:
             raise ConfigError("the Ray executor needs Ray: pip install 'groklab[ray]'") from None
+    for spec in {c.logger for c in configs}:
+        check_available(spec)
     for c in configs:
         resolve_device(c.device)
     store_path = Path(store_path)

@@ -26,6 +26,7 @@ from . import rundir
 from .config import RunConfig
 from .engine import Group, GroupSpec
 from .events import THRESHOLD, events
+from .loggers import Loggers
 from .models import get_model
 from .rundir import Status
 from .runtime import configure
@@ -61,6 +62,7 @@ class RunState:
     streak_start: int | None = None  # first step of the current streak of validation accuracy >= 0.99
     status: Status = Status.RUNNING
     snapshot_at: frozenset = frozenset()  # the steps whose parameters are kept (cfg.snapshots)
+    loggers: Loggers | None = None  # cfg.logger's copies of the metrics
     elapsed_before: float = 0.0
     t0: float = field(default_factory=time.perf_counter)
 
@@ -77,6 +79,8 @@ class RunState:
         self.last_eval = row["step"]
         if self.run_dir is not None:
             rundir.append(self.run_dir / "metrics.csv", rundir.metrics_row(row))
+        if self.loggers is not None:
+            self.loggers.log(row["step"], {k: v for k, v in row.items() if k != "step"})
         if not all(math.isfinite(row[k]) for k in ("train_loss", "val_loss", "weight_norm")):
             self.status = Status.DIVERGED
             return
@@ -143,6 +147,8 @@ def _start(cfg: RunConfig, rd: Path | None, resume: bool) -> tuple[RunState, dic
     if rd is not None:
         rundir.atomic_write(rd / "metrics.csv", rundir.metrics_csv(run.history))
         rundir.atomic_json(rd / "summary.json", run.summary(run.last_ckpt))
+        if cfg.logger != "none":  # a resumed run's loggers drop what they hold after its checkpoint
+            run.loggers = Loggers(cfg.logger, rd, cfg.to_dict(), purge_after=run.last_eval if resume else None)
     return run, ckpt
 
 
@@ -162,6 +168,8 @@ def _finish(run: RunState, g: Group, e: int) -> RunResult:
         if run.snapshot_at and run.status != Status.INTERRUPTED:
             rundir.save_snapshot(run.run_dir, g.members[e].step, g.member_params(e))  # the final weights
     summary = run.summary(g.members[e].step)
+    if run.loggers is not None:
+        run.loggers.close()
     if run.run_dir is not None:
         rundir.atomic_json(run.run_dir / "summary.json", summary)
         if run.history:
@@ -200,6 +208,18 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     g = Group.build(cfgs, [ckpt for _, ckpt in started])
     results: dict[int, RunResult] = {}
     bar = _progress_bar(cfgs, g) if progress else None
+    try:
+        _loop(cfgs, g, runs, results, bar, stop_flag, on_finish)
+    finally:
+        for run in runs:  # closed at _finish; here when the loop raised
+            if run.loggers is not None:
+                run.loggers.close()
+    if bar is not None:
+        bar.close()
+    return [results[i] for i in range(len(cfgs))]
+
+
+def _loop(cfgs: list[RunConfig], g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish) -> None:
     with _Interrupt() as interrupt:
         while g.members:
             due = [e for e, m in enumerate(g.members) if runs[m.index].eval_due(m.step)]
@@ -234,9 +254,6 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
             g.step()
             if bar is not None:
                 bar.update(1)
-    if bar is not None:
-        bar.close()
-    return [results[i] for i in range(len(cfgs))]
 
 
 def train(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, force: bool = False,
