@@ -403,6 +403,19 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     typer.echo(f"wrote {', '.join(result['files'])} to {out or run / 'analysis'}")
 
 
+@app.command()
+def export(run: Path = typer.Argument(..., help="run directory"),
+           to: str = typer.Option(..., help="format [safetensors|transformer-lens]"),
+           out: Path = typer.Argument(..., help="folder to write (new, or empty)"),
+           step: Optional[int] = typer.Option(None, help="a snapshot's step (default: the final weights)")):
+    """Export a run's weights: safetensors with a JSON config (loadable back into groklab), or a
+    TransformerLens HookedTransformer (norm pre or none)."""
+    from .export import export as run_export
+
+    written = run_export(run, to, out, step)
+    typer.echo(f"wrote {', '.join(sorted(p.name for p in written.iterdir()))} to {written}")
+
+
 def _run_ids(text: str | None) -> list[int] | None:
     if not text:
         return None
