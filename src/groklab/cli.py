@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 import time
 from dataclasses import fields
@@ -199,11 +200,14 @@ def compare(
     table = compare_table(results)
     if csv:
         table.to_csv(csv, index=False)
+    tasks = sorted({f"{c.task} mod {c.modulus}" if get_task(c.task).modular else c.task for c in configs})
+    title = f"{', '.join(tasks)}: each variant's best validation accuracy and steps to 99%"
+    st.set_meta("comparison", json.dumps({"title": title, "variants": {
+        name: [c.hash() for c in cfgs] for name, cfgs in comparison.configs().items()}}))
     typer.echo(f"{len(comparison.variants)} variants, {counts['total']} runs: {counts['skipped']} already finished, "
                f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s; store: {store}")
     typer.echo(_format_compare(table))
-    tasks = sorted({f"{c.task} mod {c.modulus}" if get_task(c.task).modular else c.task for c in configs})
-    fig = draw(results, title=f"{', '.join(tasks)}: each variant's best validation accuracy and steps to 99%")
+    fig = draw(results, title=title)
     _save(fig, output)
 
 
@@ -323,7 +327,7 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
          task: Optional[str] = typer.Option(None, help="only this task"),
          run_id: Optional[str] = typer.Option(None, help="curves: run ids, e.g. 1,4,7 (default: the first 12)")):
     """Draw a figure from a store."""
-    from .plots import FIGURES, Selection
+    from .plots import FIGURES, selection
     from .store import Store
 
     if kind not in FIGURES:
@@ -333,7 +337,7 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
     rows = [r for r in st.runs(task=task) if r["status"] in FINISHED]
     if not rows:
         raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else ""))
-    fig = FIGURES[kind].draw(Selection(rows, st.metrics, _run_ids(run_id), f"store {str(store)!r}"))
+    fig = FIGURES[kind].draw(selection(st, rows, _run_ids(run_id), f"store {str(store)!r}"))
     _save(fig, output)
 
 
@@ -401,6 +405,31 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     if ph:
         typer.echo("phases: " + "; ".join(f"{k.replace('_', ' ')} {a:,}-{b:,}" for k, (a, b) in ph.items()))
     typer.echo(f"wrote {', '.join(result['files'])} to {out or run / 'analysis'}")
+
+
+@app.command()
+def report(run: Optional[Path] = typer.Argument(None, help="run directory (or use --store)"),
+           store: Optional[Path] = typer.Option(None, help="SQLite store: the report of all its runs"),
+           output: Path = typer.Option(..., "-o", "--output", help="folder to write index.html and figures/ to"),
+           runs: Optional[str] = typer.Option(None, help="with --store: run ids whose curves, double descent and "
+                                                         "analyses the report shows, e.g. 1,4"),
+           analyses: bool = typer.Option(True, help="analyse the chosen runs' weights (groklab analyze's figures)"),
+           sharpness_examples: int = typer.Option(256, help="training examples the sharpness is measured on")):
+    """A self-contained HTML report (opens from the file system, no server, no network): the runs table, the
+    figures the store has the runs for, and chosen runs' analyses; every figure as PNG and SVG."""
+    from .report import run_report, store_report
+
+    if (run is None) == (store is None):
+        raise ConfigError("give a run directory, or --store (not both)")
+    if sharpness_examples < 1:
+        raise ConfigError(f"sharpness examples {sharpness_examples} is too small; must be >= 1")
+    if store is not None:
+        written = store_report(store, output, _run_ids(runs), analyses, sharpness_examples)
+    else:
+        if runs:
+            raise ConfigError("--runs chooses runs of a --store; a run directory's report is that run's")
+        written = run_report(run, output, analyses, sharpness_examples)
+    typer.echo(f"wrote {written / 'index.html'}")
 
 
 @app.command()

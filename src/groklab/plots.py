@@ -288,6 +288,17 @@ class Selection:
     metrics: Callable[[int], list[dict]]
     run_ids: list[int] | None = None
     source: str = "the store"
+    comparison: Mapping | None = None  # what groklab compare saved in the store: title, variant -> config hashes
+
+
+def selection(store, runs: list[dict], run_ids: list[int] | None = None, source: str = "the store") -> Selection:
+    """A ``Selection`` of a ``groklab.store.Store``'s rows, with the comparison it keeps."""
+    saved = store.get_meta("comparison")
+    return Selection(runs, store.metrics, run_ids, source, json.loads(saved) if saved else None)
+
+
+def _always(sel: Selection) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -295,18 +306,28 @@ class FigureSpec:
     name: str
     help: str
     draw: Callable[[Selection], Figure]
+    applies: Callable[[Selection], bool] = _always  # whether the selection has what the figure needs (the report)
 
 
 FIGURES: dict[str, FigureSpec] = {}
 
 
-def figure(name: str, help: str):
-    """Register ``draw(selection) -> Figure`` as the store figure ``name``."""
+def figure(name: str, help: str, applies: Callable[[Selection], bool] = _always):
+    """Register ``draw(selection) -> Figure`` as the store figure ``name``; ``applies(selection)`` tells the report
+    whether a store has the runs for it."""
     def register(draw: Callable[[Selection], Figure]) -> Callable[[Selection], Figure]:
-        FIGURES[name] = FigureSpec(name, help, draw)
+        FIGURES[name] = FigureSpec(name, help, draw, applies)
         return draw
 
     return register
+
+
+def _varies(sel: Selection, key: str) -> bool:
+    """Some task of the selection has runs at two or more values of ``key``."""
+    seen: dict[str, set] = {}
+    for r in sel.runs:
+        seen.setdefault(r["task"], set()).add(r[key])
+    return any(len(v) > 1 for v in seen.values())
 
 
 @figure("curves", "accuracy and loss vs steps of the runs --run-id (default: the first 12)")
@@ -334,7 +355,8 @@ def run_labels(runs: Sequence[Mapping]) -> list[str]:
                      + [f"{k}={fmt(c.get(k))}" for k in varying]) for r, c in zip(runs, configs)]
 
 
-@figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)")
+@figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)",
+        lambda sel: sel.run_ids is not None and len(sel.run_ids) == 1)
 def _store_double_descent(sel: Selection) -> Figure:
     by_id = {r["id"]: r for r in sel.runs}
     ids = sel.run_ids or list(by_id)[:1]
@@ -343,20 +365,33 @@ def _store_double_descent(sel: Selection) -> Figure:
     return double_descent(sel.metrics(ids[0]))
 
 
-@figure("model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)")
+@figure("model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)",
+        lambda sel: _varies(sel, "n_params"))
 def _store_model_wise(sel: Selection) -> Figure:
     return model_wise(sel.runs, sel.metrics)
 
 
-@figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)")
+@figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)",
+        lambda sel: _varies(sel, "train_fraction"))
 def _store_data_efficiency(sel: Selection) -> Figure:
     return data_efficiency(sel.runs)
 
 
-@figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)")
+@figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)",
+        lambda sel: _varies(sel, "train_fraction"))
 def _store_best_val(sel: Selection) -> Figure:
     from .tasks import get_task, is_symmetric
 
     tasks = {(r["task"], r["modulus"]) for r in sel.runs}
     symmetric = {t: is_symmetric(t, p) for t, p in tasks}
     return best_val(sel.runs, symmetric, {t: get_task(t).equation for t, _ in tasks})
+
+
+@figure("compare", "the variants of the store's last groklab compare side by side (Figure 2, left)",
+        lambda sel: bool(sel.comparison))
+def _store_compare(sel: Selection) -> Figure:
+    if not sel.comparison:
+        raise ConfigError(f"{sel.source} holds no comparison; groklab compare FILE --store S saves one")
+    rows = {r["config_hash"]: r for r in sel.runs}
+    results = {name: [rows[h] for h in hashes if h in rows] for name, hashes in sel.comparison["variants"].items()}
+    return compare(results, title=sel.comparison.get("title"))

@@ -244,6 +244,14 @@ class Store:
         return len(stale)
 
     # -- reading ---------------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep a named text in the store (e.g. ``comparison``: what groklab compare compared)."""
+        self.write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
     def get(self, cfg: RunConfig) -> dict | None:
         rows = self._read("SELECT * FROM runs WHERE config_hash=?", (cfg.hash(),))
         return dict(rows[0]) if rows else None

@@ -23,19 +23,19 @@ from ..errors import ConfigError
 from . import embeddings, fourier, sharpness
 from .progress import analyze, applicable, measure, phases
 
-__all__ = ["analyze", "applicable", "embeddings", "fourier", "measure", "phases", "sharpness", "write_analysis"]
+__all__ = ["analysis_figures", "analyze", "applicable", "embeddings", "fourier", "measure", "phases", "sharpness", "write_analysis"]
 
 
-def write_analysis(run_dir, out_dir=None, sharpness_examples: int = 512, use_tsne: bool = True,
-                   strip: int = 6, progress=None) -> dict:
-    """Analyse a run directory and write its figures and ``analysis.json`` (to ``RUN/analysis`` by default)."""
+def analysis_figures(run_dir, sharpness_examples: int = 512, use_tsne: bool = True, strip: int = 6,
+                     progress=None) -> tuple[dict, dict]:
+    """Analyse a run directory: ``analyze``'s result and the figures that apply, by file name (``progress.png``,
+    ...), as matplotlib Figures."""
     from . import figures
 
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").exists() and not rundir.snapshot_files(run_dir):
         raise ConfigError(f"{str(run_dir)!r} has no checkpoint or snapshots to analyse")
     cfg = rundir.load_config(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / "analysis"
     result = analyze(run_dir, sharpness_examples=sharpness_examples, progress=progress)
     title = f"{cfg.task}" + (f" mod {cfg.modulus}" if applicable(cfg.task)["fourier"] else "") + f", {cfg.model}"
     files = rundir.snapshot_files(run_dir)
@@ -54,6 +54,14 @@ def write_analysis(run_dir, out_dir=None, sharpness_examples: int = 512, use_tsn
         strongest = figures.strongest(embeddings.symbol_embeddings(final), keys, 1)
         figs["embeddings_over_time.png"] = figures.embeddings_over_time(models, cfg.task,
                                                                         strongest[0] if strongest else None)
+    return result, figs
+
+
+def write_analysis(run_dir, out_dir=None, sharpness_examples: int = 512, use_tsne: bool = True,
+                   strip: int = 6, progress=None) -> dict:
+    """Analyse a run directory and write its figures and ``analysis.json`` (to ``RUN/analysis`` by default)."""
+    result, figs = analysis_figures(run_dir, sharpness_examples, use_tsne, strip, progress)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "analysis"
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

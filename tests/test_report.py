@@ -1,0 +1,105 @@
+"""`groklab report`: a self-contained HTML page, checked in a real headless browser."""
+
+import importlib.util
+import re
+
+import pytest
+
+from groklab.cli import main
+from groklab.report import chromium, inspect_page
+from groklab.store import Store
+
+COMPARE = """
+[base]
+task = "add"
+modulus = 11
+d_model = 32
+n_heads = 4
+d_mlp = 64
+lr = 3e-3
+steps = 200
+snapshots = 3
+[axes]
+train_fraction = [0.5, 0.8]
+seed = [0]
+[variants]
+"AdamW" = {}
+"no weight decay" = { weight_decay = 0.0 }
+"""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store holding a comparison (two variants x two fractions) and one interrupted run."""
+    d = tmp_path_factory.mktemp("report")
+    (d / "c.toml").write_text(COMPARE)
+    assert main(["compare", str(d / "c.toml"), "--store", str(d / "s.db"), "--quiet", "--workers", "1",
+                 "-o", str(d / "c.png")]) == 0
+    st = Store(d / "s.db")
+    from groklab import RunConfig
+
+    st.start_run(RunConfig(task="add", modulus=11, seed=5, steps=10), None)  # a run that never finished
+    return d / "s.db"
+
+
+def test_store_report_has_the_table_the_figures_that_apply_and_the_chosen_runs(store, tmp_path, capsys):
+    assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--runs", "1",
+                 "--sharpness-examples", "16"]) == 0
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert len(re.findall(r"<tr><td", page)) == len(Store(store).runs()) == 5
+    figures = sorted(p.name for p in (tmp_path / "r" / "figures").iterdir())
+    for name in ("curves", "data-efficiency", "best-val", "compare", "progress", "embeddings", "fourier"):
+        assert any(name in f and f.endswith(".png") for f in figures), name
+        assert any(name in f and f.endswith(".svg") for f in figures), name
+    assert not any("model-wise" in f for f in figures)  # one model size: the figure does not apply
+    assert all(f'src="figures/{f}"' in page for f in figures if f.endswith(".png"))
+    assert all(f'href="figures/{f}"' in page for f in figures)
+    assert "<script src" not in page and "http" not in page  # nothing from the network
+    # again into the same folder: the earlier report is replaced
+    assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--no-analyses"]) == 0
+    assert not any("progress" in p.name for p in (tmp_path / "r" / "figures").iterdir())
+
+
+def test_report_refuses_bad_input_in_one_line_and_writes_nothing(store, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    for args, msg in ((["--store", str(store), "-o", str(tmp_path / "mine")], "is not a groklab report"),
+                      (["--store", str(store), "-o", str(tmp_path / "x"), "--runs", "99"], "run id 99"),
+                      (["--store", str(tmp_path / "no.db"), "-o", str(tmp_path / "x")], "does not exist"),
+                      ([str(tmp_path), "-o", str(tmp_path / "x")], "not a run directory")):
+        assert main(["report", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err, err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "x").exists()
+
+
+def _browser_or_skip():
+    if importlib.util.find_spec("playwright") is None:
+        pytest.skip("Playwright's Python client is not installed (pip install -e '.[dev]')")
+    if chromium() is None:
+        pytest.skip("no Chromium: apt install chromium (.ci/run installs it where apt can)")
+
+
+def test_the_report_displays_in_a_real_browser(store, tmp_path):
+    _browser_or_skip()
+    assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--runs", "2",
+                 "--sharpness-examples", "16"]) == 0
+    seen = inspect_page(tmp_path / "r" / "index.html", tmp_path / "shot.png")
+    assert seen["errors"] == [] and seen["failed"] == []
+    assert len(seen["images"]) >= 8
+    for img in seen["images"]:
+        assert img["complete"] and img["width"] > 0 and img["height"] > 0, img
+    assert seen["rows"] == len(Store(store).runs())
+    assert (tmp_path / "shot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_report_opens_in_the_browser(tiny, tmp_path):
+    _browser_or_skip()
+    from groklab.train import train
+
+    train(tiny.replace(modulus=11, steps=120, early_stop=False), tmp_path / "run")
+    assert main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "r"), "--sharpness-examples", "16"]) == 0
+    seen = inspect_page(tmp_path / "r" / "index.html")
+    assert seen["errors"] == [] and seen["rows"] == 1
+    assert len(seen["images"]) >= 3 and all(i["width"] > 0 for i in seen["images"])
