@@ -37,25 +37,29 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
 
     ``histories`` maps a label to a list of metrics rows (step, train_acc, val_acc, ...).
     """
-    fig = Figure(figsize=(11 if loss else 6, 4))
+    many = len(histories) > 3  # a legend beside the axes, one entry per run (dashed: training)
+    fig = Figure(figsize=((11 if loss else 6) + (3.5 if many else 0), 4), layout="constrained" if many else None)
     axes = fig.subplots(1, 2 if loss else 1, squeeze=False)
     ax_acc = axes[0, 0]
     single = len(histories) == 1
     for i, (label, rows) in enumerate(histories.items()):
         steps = np.array([max(r["step"], 1) for r in rows])
-        style = dict(lw=1.8) if single else dict(lw=1.2, color=f"C{i}")
+        style = dict(lw=1.8) if single else dict(lw=1.2, color=_TAB20(i) if many else f"C{i}")
         pre = "" if single else f"{label} "
-        ax_acc.plot(steps, [r["train_acc"] for r in rows], label=f"{pre}train", ls="-" if single else "--",
-                    **({"color": TRAIN} if single else {}), **style)
-        ax_acc.plot(steps, [r["val_acc"] for r in rows], label=f"{pre}val", **({"color": VAL} if single else {}),
-                    **style)
+        ax_acc.plot(steps, [r["train_acc"] for r in rows], label=None if many else f"{pre}train",
+                    ls="-" if single else "--", **({"color": TRAIN} if single else {}), **style)
+        ax_acc.plot(steps, [r["val_acc"] for r in rows], label=label if many else f"{pre}val",
+                    **({"color": VAL} if single else {}), **style)
         if loss:
             ax = axes[0, 1]
             ax.plot(steps, [r["train_loss"] for r in rows], ls="-" if single else "--",
                     **({"color": TRAIN} if single else {}), **style)
             ax.plot(steps, [r["val_loss"] for r in rows], **({"color": VAL} if single else {}), **style)
     ax_acc.set(xscale="log", xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
-    ax_acc.legend(loc="lower right", fontsize=8)
+    if many:
+        fig.legend(loc="outside right upper", fontsize=7, title="validation (training dashed)", title_fontsize=7)
+    else:
+        ax_acc.legend(loc="lower right", fontsize=8)
     ax_acc.grid(alpha=0.3)
     if loss:
         ax = axes[0, 1]
@@ -65,7 +69,8 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
             _mark_double_descent(ax, next(iter(histories.values())))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if not many:
+        fig.tight_layout()
     return fig
 
 
