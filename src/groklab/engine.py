@@ -9,9 +9,13 @@ parameters and optimizer and offers four operations: ``build``, ``step`` (one
 update of every member), ``evaluate`` (loss and accuracy on each member's
 training and validation rows) and ``retire`` (drop members that are done).
 
-A run trains the same alone (``E = 1``) or in a group, up to float rounding of
-batched matmuls: each member's initialization, batches and dropout masks come
-from its own seeded generators.
+A run trains the same alone (``E = 1``) or in any group, bit for bit on the CPU
+(tested): each member's initialization, batches, dropout masks and noise come
+from its own seeded generators; every member computes through the same batched
+kernels whatever E is (no single-model shortcut); and runs stack only with runs
+of the same batch size, since padding a smaller batch would change the
+summation order of its gradients (and chaotic training turns last-bit
+differences into different curves within a few hundred steps).
 
 >>> from groklab import RunConfig
 >>> g = Group.build([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)])   # doctest: +SKIP
@@ -57,13 +61,15 @@ class GroupSpec:
     compile: bool
     dropout: float
     device: str
+    batch_size: int  # resolved: every member's batch has the same rows count, so no padding changes its sums
     arch: tuple[tuple[str, Any], ...]  # the model's own fields, (name, value)
 
     @staticmethod
     def key(cfg) -> tuple[tuple[str, Any], ...]:
         """The (field, value) pairs runs must share to stack: configs with equal keys can train together."""
         names = SHARED_FIELDS + get_model(cfg.model).fields
-        return tuple((n, getattr(cfg, n)) for n in names) + (("device", resolve_device(cfg.device).type),)
+        return tuple((n, getattr(cfg, n)) for n in names) + (("device", resolve_device(cfg.device).type),
+                                                             ("batch_size", cfg.resolved_batch_size))
 
     @classmethod
     def of(cls, cfgs) -> "GroupSpec":
@@ -78,7 +84,8 @@ class GroupSpec:
                                       f"got {value!r} and {other.get(name)!r}")
         values = dict(first)
         arch = tuple((n, values[n]) for n in get_model(values["model"]).fields)
-        return cls(**{n: values[n] for n in SHARED_FIELDS}, device=values["device"], arch=arch)
+        return cls(**{n: values[n] for n in SHARED_FIELDS}, device=values["device"], batch_size=values["batch_size"],
+                   arch=arch)
 
     @property
     def model_spec(self) -> ModelSpec:
@@ -100,14 +107,12 @@ class Member:
     step: int = 0
 
 
-def batch_loss(p, x, y, z, weight, model: ModelSpec, mcfg, loss_fn, dtype, drop) -> torch.Tensor:
+def batch_loss(p, x, y, z, model: ModelSpec, mcfg, loss_fn, dtype, drop) -> torch.Tensor:
     """The sum over runs of each run's mean loss on its batch, so that each run's gradient is its own.
 
-    x, y, z (E, B); weight (E, B) or None: 1 / a run's batch size on its rows, 0 on padding. The loss is computed
-    in ``dtype`` (fp32 also under bf16 autocast, or fp64).
+    x, y, z (E, B). The loss is computed in ``dtype`` (fp32 also under bf16 autocast, or fp64).
     """
-    per = loss_fn(model.answer_logits(p, x, y, mcfg, drop).to(dtype), z)
-    return per.mean(1).sum() if weight is None else (per * weight).sum()
+    return loss_fn(model.answer_logits(p, x, y, mcfg, drop).to(dtype), z).mean(1).sum()
 
 
 @functools.cache
@@ -117,17 +122,6 @@ def _compiled_loss():
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
-
-
-def _stack_batches(batches: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-run batches of table rows -> (E, B) rows and the loss weights (None when all sizes agree)."""
-    sizes = [len(b) for b in batches]
-    if len(set(sizes)) == 1:
-        return torch.stack(batches), None
-    B = max(sizes)
-    idx = torch.stack([torch.nn.functional.pad(b, (0, B - len(b))) for b in batches])
-    weight = torch.stack([(torch.arange(B, device=idx.device) < s).float() / s for s in sizes])
-    return idx, weight
 
 
 class Group:
@@ -205,7 +199,7 @@ class Group:
     def step(self) -> None:
         """One update of every member: sample, forward, backward, optimizer step. No host synchronization."""
         batches = [m.sampler.next() for m in self.members]
-        idx, weight = _stack_batches(batches)
+        idx = torch.stack(batches)  # one batch size per group (GroupSpec)
         generators = [m.generator for m in self.members]
         drop = None
         if self.spec.dropout > 0:
@@ -219,7 +213,7 @@ class Group:
             for intervention in self.weight_stage:
                 p = intervention.apply(p, {}, self.opt.hp, ctx)
         with self._autocast():
-            loss = loss_fn(p, t.x[idx], t.y[idx], z, weight, self.model, self.mcfg, self.loss_fn, self.loss_dtype, drop)
+            loss = loss_fn(p, t.x[idx], t.y[idx], z, self.model, self.mcfg, self.loss_fn, self.loss_dtype, drop)
             if self.l2 is not None:
                 loss = loss + l2_penalty(self.params.views, self.l2)
             self.params.grad.zero_()

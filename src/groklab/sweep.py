@@ -303,8 +303,6 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
     per_key = math.ceil(max(workers, 1) / max(len(by_key), 1))  # groups each kind must at least split into
     groups = []
     for key, cs in by_key.items():
-        # runs of one group are padded to its largest batch: keep similar batch sizes together
-        cs = sorted(cs, key=lambda c: c.resolved_batch_size)
         cap = max_ensemble or (64 if dict(key)["device"] == "cuda" else 8)
         size = max(1, min(cap, math.ceil(len(cs) / per_key)))
         groups += [cs[i: i + size] for i in range(0, len(cs), size)]

@@ -77,8 +77,6 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
 
 def layer_norm(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """LayerNorm over the last axis with a per-member affine: h (E, ..., D), w and b (E, D)."""
-    if w.shape[0] == 1:  # one model: PyTorch's fused affine
-        return F.layer_norm(h, h.shape[-1:], w.view(-1), b.view(-1))
     shape = (w.shape[0],) + (1,) * (h.dim() - 2) + (w.shape[-1],)
     return torch.addcmul(b.view(shape), F.layer_norm(h, h.shape[-1:]), w.view(shape))
 
@@ -94,8 +92,6 @@ def activation(name: str):
 def linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
     """h (E, ..., K) @ W (E, K, N) + b (E, N) -> (E, ..., N)."""
     E, K, N = W.shape
-    if E == 1:  # one model: a plain matmul
-        return torch.addmm(b.view(N), h.reshape(-1, K), W.view(K, N)).view(*h.shape[:-1], N)
     return torch.baddbmm(b.unsqueeze(1), h.reshape(E, -1, K), W).view(*h.shape[:-1], N)
 
 
