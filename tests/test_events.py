@@ -57,3 +57,39 @@ def test_events_include_the_double_descent_and_the_figure_draws_it():
             for s, v in zip(STEPS, _clear())]
     fig = dd_figure(rows)
     assert "peaks at step 1,000" in fig._suptitle.get_text()
+
+
+def test_generalized_means_held_to_the_end_and_the_first_touch_is_kept_apart():
+    from groklab.events import describe, events
+
+    steps = [0, 100, 200, 6200, 6300, 9000]
+    fell_back = events({"step": steps, "train_acc": [0, 1, 1, 1, 1, 1], "val_acc": [0, 0.3, 0.5, 0.995, 0.13, 0.2]})
+    assert fell_back["step_val_acc_99"] is None and fell_back["step_val_acc_99_first"] == 6200
+    assert fell_back["grok_delay"] is None
+    summary = {**fell_back, "steps_run": 9000, "best_val_acc": 0.995, "final_train_acc": 1.0}
+    assert describe(summary) == ("memorized at step 100, did not generalize within 9,000 steps (best validation "
+                                 "accuracy 0.995; it reached 99% validation accuracy at step 6,200 but did not hold it)")
+    came_back = events({"step": steps, "train_acc": [0, 1, 1, 1, 1, 1], "val_acc": [0, 0.3, 0.995, 0.5, 0.99, 1.0]})
+    assert came_back["step_val_acc_99"] == 6300 and came_back["step_val_acc_99_first"] == 200
+    assert came_back["grok_delay"] == 63.0
+    assert "generalized at step 6,300 (first touched 99% at step 200)" in describe(
+        {**came_back, "steps_run": 9000, "best_val_acc": 1.0, "final_train_acc": 1.0})
+
+
+def test_a_schema_3_store_is_migrated_to_the_held_step(tmp_path):
+    from groklab import RunConfig
+    from groklab.store import Store
+
+    cfg = RunConfig(task="add", modulus=7, steps=400)
+    hist = [{"step": s, "train_loss": 0.1, "train_acc": 1.0, "val_loss": 0.1, "val_acc": v, "zero_loss_frac": 0.0,
+             "weight_norm": 1.0, "lr": 1e-3, "elapsed_s": 0.1} for s, v in ((0, 0.1), (100, 0.995), (200, 0.4),
+                                                                             (300, 0.99), (400, 1.0))]
+    store = Store(tmp_path / "s.db")
+    store.finish_run(cfg, {"status": "generalized", "step_train_acc_99": 0, "step_val_acc_99": 100,
+                           "grok_delay": 100.0}, hist)
+    store.db.execute("ALTER TABLE runs DROP COLUMN step_val_acc_99_first")  # as schema 3 had it
+    store.db.execute("UPDATE meta SET value='3' WHERE key='groklab_store'")
+    store.db.commit()
+    store.close()
+    row = Store(tmp_path / "s.db").get(cfg)
+    assert row["step_val_acc_99"] == 300 and row["step_val_acc_99_first"] == 100 and row["grok_delay"] == 300.0

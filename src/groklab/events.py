@@ -3,8 +3,15 @@ validation loss's epoch-wise double descent (the paper's Figure 4).
 
 >>> steps_at([0, 10, 20, 30], [0.1, 0.995, 0.3, 1.0])
 10
->>> events({"step": [0, 100, 400], "train_acc": [0.0, 1.0, 1.0], "val_acc": [0.0, 0.2, 0.99]})
-{'step_train_acc_99': 100, 'step_val_acc_99': 400, 'grok_delay': 4.0}
+>>> held_from([0, 10, 20, 30, 40], [0.1, 0.995, 0.3, 1.0, 0.999])
+30
+>>> events({"step": [0, 100, 400, 500], "train_acc": [0.0, 1.0, 1.0, 1.0], "val_acc": [0.0, 0.995, 0.5, 0.99]})
+{'step_train_acc_99': 100, 'step_val_acc_99': 500, 'step_val_acc_99_first': 100, 'grok_delay': 5.0}
+
+A run *generalized* at the step from which its validation accuracy stayed >= 0.99 to its last evaluation (the
+stop rule's notion, ``step_val_acc_99``); the first evaluation that touched 0.99 is ``step_val_acc_99_first``.
+A run that touched 0.99 and fell back did not generalize. Memorization is the first touch of 0.99 training
+accuracy (``step_train_acc_99``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,18 @@ def steps_at(steps: Sequence[int], acc: Sequence[float], threshold: float = THRE
         if a >= threshold:
             return int(s)
     return None
+
+
+def held_from(steps: Sequence[int], acc: Sequence[float], threshold: float = THRESHOLD) -> int | None:
+    """The first step of the last streak of evaluations at or above ``threshold``, when that streak reaches the
+    last evaluation (accuracy held from there on); None when the last evaluation is below it."""
+    start = None
+    for s, a in zip(steps, acc):
+        if a >= threshold:
+            start = int(s) if start is None else start
+        else:
+            start = None
+    return start
 
 
 def grok_delay(step_train: int | None, step_val: int | None) -> float | None:
@@ -77,11 +96,17 @@ def events(history: Mapping[str, Sequence]) -> dict:
     """``step_train_acc_99``, ``step_val_acc_99`` and ``grok_delay`` of a history with columns step, train_acc,
     val_acc; with a val_loss column also its double descent (``double_descent``)."""
     st = steps_at(history["step"], history["train_acc"])
-    sv = steps_at(history["step"], history["val_acc"])
-    out = {"step_train_acc_99": st, "step_val_acc_99": sv, "grok_delay": grok_delay(st, sv)}
+    sv = held_from(history["step"], history["val_acc"])
+    out = {"step_train_acc_99": st, "step_val_acc_99": sv,
+           "step_val_acc_99_first": steps_at(history["step"], history["val_acc"]), "grok_delay": grok_delay(st, sv)}
     if "val_loss" in history:
         out.update(double_descent(history["step"], history["val_loss"]))
     return out
+
+
+def of_rows(rows: Sequence[Mapping]) -> dict:
+    """``events`` of a list of metrics rows (metrics.csv, the store)."""
+    return events({k: [r[k] for r in rows] for k in ("step", "train_acc", "val_acc", "val_loss")})
 
 
 def describe(summary: Mapping) -> str:
@@ -90,9 +115,13 @@ def describe(summary: Mapping) -> str:
     if st is None and sv is not None:  # e.g. label noise: learning the rule means answering wrong labels "wrongly"
         return (f"generalized at step {sv:,} but never fit 99% of its training answers "
                 f"(final training accuracy {summary['final_train_acc']:.3f})")
+    first = summary.get("step_val_acc_99_first")
     if st is None:
         return f"did not memorize within {summary['steps_run']:,} steps (best validation accuracy {summary['best_val_acc']:.3f})"
     if sv is None:
+        fell = (f"; it reached 99% validation accuracy at step {first:,} but did not hold it" if first is not None
+                else "")
         return (f"memorized at step {st:,}, did not generalize within {summary['steps_run']:,} steps "
-                f"(best validation accuracy {summary['best_val_acc']:.3f})")
-    return f"memorized at step {st:,}, generalized at step {sv:,}: {summary['grok_delay']:.1f}x later"
+                f"(best validation accuracy {summary['best_val_acc']:.3f}{fell})")
+    touched = f" (first touched 99% at step {first:,})" if first is not None and first < sv else ""
+    return f"memorized at step {st:,}, generalized at step {sv:,}{touched}: {summary['grok_delay']:.1f}x later"

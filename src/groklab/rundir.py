@@ -31,7 +31,7 @@ METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_
 # columns a run written by an older groklab may lack (empty in metrics.csv, None when read, NULL in the store)
 ADDED_METRICS = {"zero_loss_frac"}
 SUMMARY = ["task", "modulus", "train_fraction", "seed", "n_train", "n_val", "n_params", "steps_run",
-           "step_train_acc_99", "step_val_acc_99", "grok_delay", "val_loss_min_step", "val_loss_peak_step",
+           "step_train_acc_99", "step_val_acc_99", "step_val_acc_99_first", "grok_delay", "val_loss_min_step", "val_loss_peak_step",
            "val_loss_peak", "second_descent_step", "final_train_acc", "final_val_acc", "best_val_acc", "wall_time_s",
            "status"]
 

@@ -30,14 +30,29 @@ from .config import RunConfig
 from .errors import ConfigError, StorageError
 from .rundir import FINISHED, METRICS, SUMMARY, metric_values
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # how a store of each older schema becomes the next one (run when a newer groklab opens it)
 MIGRATIONS = {
     1: ["ALTER TABLE metrics ADD COLUMN zero_loss_frac REAL"],  # the softmax-collapse share
     2: [f"ALTER TABLE runs ADD COLUMN {c} {t}" for c, t in  # the validation loss's double descent
         (("val_loss_min_step", "INTEGER"), ("val_loss_peak_step", "INTEGER"), ("val_loss_peak", "REAL"),
          ("second_descent_step", "INTEGER"))],
+    3: ["ALTER TABLE runs ADD COLUMN step_val_acc_99_first INTEGER",  # "generalized" now means held
+        lambda db: _recompute_generalized(db)],
 }
+
+
+def _recompute_generalized(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: step_val_acc_99 was the first evaluation that touched 99%; it becomes the step from which
+    validation accuracy held (events.held_from), the first touch moving to step_val_acc_99_first."""
+    from .events import grok_delay, held_from, steps_at
+
+    for run_id, st in db.execute("SELECT id, step_train_acc_99 FROM runs").fetchall():
+        rows = db.execute("SELECT step, val_acc FROM metrics WHERE run_id=? ORDER BY step", (run_id,)).fetchall()
+        steps, acc = [r[0] for r in rows], [r[1] for r in rows]
+        held = held_from(steps, acc)
+        db.execute("UPDATE runs SET step_val_acc_99=?, step_val_acc_99_first=?, grok_delay=? WHERE id=?",
+                   (held, steps_at(steps, acc), grok_delay(st, held), run_id))
 ATTEMPTS = 12  # of a transaction that meets transient errors; backoff 0.05 s doubling to 3 s, jittered
 _TRANSIENT = ("locked", "busy", "disk i/o error")
 _SUMMARY_COLS = [c for c in SUMMARY if c != "status"]
@@ -146,7 +161,7 @@ class Store:
             version = self._version()
             while version < SCHEMA_VERSION:
                 for stmt in MIGRATIONS[version]:
-                    db.execute(stmt)
+                    stmt(db) if callable(stmt) else db.execute(stmt)
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='groklab_store'", (str(version),))
 

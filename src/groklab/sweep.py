@@ -38,6 +38,7 @@ from typing import Any
 from . import rundir
 from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
+from .events import of_rows
 from .loggers import check_available
 from .engine import GroupSpec
 from .rundir import FINISHED
@@ -286,8 +287,9 @@ def plan(configs: list[RunConfig], store: Store, runs_root: Path) -> tuple[list[
             continue
         rd = run_dir_for(runs_root, cfg)
         summary = rundir.read_summary(rd)
-        if summary and summary["status"] in FINISHED:
-            store.finish_run(cfg, summary, rundir.read_metrics(rd), rd)
+        if summary and summary["status"] in FINISHED:  # events read again: a summary may predate their rules
+            history = rundir.read_metrics(rd)
+            store.finish_run(cfg, {**summary, **of_rows(history)}, history, rd)
             finished += 1
             continue
         todo.append(cfg)

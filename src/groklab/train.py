@@ -25,7 +25,7 @@ import torch
 from . import rundir
 from .config import RunConfig
 from .engine import Group, GroupSpec
-from .events import THRESHOLD, events
+from .events import THRESHOLD, of_rows
 from .loggers import Loggers
 from .models import get_model
 from .rundir import Status
@@ -95,7 +95,7 @@ class RunState:
 
     def summary(self, steps_run: int) -> dict:
         c, h = self.cfg, self.history
-        ev = events({k: [r[k] for r in h] for k in ("step", "train_acc", "val_acc", "val_loss")})
+        ev = of_rows(h)
         model = get_model(c.model)
         n_train = c.n_train
         return {"task": c.task, "modulus": c.modulus, "train_fraction": c.train_fraction, "seed": c.seed,
