@@ -1,4 +1,6 @@
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -115,6 +117,40 @@ def test_two_sweeps_writing_one_store_at_once_lose_nothing(tmp_path):
     rows = Store(store).runs()
     assert sorted(r["seed"] for r in rows) == [0, 1, 2, 10, 11, 12]
     assert all(len(Store(store).metrics(r["id"])) == r["steps_run"] // 10 + 1 for r in rows)
+
+
+def test_two_sweeps_of_the_same_runs_on_one_store_train_each_run_once(tmp_path):
+    store = tmp_path / "s.db"
+    f = write_sweep(tmp_path / "a.toml", {"seed": [0, 1, 2, 3]}, base={**SMALL, "steps": 150})
+    procs = [subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"), stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    ran = [int(re.search(r"(\d+) run now", o).group(1)) for o in outs]
+    assert sum(ran) == 4, outs  # each run claimed by one sweep; the other skipped it as finished or busy
+    for r in Store(store).runs():
+        assert r["status"] == "budget_exhausted"
+        lines = (Path(r["run_dir"]) / "metrics.csv").read_text().splitlines()[1:]
+        assert len(lines) == len({ln.split(",")[0] for ln in lines}) == 150 // 10 + 1  # every step once
+
+
+def test_a_run_running_under_a_live_process_is_left_to_it(tmp_path):
+    from groklab.sweep import plan
+
+    cfgs = [RunConfig(task="add", seed=s, **SMALL) for s in (0, 1)]
+    store = Store(tmp_path / "s.db")
+    assert store.claim(cfgs[0], None) == "claimed"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store.db.execute("UPDATE runs SET owner=? WHERE seed=0", (f"{socket.gethostname()}:{other.pid}",))
+        store.db.commit()
+        todo, finished, busy = plan(cfgs, store, tmp_path / "runs")
+        assert [c.seed for c in todo] == [1] and [c.seed for c in busy] == [0] and finished == 0
+    finally:
+        other.kill()
+        other.wait()
+    todo, _, busy = plan(cfgs, store, tmp_path / "runs")  # its owner is gone: this process takes it
+    assert sorted(c.seed for c in todo) == [0, 1] and busy == []
 
 
 def test_ray_executor_gives_the_same_summaries_as_local(tmp_path):

@@ -159,7 +159,8 @@ def sweep(
         raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
     counts = run_sweep(configs, store, workers=workers, executor=executor, address=address,
                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
-    typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now; store: {store}")
+    typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
+               + _busy(counts) + f"; store: {store}")
 
 
 @app.command()
@@ -205,10 +206,16 @@ def compare(
     st.set_meta("comparison", json.dumps({"title": title, "variants": {
         name: [c.hash() for c in cfgs] for name, cfgs in comparison.configs().items()}}))
     typer.echo(f"{len(comparison.variants)} variants, {counts['total']} runs: {counts['skipped']} already finished, "
-               f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s; store: {store}")
+               f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s" + _busy(counts) + f"; store: {store}")
     typer.echo(_format_compare(table))
     fig = draw(results, title=title)
     _save(fig, output)
+
+
+def _busy(counts: dict) -> str:
+    n = counts.get("busy", 0)
+    return (f", {n} left to another process that is training them (run the command again once it ends)"
+            if n else "")
 
 
 @app.command()

@@ -90,6 +90,32 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive flock on the store's folder while a Store opens: two processes creating or migrating one
+    store at once (two sweeps started together) otherwise race on its WAL switch ('disk I/O error')."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # no such folder or no access: the connection reports it
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock (a folder's descriptor: no SQLite lock is tied to it)
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the process ``host:pid`` may still be running: on this host, whether it is; on another, assume so."""
+    host, _, pid = (owner or ":").rpartition(":")
+    if host != socket.gethostname():
+        return bool(host)
+    return pid.isdigit() and _pid_alive(int(pid))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -112,17 +138,17 @@ class Store:
                 raise ConfigError(f"cannot create store {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
         elif self.path.is_dir():
             raise ConfigError(f"store {str(self.path)!r} is a directory, not a groklab store")
-        else:
-            with self.path.open("rb") as fh:
-                head = fh.read(16)
-            if head and head != b"SQLite format 3\x00":
-                raise ConfigError(f"{str(self.path)!r} is not a groklab store (not an SQLite file)")
+        # (the file is not opened by hand to check its header: closing any descriptor of a database file drops
+        # the POSIX locks this process's SQLite connections hold on it; SQLite itself refuses a non-database)
         try:
-            self._connect()
-            self._retry(self._init)
+            with _folder_lock(self.path.parent):  # one process at a time creates, switches to WAL, migrates
+                self._connect()
+                self._retry(self._init)
         except StorageError:
             raise
         except sqlite3.DatabaseError as e:
+            if "not a database" in str(e):
+                raise ConfigError(f"{str(self.path)!r} is not a groklab store (not an SQLite file)") from None
             raise ConfigError(f"{str(self.path)!r} is not a usable groklab store: {e}") from None
 
     def _connect(self) -> None:
@@ -229,6 +255,30 @@ class Store:
              cfg.steps, cfg.task, cfg.modulus, cfg.train_fraction, cfg.seed))
         return db.execute("SELECT id FROM runs WHERE config_hash=?", (h,)).fetchone()[0]
 
+    def claim(self, cfg: RunConfig, run_dir: str | Path | None) -> str:
+        """Claim a run for this process before training it, in one transaction: ``"claimed"`` (now running
+        under this process), ``"finished"`` (nothing to do), or ``"busy"``: another live process runs it (on
+        another host: any owner counts as live), which this one must leave alone."""
+        h = cfg.hash()
+
+        def attempt(db):
+            row = db.execute("SELECT status, owner FROM runs WHERE config_hash=?", (h,)).fetchone()
+            if row is not None and row[0] in FINISHED:
+                return "finished"
+            if row is not None and row[0] == "running" and row[1] != _owner() and _owner_alive(row[1]):
+                return "busy"
+            self._upsert_running(db, cfg, run_dir)
+            return "claimed"
+
+        return self.write(attempt)
+
+    def release(self, hashes) -> int:
+        """Mark interrupted the runs of ``hashes`` still 'running' (a sweep that stops before or while training
+        them); returns how many."""
+        hashes = list(hashes)
+        return self.write(lambda db: sum(db.execute("UPDATE runs SET status='interrupted' WHERE config_hash=? AND "
+                                                    "status='running'", (h,)).rowcount for h in hashes))
+
     def finish_run(self, cfg: RunConfig, summary: dict, history: list[dict], run_dir=None) -> int:
         """Write a run's summary and all its metrics in one transaction."""
         cols = ", ".join(f"{c}=?" for c in _SUMMARY_COLS)
@@ -247,12 +297,8 @@ class Store:
 
     def mark_stale(self) -> int:
         """Mark as interrupted the runs left 'running' by processes of this host that are gone."""
-        host = socket.gethostname()
-        stale = []
-        for r in self._read("SELECT id, owner FROM runs WHERE status='running'"):
-            h, _, pid = (r["owner"] or ":").rpartition(":")
-            if h == host and pid.isdigit() and not _pid_alive(int(pid)):
-                stale.append(r["id"])
+        stale = [r["id"] for r in self._read("SELECT id, owner FROM runs WHERE status='running'")
+                 if not _owner_alive(r["owner"])]
         if stale:
             self.write(lambda db: db.executemany(
                 "UPDATE runs SET status='interrupted' WHERE id=? AND status='running'", [(i,) for i in stale]))

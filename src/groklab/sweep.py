@@ -276,10 +276,11 @@ def run_dir_for(runs_root: Path, cfg: RunConfig) -> Path:
     return runs_root / f"{cfg.task}-f{cfg.train_fraction:g}-s{cfg.seed}-{cfg.hash()[:10]}"
 
 
-def plan(configs: list[RunConfig], store: Store, runs_root: Path) -> tuple[list[RunConfig], int]:
-    """The runs still to do, and how many are already finished (files of runs that finished
-    before their store write are imported, not recomputed)."""
-    todo, finished = [], 0
+def plan(configs: list[RunConfig], store: Store, runs_root: Path) -> tuple[list[RunConfig], int, list[RunConfig]]:
+    """The runs this sweep trains, claimed in the store (``Store.claim``); how many are already finished (files
+    of runs that finished before their store write are imported, not recomputed); and the runs another live
+    process is training, left to it."""
+    todo, finished, busy = [], 0, []
     for cfg in configs:
         row = store.get(cfg)
         if row and row["status"] in FINISHED:
@@ -292,8 +293,14 @@ def plan(configs: list[RunConfig], store: Store, runs_root: Path) -> tuple[list[
             store.finish_run(cfg, {**summary, **of_rows(history)}, history, rd)
             finished += 1
             continue
-        todo.append(cfg)
-    return todo, finished
+        claim = store.claim(cfg, rd)  # another sweep on this store may be training it now
+        if claim == "claimed":
+            todo.append(cfg)
+        elif claim == "busy":
+            busy.append(cfg)
+        else:
+            finished += 1
+    return todo, finished, busy
 
 
 def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None) -> list[list[RunConfig]]:
@@ -393,7 +400,7 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
     store = Store(store_path)
     runs_root = Path(runs_root) if runs_root else store_path.with_name(store_path.name + ".runs")
     store.mark_stale()
-    todo, finished = plan(configs, store, runs_root)
+    todo, finished, busy = plan(configs, store, runs_root)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # taskset
     workers = workers or cores
     groups = make_groups(todo, workers, max_ensemble)
@@ -413,8 +420,9 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
     finally:
         if bar is not None:
             bar.close()
+        store.release(hashes)  # claimed runs this sweep did not finish (stopped, or a worker failed)
     store.close()
-    return {"total": len(configs), "skipped": finished, "ran": len(todo)}
+    return {"total": len(configs), "skipped": finished, "ran": len(todo), "busy": len(busy)}
 
 
 def _update(bar, store: Store, hashes: set[str]) -> None:
