@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import socket
 import subprocess
@@ -233,3 +234,34 @@ def test_zipped_fields_vary_together_and_bad_zips_are_refused(tmp_path):
     f.write_text('[zip]\nd_modle = [16, 32]\n')
     with pytest.raises(ConfigError, match="unknown sweep zip key 'd_modle'"):
         load_sweep(f)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_one_ctrl_c_or_sigterm_stops_the_whole_sweep(tmp_path, how):
+    """Ctrl-C in a terminal (SIGINT to the process group) or SIGTERM to the driver alone: the running runs
+    checkpoint, the queued ones never start, every worker exits, the store says interrupted, exit 130 / 143."""
+    import signal
+
+    f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1, 2, 3, 4, 5]},
+                    {**SMALL, "steps": 100_000, "checkpoint_every": 50})
+    store = tmp_path / "s.db"
+    proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "2", "--ensemble", "1"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and len(list((tmp_path / "s.db.runs").glob("*/checkpoint.pt"))) < 2:
+        workers = _worker_pids(proc.pid) or workers
+        time.sleep(0.2)
+    assert len(workers) == 2
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if how == "ctrl-c" else 143), err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert not any(_alive(p) for p in workers)
+    rows = Store(store).runs()
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"interrupted"}
+    started = [d for d in (tmp_path / "s.db.runs").iterdir() if (d / "checkpoint.pt").exists()]
+    assert len(started) == 2  # the four queued runs never started

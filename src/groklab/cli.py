@@ -157,7 +157,7 @@ def sweep(
     configs = load_sweep(file, overrides).configs()
     if ensemble is not None and ensemble < 1:
         raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
-    counts = run_sweep(configs, store, workers=workers, executor=executor, address=address,
+    counts = _stoppable(run_sweep, configs, store, workers=workers, executor=executor, address=address,
                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
                + _busy(counts) + f"; store: {store}")
@@ -194,7 +194,7 @@ def compare(
     output = output or Path(store).with_suffix(".png")
     _check_output(output)
     t0 = time.perf_counter()
-    counts = run_sweep(configs, store, workers=workers, executor=executor, address=address,
+    counts = _stoppable(run_sweep, configs, store, workers=workers, executor=executor, address=address,
                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
     st = Store(store, create=False)
     results = compare_results(comparison, st)
@@ -210,6 +210,15 @@ def compare(
     typer.echo(_format_compare(table))
     fig = draw(results, title=title)
     _save(fig, output)
+
+
+def _stoppable(fn, *args, **kwargs):
+    """``fn(...)`` (a sweep); Ctrl-C or SIGTERM, after the runs checkpointed: one line, exit 130 / 143."""
+    try:
+        return fn(*args, **kwargs)
+    except KeyboardInterrupt as e:
+        typer.echo("groklab: interrupted; running runs checkpointed, the same command resumes them", err=True)
+        raise typer.Exit(128 + getattr(e, "signum", 2)) from None
 
 
 def _busy(counts: dict) -> str:
@@ -237,9 +246,9 @@ def tune(
     t0 = time.perf_counter()
     try:
         best, value, table = run_tune(tuning, store, workers=workers, progress=not quiet)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         typer.echo("groklab: tuning interrupted; the same command replays the finished trials and goes on", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + getattr(e, "signum", 2)) from None
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s; "
                f"best: {best} -> median step to 99% validation accuracy {value:g}")
@@ -507,10 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
-    except KeyboardInterrupt:  # runs were checkpointed and marked interrupted on the way out
+    except KeyboardInterrupt as e:  # runs were checkpointed and marked interrupted on the way out
         print("groklab: interrupted; the same command continues where it stopped (train: --resume RUN)",
               file=sys.stderr)
-        return 130
+        return 128 + getattr(e, "signum", 2)  # 130 for SIGINT, 143 for SIGTERM
     return 0
 
 

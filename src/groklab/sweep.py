@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import signal
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -323,12 +324,61 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
 
 # set in a worker process whose driver has died: its runs checkpoint, are marked interrupted, and it exits
 _DRIVER_GONE = threading.Event()
+_STOP = None  # in a worker: the driver's stop event (one Ctrl-C or SIGTERM to the driver sets it)
 ORPHAN_GRACE_S = 30.0  # what an orphaned worker gets to checkpoint before it exits regardless
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by SIGINT or SIGTERM after its runs checkpointed (``signum``: which)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopping() -> bool:
+    return _DRIVER_GONE.is_set() or (_STOP is not None and _STOP.is_set())
+
+
+class _DriverSignals:
+    """In the driver, while a sweep runs: the first SIGINT / SIGTERM asks every worker to checkpoint and stop
+    (``stop`` is set) and is remembered in ``signum``; a second one stops waiting (``KeyboardInterrupt``)."""
+
+    def __init__(self, stop):
+        self.stop, self.signum, self.old = stop, None, {}
+
+    def __enter__(self):
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread
+            self.old = {}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt  # a second signal: do not wait for the workers any longer
+        self.signum = signum
+        self.stop.set()
+
+    def __exit__(self, *exc):
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+
+
+def _init_worker(driver_pid: int, stop) -> None:
+    """Worker initializer: the driver's stop event, SIGINT left to the driver (a terminal's Ctrl-C reaches the
+    whole process group; between runs a worker would die of it with a traceback; while training, the loop
+    checkpoints on it), and the watch on the driver."""
+    global _STOP
+    _STOP = stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_driver(driver_pid)
+
+
 def _watch_driver(driver_pid: int, poll_s: float = 0.5) -> None:
-    """Worker initializer: a thread that notices the driver's death (this process is re-parented) and then
-    stops the worker, so that a SIGKILLed sweep leaves no process behind."""
+    """A thread that notices the driver's death (this process is re-parented) and then stops the worker, so
+    that a SIGKILLed sweep leaves no process behind."""
     def watch():
         while os.getppid() == driver_pid:
             time.sleep(poll_s)
@@ -343,6 +393,8 @@ def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str
     """Worker: train one group, writing each run to the store as it ends."""
     if _DRIVER_GONE.is_set():  # a group still queued when the driver died: leave it (and the store) alone
         os._exit(1)
+    if _stopping():  # queued when the sweep was stopped: not started (the driver marks its runs interrupted)
+        return []
     import torch
 
     torch.set_num_threads(threads)
@@ -354,7 +406,7 @@ def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str
         store.start_run(cfg, rd)
     from .train import train_group
 
-    results = train_group(cfgs, [Path(r) for r in run_dirs], resume=True, stop_flag=_DRIVER_GONE.is_set,
+    results = train_group(cfgs, [Path(r) for r in run_dirs], resume=True, stop_flag=_stopping,
                           on_finish=lambda r: store.finish_run(r.config, r.summary, r.history, r.run_dir))
     if _DRIVER_GONE.is_set():
         os._exit(1)  # nobody is left to take the result
@@ -407,21 +459,31 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
     threads = max(1, cores // min(workers, max(len(groups), 1)))
     bar = _progress(len(todo), finished) if progress else None
     hashes = {c.hash() for c in todo}
+    global _STOP
+    ctx = get_context("spawn")
+    stop = ctx.Event()
     try:
-        if executor == "ray":
-            _execute_ray(groups, store, threads, address, bar)
-        elif workers == 1 or len(groups) <= 1:
-            for g in groups:
-                _run_group_local([c.to_dict() for c in g], [str(run_dir_for(runs_root, c)) for c in g],
-                                 str(store_path), threads)
-                _update(bar, store, hashes)
-        else:
-            _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes)
+        with _DriverSignals(stop) as signals:
+            if executor == "ray":
+                _execute_ray(groups, store, threads, address, bar, stop)
+            elif workers == 1 or len(groups) <= 1:
+                _STOP = stop  # this process trains the groups itself
+                for g in groups:
+                    if stop.is_set():
+                        break
+                    _run_group_local([c.to_dict() for c in g], [str(run_dir_for(runs_root, c)) for c in g],
+                                     str(store_path), threads)
+                    _update(bar, store, hashes)
+            else:
+                _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes, ctx, stop)
     finally:
+        _STOP = None
         if bar is not None:
             bar.close()
         store.release(hashes)  # claimed runs this sweep did not finish (stopped, or a worker failed)
     store.close()
+    if signals.signum is not None:
+        raise SweepInterrupted(signals.signum)
     return {"total": len(configs), "skipped": finished, "ran": len(todo), "busy": len(busy)}
 
 
@@ -436,20 +498,33 @@ def _update(bar, store: Store, hashes: set[str]) -> None:
     bar.refresh()
 
 
-def _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes) -> None:
-    with ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=get_context("spawn"),
-                             initializer=_watch_driver, initargs=(os.getpid(),)) as pool:
+def _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes, ctx, stop) -> None:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(groups)), mp_context=ctx,
+                               initializer=_init_worker, initargs=(os.getpid(), stop))
+    try:
         pending = {pool.submit(_run_group_local, [c.to_dict() for c in g],
                                [str(run_dir_for(runs_root, c)) for c in g], str(store_path), threads)
                    for g in groups}
+        cancelled = False
         while pending:
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            if stop.is_set() and not cancelled:  # queued groups never start; running ones checkpoint and return
+                for f in pending:
+                    f.cancel()
+                cancelled = True
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for f in done:
-                f.result()  # re-raise a worker's error
+                if not f.cancelled():
+                    f.result()  # re-raise a worker's error
             _update(bar, store, hashes)
+    except BaseException:  # a worker's error, or a second Ctrl-C: the workers are stopped, not waited for
+        for p in list(getattr(pool, "_processes", {}).values()):
+            p.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
-def _execute_ray(groups, store: Store, threads: int, address: str | None, bar) -> None:
+def _execute_ray(groups, store: Store, threads: int, address: str | None, bar, stop) -> None:
     import ray
 
     started_here = not ray.is_initialized()
@@ -464,7 +539,13 @@ def _execute_ray(groups, store: Store, threads: int, address: str | None, bar) -
                 store.start_run(c, None)
             pending.append(remote.remote([c.to_dict() for c in g], threads))
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            if stop.is_set():  # Ray tasks are cancelled: their runs resume from their checkpoints next time
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                break
+            done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            if not done:
+                continue
             for cfg_dict, summary, history in ray.get(done[0]):
                 store.finish_run(RunConfig.from_dict(cfg_dict), summary, history)
                 if bar is not None:

@@ -109,7 +109,8 @@ class RunState:
 
 
 class _Interrupt:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between updates (main thread only)."""
+    """Turns SIGINT/SIGTERM into a flag the loop checks between updates (main thread only). A handler that was
+    installed before (a sweep driver's, which stops the rest of the sweep) is told too."""
 
     def __init__(self):
         self.hit = False
@@ -123,8 +124,12 @@ class _Interrupt:
             self.old = {}
         return self
 
-    def _handle(self, *_):
+    def _handle(self, signum, frame):
+        first = not self.hit
         self.hit = True
+        before = self.old.get(signum)
+        if first and callable(before) and before is not signal.default_int_handler:
+            before(signum, frame)
 
     def __exit__(self, *exc):
         for s, h in self.old.items():
