@@ -143,3 +143,61 @@ def test_curve_labels_name_the_config_fields_that_differ_between_runs():
              "config": json.dumps({**base, "init_scale": s, "name": n})} for i, (s, n) in enumerate([(1.0, "a"), (8.0, "b")])]
     assert run_labels(rows) == ["#1 digits f=0.3 s=0 init_scale=1", "#2 digits f=0.3 s=0 init_scale=8"]
     assert run_labels(rows[:1]) == ["#1 digits f=0.3 s=0"]
+
+
+def _store_with_two_weight_decays(tmp_path):
+    from groklab import RunConfig
+    from groklab.sweep import run_sweep
+
+    cfgs = [RunConfig(task="add", modulus=7, d_model=16, n_heads=2, d_mlp=32, steps=30, early_stop=False,
+                      train_fraction=f, seed=s, weight_decay=wd)
+            for f in (0.5, 0.8) for s in (0, 1) for wd in (0.0, 1.0)]
+    run_sweep(cfgs, tmp_path / "s.db", workers=1, progress=False)
+    return tmp_path / "s.db"
+
+
+def test_plots_and_runs_do_not_pool_settings_as_if_they_were_seeds(tmp_path, capsys):
+    from groklab.plots import by_setting, where
+    from groklab.store import Store
+
+    path = _store_with_two_weight_decays(tmp_path)
+    st = Store(path)
+    rows = st.runs()
+    groups = by_setting(rows, exclude=("train_fraction",))
+    assert sorted(groups) == ["add, weight_decay=0", "add, weight_decay=1"]
+    assert all(len(g) == 4 for g in groups.values())
+    fig = FIGURES["data-efficiency"].draw(__import__("groklab.plots", fromlist=["selection"]).selection(st, rows))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert {"add, weight_decay=0: validation", "add, weight_decay=1: validation"} <= set(labels)
+    # groklab runs shows the setting that varies; the store's frame has every config field as a column
+    assert main(["runs", "--store", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[-1] == "weight_decay" and {ln.split()[-1] for ln in out[1:]} == {"0.0", "1.0"}
+    frame = st.to_dataframe()
+    assert frame.groupby("weight_decay").size().to_dict() == {0.0: 4, 1.0: 4}
+    assert len(where(rows, ["weight_decay=1"])) == 4 and len(where(rows, ["weight-decay=0", "seed=1"])) == 2
+
+
+def test_model_wise_refuses_runs_that_differ_in_more_than_size(tmp_path, capsys):
+    path = _store_with_two_weight_decays(tmp_path)
+    assert main(["plot", "model-wise", "--store", str(path), "-o", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "differ in" in err and "weight_decay" in err
+    assert main(["plot", "data-efficiency", "--store", str(path), "-o", str(tmp_path / "d.png"),
+                 "--where", "weight_decay=1"]) == 0
+    assert main(["plot", "curves", "--store", str(path), "-o", str(tmp_path / "c.png"), "--where", "lr"]) == 2
+    assert "--where 'lr' is not allowed" in capsys.readouterr().err
+
+
+def test_runs_command_refuses_bad_status_and_unwritable_csv_in_one_line(tmp_path, capsys):
+    path = _store_with_two_weight_decays(tmp_path)
+    for args, msg in ((["--status", "genralized"], "status 'genralized' is not allowed"),
+                      (["--csv", str(tmp_path / "no" / "r.csv")], "does not exist"),
+                      (["--metrics-csv", str(tmp_path / "no" / "m.csv")], "does not exist")):
+        assert main(["runs", "--store", str(path), *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err, err
+    assert main(["runs", "--store", str(path), "--csv", str(tmp_path / "r.csv"), "--status", "budget_exhausted"]) == 0
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 8 and "weight_decay" in pd.read_csv(tmp_path / "r.csv").columns

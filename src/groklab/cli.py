@@ -305,23 +305,35 @@ def runs(store: Path = typer.Option(..., help="SQLite store"),
     """List the runs of a store."""
     from .store import Store
 
+    from .plots import varying
+    from .rundir import Status
+
+    if status is not None and status not in {str(s) for s in Status}:
+        raise ConfigError(f"status {status!r} is not allowed; allowed: {', '.join(str(s) for s in Status)}")
+    for path in (csv, metrics_csv):
+        if path is not None:
+            _check_folder(path)
     st = Store(_existing(store), create=False)
     st.mark_stale()
     rows = st.runs(task=task, status=status)
-    if csv:
-        import pandas as pd
-
-        pd.DataFrame(rows).to_csv(csv, index=False)
-    if metrics_csv:
-        st.export_csv(metrics_csv, metrics=True)
+    try:
+        if csv:
+            frame = st.to_dataframe()
+            frame[frame["id"].isin([r["id"] for r in rows])].to_csv(csv, index=False)
+        if metrics_csv:
+            st.export_csv(metrics_csv, metrics=True)
+    except OSError as e:
+        raise ConfigError(f"cannot write {str(e.filename or csv or metrics_csv)!r}: {e.strerror or e}") from None
+    extra = [k for k in varying(rows, exclude=("task", "modulus", "train_fraction"))]  # the settings that differ
     typer.echo(f"{'id':>4} {'task':<12} {'p':>4} {'frac':>5} {'seed':>4} {'status':<16} {'steps':>8} "
-               f"{'train99':>8} {'val99':>8} {'best_val':>8}")
+               f"{'train99':>8} {'val99':>8} {'best_val':>8}" + "".join(f" {k:>12}" for k in extra))
     fmt = lambda v: "-" if v is None else f"{v}"  # noqa: E731
     for r in rows:
         best = "-" if r["best_val_acc"] is None else f"{r['best_val_acc']:.3f}"
+        cfg = json.loads(r["config"])
         typer.echo(f"{r['id']:>4} {r['task']:<12} {r['modulus']:>4} {r['train_fraction']:>5.2f} {r['seed']:>4} "
                    f"{r['status']:<16} {fmt(r['steps_run']):>8} {fmt(r['step_train_acc_99']):>8} "
-                   f"{fmt(r['step_val_acc_99']):>8} {best:>8}")
+                   f"{fmt(r['step_val_acc_99']):>8} {best:>8}" + "".join(f" {fmt(cfg.get(k)):>12}" for k in extra))
 
 
 def _existing(path: Path) -> Path:
@@ -341,18 +353,22 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
          store: Path = typer.Option(..., help="SQLite store"),
          output: Path = typer.Option(..., "-o", "--output", help="image file to write (.png, .pdf, .svg)"),
          task: Optional[str] = typer.Option(None, help="only this task"),
-         run_id: Optional[str] = typer.Option(None, help="curves: run ids, e.g. 1,4,7 (default: the first 12)")):
-    """Draw a figure from a store."""
-    from .plots import FIGURES, selection
+         run_id: Optional[str] = typer.Option(None, help="curves: run ids, e.g. 1,4,7 (default: the first 12)"),
+         where: Optional[list[str]] = typer.Option(None, help="only runs whose config has field=value, e.g. "
+                                                              "--where weight_decay=1 (repeatable)")):
+    """Draw a figure from a store. Runs that differ in a setting other than the seed are drawn apart (or, for
+    model-wise, refused with the setting named): a figure never pools settings as if they were seeds."""
+    from .plots import FIGURES, selection, where as where_rows
     from .store import Store
 
     if kind not in FIGURES:
         raise ConfigError(f"plot kind {kind!r} is not allowed; allowed: {', '.join(FIGURES)}")
     _check_output(output)
     st = Store(_existing(store), create=False)
-    rows = [r for r in st.runs(task=task) if r["status"] in FINISHED]
+    rows = where_rows([r for r in st.runs(task=task) if r["status"] in FINISHED], where or [])
     if not rows:
-        raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else ""))
+        raise ConfigError(f"store {str(store)!r} holds no finished runs" + (f" of task {task!r}" if task else "")
+                          + (f" with {' and '.join(where)}" if where else ""))
     fig = FIGURES[kind].draw(selection(st, rows, _run_ids(run_id), f"store {str(store)!r}"))
     _save(fig, output)
 

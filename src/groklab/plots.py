@@ -120,6 +120,10 @@ def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
     return fig
 
 
+# what model-wise puts on its x axis (through the parameter count): every model's architecture fields
+_ARCH_FIELDS = ("model", "n_layers", "d_model", "n_heads", "d_mlp", "mlp_embed", "act", "norm")
+
+
 def _at(rows: Sequence[Mapping], step: int) -> Mapping | None:
     """The last evaluation at or before ``step``."""
     before = [r for r in rows if r["step"] <= step]
@@ -132,6 +136,11 @@ def model_wise(runs: Sequence[Mapping], metrics: Callable[[int], Sequence[Mappin
     length (the last evaluation at or before it), median over the runs of one size with the range shaded.
     ``runs``: store rows (id, n_params, steps_run); ``metrics(id)``: a run's history. Default lengths: the
     longest run's steps and a tenth and a hundredth of it."""
+    mixed = varying(runs, exclude=_ARCH_FIELDS)
+    if mixed:
+        values = sorted({_fmt_value(_config(r).get(mixed[0])) for r in runs})
+        raise ConfigError(f"model-wise pools the runs of one size, but these also differ in {', '.join(mixed)} "
+                          f"({mixed[0]}: {', '.join(values)}); choose one, e.g. --where {mixed[0]}={values[0]}")
     hist = {r["id"]: metrics(r["id"]) for r in runs}
     longest = max(r["steps_run"] or 0 for r in runs)
     lengths = sorted(lengths or {max(1, longest // 100), max(1, longest // 10), longest})
@@ -182,7 +191,7 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
-    by_task = _by_key(summaries, "task")
+    by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
     tasks = sorted(by_task)
     _fraction_lines(ax, {f"{t}: validation": _by_key(by_task[t], "train_fraction") for t in tasks},
                     lambda r: r["step_val_acc_99"], missing=top)
@@ -245,10 +254,15 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     fig = Figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
     symmetric, labels = symmetric or {}, labels or {}
-    by_task = _by_key(summaries, "task")
-    order = sorted(by_task, key=lambda t: (not symmetric.get(t, False), t))
-    groups = {labels.get(t, t): _by_key(by_task[t], "train_fraction") for t in order}
-    styles = {labels.get(t, t): {"ls": "-" if symmetric.get(t, True) else "--"} for t in order}
+    by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
+    task_of = {k: rows[0]["task"] for k, rows in by_task.items()}
+
+    def name(k: str) -> str:  # the task's equation, then the setting
+        return labels.get(task_of[k], task_of[k]) + k[len(task_of[k]):]
+
+    order = sorted(by_task, key=lambda k: (not symmetric.get(task_of[k], False), k))
+    groups = {name(k): _by_key(by_task[k], "train_fraction") for k in order}
+    styles = {name(k): {"ls": "-" if symmetric.get(task_of[k], True) else "--"} for k in order}
     _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles)
     ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
@@ -345,6 +359,65 @@ def _store_curves(sel: Selection) -> Figure:
     return curves({label: sel.metrics(i) for i, label in zip(ids, run_labels([by_id[i] for i in ids]))})
 
 
+def _config(r: Mapping) -> dict:
+    c = r.get("config")
+    return json.loads(c) if isinstance(c, str) else dict(c or {})
+
+
+def varying(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> list[str]:
+    """The config fields (settings) whose values differ between store rows: not the seed (replicates), not what
+    only says where and what a run writes (device, checkpoints, snapshots, logger), nor ``exclude``."""
+    from .config import NOT_IDENTITY
+
+    configs = [_config(r) for r in runs]
+    skip = {"seed", *NOT_IDENTITY, *exclude}
+    keys = sorted({k for c in configs for k in c} - skip)
+    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+
+
+def _fmt_value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str, list[Mapping]]:
+    """Store rows grouped by every setting that varies between them (``varying``): label -> rows; the label is
+    ``task`` and each varying field's ``name=value`` (task alone when only seeds and ``exclude`` differ), so a
+    figure never pools, say, weight decay 0 and 1 as if they were seeds."""
+    fields = [k for k in varying(runs, exclude) if k != "task"]
+    out: dict[str, list[Mapping]] = {}
+    for r in runs:
+        c = _config(r)
+        label = ", ".join([str(r["task"])] + [f"{k}={_fmt_value(c.get(k))}" for k in fields])
+        out.setdefault(label, []).append(r)
+    return out
+
+
+def where(runs: Sequence[Mapping], conditions: Sequence[str]) -> list[Mapping]:
+    """The rows whose config matches every ``field=value`` (``plot --where``); numbers compare as numbers."""
+    from .config import FIELDS
+
+    out = list(runs)
+    for cond in conditions:
+        name, eq, text = cond.partition("=")
+        name = name.strip().replace("-", "_")
+        if not eq or name not in FIELDS:
+            raise ConfigError(f"--where {cond!r} is not allowed; give field=value with a config field, "
+                              "e.g. --where weight_decay=1")
+
+        def match(v, text=text.strip()):
+            if isinstance(v, bool):
+                return str(v).lower() == text.lower()
+            if isinstance(v, (int, float)):
+                try:
+                    return float(v) == float(text)
+                except ValueError:
+                    return False
+            return str(v) == text
+
+        out = [r for r in out if match(_config(r).get(name, FIELDS[name].default))]
+    return out
+
+
 def run_labels(runs: Sequence[Mapping]) -> list[str]:
     """A legend label per store row: its id, task, fraction and seed, and every other config field whose value
     differs between the rows (the swept axis, e.g. ``init_scale=8``)."""
@@ -371,7 +444,7 @@ def _store_double_descent(sel: Selection) -> Figure:
 
 
 @figure("model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)",
-        lambda sel: _varies(sel, "n_params"))
+        lambda sel: _varies(sel, "n_params") and not varying(sel.runs, exclude=_ARCH_FIELDS))
 def _store_model_wise(sel: Selection) -> Figure:
     return model_wise(sel.runs, sel.metrics)
 

@@ -347,13 +347,19 @@ class Store:
         return [dict(r) for r in rows]
 
     def to_dataframe(self, metrics: bool = False):
-        """The runs table (or, with ``metrics``, every metrics row joined with its run) as a pandas DataFrame."""
+        """The runs table with every config field as a column (or, with ``metrics``, every metrics row joined
+        with its run) as a pandas DataFrame."""
         import pandas as pd
 
         if metrics:
             return pd.read_sql_query("SELECT r.task, r.modulus, r.train_fraction, r.seed, r.config_hash, m.* "
                                      "FROM metrics m JOIN runs r ON r.id = m.run_id ORDER BY m.run_id, m.step", self.db)
-        return pd.read_sql_query("SELECT * FROM runs ORDER BY id", self.db)
+        runs = pd.read_sql_query("SELECT * FROM runs ORDER BY id", self.db)
+        if runs.empty:
+            return runs
+        # every config field as a column (weight_decay, lr, model, ...), so that groupby sees every setting
+        configs = pd.DataFrame([json.loads(c) for c in runs["config"]], index=runs.index)
+        return pd.concat([runs, configs[[c for c in configs.columns if c not in runs.columns]]], axis=1)
 
     def export_csv(self, path: str | Path, metrics: bool = False) -> None:
         self.to_dataframe(metrics).to_csv(path, index=False)
