@@ -127,3 +127,53 @@ def test_paper_fig1_preset_is_adam_without_weight_decay(tmp_path):
         "adamw", 1e-3, 1.0, 0.98, 10, 100_000)
     assert paper.resolved_batch_size == 512
     assert RunConfig(train_fraction=0.1).resolved_batch_size == 465
+
+
+def test_a_runs_config_json_and_a_preset_line_are_config_files(tmp_path):
+    from groklab import RunConfig, rundir
+
+    assert main(["train", "--preset", "quick", "--steps", "20", "--seed", "3", "--out", str(tmp_path / "a"),
+                 "--quiet"]) == 0
+    assert main(["train", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "b"),
+                 "--quiet"]) == 0
+    assert rundir.load_config(tmp_path / "b") == rundir.load_config(tmp_path / "a")
+    (tmp_path / "c.toml").write_text('preset = "quick"\nseed = 4\nsteps = 20\n')
+    assert main(["train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert rundir.load_config(tmp_path / "c") == RunConfig.from_dict({"seed": 4, "steps": 20}, preset="quick")
+
+
+def test_a_finished_run_is_extended_with_resume_and_a_larger_budget(tmp_path, capsys):
+    from groklab import rundir
+
+    run = tmp_path / "r"
+    assert main(["train", "--preset", "quick", "--steps", "60", "--out", str(run), "--quiet"]) == 0
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert "--steps N with N above its budget extends it" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--steps", "50", "--quiet"]) == 2
+    assert "does not extend" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--lr", "0.1", "--quiet"]) == 2
+    assert main(["train", "--resume", str(run), "--steps", "150", "--quiet"]) == 0
+    steps = [r["step"] for r in rundir.read_metrics(run)]
+    assert steps[-1] == 150 and steps == sorted(set(steps)) and 60 in steps
+    assert rundir.load_config(run).steps == 150 and rundir.read_summary(run)["steps_run"] == 150
+    # the same as a run trained to 150 at once
+    assert main(["train", "--preset", "quick", "--steps", "150", "--out", str(tmp_path / "w"), "--quiet"]) == 0
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa: E731
+    assert strip(rundir.read_metrics(run)) == strip(rundir.read_metrics(tmp_path / "w"))
+
+
+def test_a_device_that_is_missing_writes_nothing(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main(["train", "--device", "cuda", "--out", str(tmp_path / "r"), "--steps", "5"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_progress_into_a_file_is_a_few_lines_not_every_redraw(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "groklab", "train", "--preset", "quick", "--steps", "300",
+                          "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stderr) < 2000, len(out.stderr)

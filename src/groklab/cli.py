@@ -20,6 +20,7 @@ from .rundir import FINISHED
 from .config import RunConfig, check_keys, preset_names, read_toml
 from .errors import ConfigError
 from .loggers import check_available
+from .runtime import resolve_device
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -70,14 +71,52 @@ def _batch_size(value: str):
         raise ConfigError(f"batch_size {value!r} is not allowed; use 'auto', 'full' or an integer >= 1") from None
 
 
+def read_config_file(path: Path) -> tuple[dict, str | None]:
+    """A config file's fields and the preset it names: TOML (a ``preset = "..."`` line allowed) or a run's
+    ``config.json``."""
+    if str(path).endswith(".json"):
+        try:
+            values = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"config file {str(path)!r} is not valid JSON: {e}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file {str(path)!r} must hold an object of config fields")
+    else:
+        values = read_toml(path)
+    preset = values.pop("preset", None)
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"config file {str(path)!r}: preset {preset!r} must be a name ({', '.join(preset_names())})")
+    check_keys(values, f"config file {str(path)!r}")
+    return values, preset
+
+
 def build_config(preset: str | None, config: Path | None, flags: dict) -> RunConfig:
-    """defaults <- preset <- config file <- flags."""
-    values = read_toml(config) if config else {}
-    check_keys(values, f"config file {str(config)!r}")
+    """defaults <- preset (--preset, else the config file's, else paper) <- config file <- flags."""
+    values, file_preset = read_config_file(config) if config else ({}, None)
     for k, v in flags.items():
         if v is not None:
             values[k] = _batch_size(v) if k == "batch_size" else v
-    return RunConfig.from_dict(values, preset=preset or "paper")
+    return RunConfig.from_dict(values, preset=preset or file_preset or "paper")
+
+
+EXTENDABLE = ("steps", "early_stop", "stop_patience")  # what --resume may change: how long the run goes on
+
+
+def _extended(run: Path, cfg: RunConfig, summary: dict | None, changes: dict) -> RunConfig:
+    """The config of a run continued with a larger budget (or another stop rule): refused for a diverged run,
+    a budget below the steps it ran, or a run with no checkpoint to continue from."""
+    status = (summary or {}).get("status")
+    if status == "diverged":
+        raise ConfigError(f"{str(run)!r} diverged; it cannot be extended")
+    ran = (summary or {}).get("steps_run") or 0
+    if "steps" in changes and changes["steps"] <= ran:
+        raise ConfigError(f"--steps {changes['steps']} does not extend {str(run)!r}, which ran {ran:,} steps; "
+                          f"give more than {ran:,}")
+    if status not in ("running", "interrupted", None) and not (Path(run) / "checkpoint.pt").exists():
+        raise ConfigError(f"{str(run)!r} has no checkpoint to continue from")
+    return cfg.replace(**changes)
 
 
 def default_out(cfg: RunConfig) -> Path:
@@ -89,7 +128,8 @@ def default_out(cfg: RunConfig) -> Path:
 @config_options
 def train(
     preset: Optional[str] = typer.Option(None, help=f"start from a preset [{'|'.join(preset_names())}] (default paper)"),
-    config: Optional[Path] = typer.Option(None, help="TOML file of RunConfig fields"),
+    config: Optional[Path] = typer.Option(None, help="TOML file of RunConfig fields (may name a preset = ...), "
+                                                     "or a run's config.json"),
     out: Optional[Path] = typer.Option(None, help="run directory (default runs/<task>-...-<time>)"),
     force: bool = typer.Option(False, help="overwrite a run directory that holds a run"),
     resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its checkpoint"),
@@ -101,24 +141,32 @@ def train(
     from .train import train as run_train
 
     if resume is not None:
-        given = [k for k, v in flags.items() if v is not None]
+        extend = {k: v for k, v in flags.items() if v is not None and k in EXTENDABLE}
+        given = [k for k, v in flags.items() if v is not None and k not in EXTENDABLE]
         if given or config or preset or out:
-            raise ConfigError("--resume continues a run with its own config; drop " +
+            raise ConfigError("--resume continues a run with its own config (only --steps, --early-stop and "
+                              "--stop-patience may change); drop " +
                               ", ".join([_flag(k) for k in given] + [o for o, v in
                                         (("--config", config), ("--preset", preset), ("--out", out)) if v]))
         cfg = rundir.load_config(resume)
         check_available(cfg.logger)
         summary = rundir.read_summary(resume)
-        if summary and summary["status"] not in ("running", "interrupted"):
-            raise ConfigError(f"{str(resume)!r} holds a finished run (status {summary['status']}); nothing to resume")
+        if extend:
+            cfg = _extended(resume, cfg, summary, extend)
+        elif summary and summary["status"] not in ("running", "interrupted"):
+            raise ConfigError(f"{str(resume)!r} holds a finished run (status {summary['status']}); nothing to "
+                              "resume (--steps N with N above its budget extends it)")
         if (Path(resume) / "checkpoint.pt").exists():
             rundir.load_checkpoint(resume, cfg)
         else:
             typer.echo(f"{resume} was stopped before its first checkpoint: starting it again from step 0", err=True)
+        if extend:
+            rundir.atomic_json(Path(resume) / "config.json", cfg.to_dict())
         out = resume
     else:
         cfg = build_config(preset, config, flags)
         check_available(cfg.logger)
+        resolve_device(cfg.device)  # refused before anything is written
         out = out or default_out(cfg)
         rundir.prepare(out, cfg, force=force)
     typer.echo(f"{cfg.task} mod {cfg.modulus}, {cfg.train_fraction:.0%} of the data, {cfg.optimizer} "

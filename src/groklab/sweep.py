@@ -428,7 +428,9 @@ def _run_group_remote(cfg_dicts: list[dict], threads: int) -> list[tuple[dict, d
 def _progress(total: int, finished: int):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True)
+    from .train import bar_pace
+
+    return tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True, **bar_pace())
 
 
 def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
@@ -495,7 +497,7 @@ def _update(bar, store: Store, hashes: set[str]) -> None:
     running = sum(r["status"] == "running" for r in rows)
     bar.n = bar.initial + done
     bar.set_postfix_str(f"running {running}, left {len(hashes) - done - running}", refresh=False)
-    bar.refresh()
+    bar.update(0)  # redraws at the bar's pace (bar_pace), not at every poll
 
 
 def _execute_processes(groups, store, store_path, runs_root, workers, threads, bar, hashes, ctx, stop) -> None:

@@ -193,7 +193,14 @@ def _progress_bar(cfgs: list[RunConfig], g: Group):
     from tqdm.auto import tqdm
 
     return tqdm(total=max(c.steps for c in cfgs), initial=min(m.step for m in g.members), unit="step",
-                dynamic_ncols=True, smoothing=0.05)
+                dynamic_ncols=True, smoothing=0.05, **bar_pace())
+
+
+def bar_pace() -> dict:
+    """tqdm settings: redraw often on a terminal; into a file or pipe, a line every 30 s (not every redraw)."""
+    import sys
+
+    return {} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 60.0}
 
 
 def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None, resume: bool = False,
