@@ -127,6 +127,8 @@ def test_disk_full_during_training_stops_with_a_clear_error(tmp_path, capsys, mo
                  "--checkpoint-every", "10", "--out", str(tmp_path / "R"), "--quiet"])
     assert code == 2 and "No space left on device" in capsys.readouterr().err
     del real
+    summary = rundir.read_summary(tmp_path / "R")
+    assert summary["status"] == "interrupted"  # not left "running"; --resume goes on from the last checkpoint
 
 
 @pytest.mark.skipif(os.access("/sys", os.W_OK) and os.path.isdir("/sys/kernel") is False, reason="needs a read-only /sys")

@@ -222,6 +222,15 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     bar = _progress_bar(cfgs, g) if progress else None
     try:
         _loop(cfgs, g, runs, results, bar, stop_flag, on_finish)
+    except BaseException:
+        for i, run in enumerate(runs):  # the loop raised (a full disk, a bug): no summary may stay "running"
+            if i not in results and run.run_dir is not None and run.status == Status.RUNNING:
+                run.status = Status.INTERRUPTED
+                try:  # best effort: the disk may be full; the last checkpoint stays, --resume goes on from it
+                    rundir.atomic_json(run.run_dir / "summary.json", run.summary(run.last_ckpt))
+                except Exception:  # noqa: BLE001 - the loop's own error is the one to report
+                    pass
+        raise
     finally:
         for run in runs:  # closed at _finish; here when the loop raised
             if run.loggers is not None:
