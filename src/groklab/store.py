@@ -102,7 +102,10 @@ def _folder_lock(folder: Path):
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock on folders (some network ones): go on unlocked
+            pass
         yield
     finally:
         os.close(fd)  # releases the flock (a folder's descriptor: no SQLite lock is tied to it)
