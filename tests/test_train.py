@@ -146,3 +146,14 @@ def test_events_describe_a_run_that_generalized_without_fitting_its_training_set
     s = {"step_train_acc_99": None, "step_val_acc_99": 400, "final_train_acc": 0.85, "steps_run": 900,
          "best_val_acc": 1.0}
     assert describe(s) == "generalized at step 400 but never fit 99% of its training answers (final training accuracy 0.850)"
+
+
+def test_the_progress_bar_ends_where_an_early_stop_will(tiny):
+    from groklab.train import RunState, _expected_end
+
+    run = RunState(tiny, None)
+    assert _expected_end([run]) == tiny.steps
+    run.streak_start = 700  # validation accuracy has held 99% since step 700
+    assert _expected_end([run]) == 800  # 700 + stop_patience 100, at an evaluation (every 100 steps there)
+    assert _expected_end([run, RunState(tiny.replace(steps=5000, seed=1), None)]) == 5000
+    assert _expected_end([RunState(tiny.replace(early_stop=False), None, streak_start=700)]) == tiny.steps

@@ -189,6 +189,19 @@ def _title(cfg: RunConfig) -> str:
     return f"{cfg.task}{mod}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
 
 
+def _expected_end(runs: list[RunState]) -> int:
+    """The step the slowest run will stop at if nothing changes: its budget, or, once its validation accuracy
+    holds 99% under the early stop, the end of that streak's patience."""
+    def end(r: RunState) -> int:
+        if r.cfg.early_stop and r.streak_start is not None:
+            t = r.streak_start + r.cfg.stop_patience
+            every = eval_interval(t, r.cfg.eval_every)
+            return min(r.cfg.steps, -(-t // every) * every)  # the stop rule is checked at evaluations
+        return r.cfg.steps
+
+    return max(end(r) for r in runs)
+
+
 def _progress_bar(cfgs: list[RunConfig], g: Group):
     from tqdm.auto import tqdm
 
@@ -253,6 +266,7 @@ def _loop(cfgs: list[RunConfig], g: Group, runs: list[RunState], results: dict, 
                         _checkpoint(run, g, e)
                 if bar is not None:
                     h = runs[g.members[0].index].history[-1]
+                    bar.total = _expected_end([runs[m.index] for m in g.members])  # the ETA of an early stop
                     bar.set_postfix_str(f"train {h['train_acc']:.3f} ({h['train_loss']:.2e}) "
                                         f"val {h['val_acc']:.3f} ({h['val_loss']:.2e})", refresh=False)
             if interrupt.hit or (stop_flag is not None and stop_flag()):
