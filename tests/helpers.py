@@ -1,4 +1,4 @@
-"""Shared by the tests that kill a sweep mid-way."""
+"""Shared by the tests that interrupt runs and sweeps mid-way."""
 
 import os
 import signal
@@ -29,3 +29,19 @@ def kill_after_first_finished(proc, store, runs_dir, timeout=240.0) -> None:
                              f"(exit status {proc.returncode})")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def train_interrupted(cfg, run_dir, after: int):
+    """Prepare ``run_dir`` and train ``cfg`` there until ``after`` updates, then interrupt it as a signal would
+    (runs checkpoint, status interrupted); returns its RunResult."""
+    from groklab import rundir
+    from groklab.train import train_group
+
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > after
+
+    rundir.prepare(run_dir, cfg)
+    return train_group([cfg], [run_dir], stop_flag=stop)[0]

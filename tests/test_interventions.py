@@ -269,21 +269,15 @@ def test_orthograd_removes_the_component_along_each_tensor_and_keeps_the_norm():
 
 def test_orthograd_and_grokfast_ma_act_in_a_run_and_resume_bitwise(tmp_path):
     from groklab import rundir
-    from groklab.train import train, train_group
+    from groklab.train import train
+    from helpers import train_interrupted
 
     cfg = RunConfig(**{**SMALL, "steps": 60, "checkpoint_every": 20}, orthograd=True, grokfast_ma_lamb=2.0,
                     grokfast_ma_window=10)
     whole = train(cfg, tmp_path / "whole")
     plain = train(cfg.replace(orthograd=False, grokfast_ma_lamb=0.0))
     assert whole.history[-1]["train_loss"] != plain.history[-1]["train_loss"]
-    calls = {"n": 0}
-
-    def stop():
-        calls["n"] += 1
-        return calls["n"] > 35
-
-    rundir.prepare(tmp_path / "cut", cfg)
-    train_group([cfg], [tmp_path / "cut"], stop_flag=stop)
+    train_interrupted(cfg, tmp_path / "cut", after=35)
     train(cfg, tmp_path / "cut", resume=True)
     a, b = (rundir.load_checkpoint(tmp_path / d)["params"] for d in ("whole", "cut"))
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,11 +1,10 @@
-import os
-
 import pytest
 
 from groklab import RunConfig, rundir
 from groklab.cli import main
 from groklab.errors import ConfigError
-from groklab.train import train, train_group
+from groklab.train import train
+from helpers import train_interrupted
 
 
 def _scalars(log_dir):
@@ -59,14 +58,7 @@ def test_tensorboard_logger_holds_every_metric_at_each_evaluation(tiny, tmp_path
 def test_a_resumed_run_logs_each_step_once(tiny, tmp_path):
     pytest.importorskip("tensorboard")
     cfg = tiny.replace(steps=200, early_stop=False, checkpoint_every=50, logger="tensorboard")
-    calls = {"n": 0}
-
-    def stop_after_130():
-        calls["n"] += 1
-        return calls["n"] > 130
-
-    rundir.prepare(tmp_path / "run", cfg)
-    train_group([cfg], [tmp_path / "run"], stop_flag=stop_after_130)
+    train_interrupted(cfg, tmp_path / "run", after=130)
     train(cfg, tmp_path / "run", resume=True)
     rows = rundir.read_metrics(tmp_path / "run")
     got = _scalars(tmp_path / "run" / "tensorboard")

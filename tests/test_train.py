@@ -5,6 +5,7 @@ import torch
 
 from groklab import RunConfig, rundir
 from groklab.train import eval_interval, is_eval_step, train, train_group
+from helpers import train_interrupted
 
 
 def test_tiny_run_memorizes_then_generalizes(tiny, tmp_path):
@@ -49,14 +50,7 @@ def test_same_seed_same_run_and_other_seed_differs(tiny):
 def test_resumed_run_equals_uninterrupted_run_bitwise(tiny, tmp_path, noise):
     cfg = tiny.replace(steps=300, early_stop=False, checkpoint_every=50, **noise)
     train(cfg, tmp_path / "whole")
-    calls = {"n": 0}
-
-    def stop_after_170_updates():
-        calls["n"] += 1
-        return calls["n"] > 170
-
-    rundir.prepare(tmp_path / "cut", cfg)
-    first = train_group([cfg], [tmp_path / "cut"], stop_flag=stop_after_170_updates)[0]
+    first = train_interrupted(cfg, tmp_path / "cut", after=170)
     assert first.summary["status"] == "interrupted" and first.summary["steps_run"] == 170
     resumed = train(cfg, tmp_path / "cut", resume=True)
     assert resumed.summary["steps_run"] == 300

@@ -260,12 +260,13 @@ def compare(
     _save(fig, output)
 
 
-def _stoppable(fn, *args, **kwargs):
+def _stoppable(fn, *args, said: str = "interrupted; running runs checkpointed, the same command resumes them",
+               **kwargs):
     """``fn(...)`` (a sweep); Ctrl-C or SIGTERM, after the runs checkpointed: one line, exit 130 / 143."""
     try:
         return fn(*args, **kwargs)
     except KeyboardInterrupt as e:
-        typer.echo("groklab: interrupted; running runs checkpointed, the same command resumes them", err=True)
+        typer.echo(f"groklab: {said}", err=True)
         raise typer.Exit(128 + getattr(e, "signum", 2)) from None
 
 
@@ -292,11 +293,8 @@ def tune(
     if output is not None:
         _check_folder(output)
     t0 = time.perf_counter()
-    try:
-        best, value, table = run_tune(tuning, store, workers=workers, progress=not quiet)
-    except KeyboardInterrupt as e:
-        typer.echo("groklab: tuning interrupted; the same command replays the finished trials and goes on", err=True)
-        raise typer.Exit(128 + getattr(e, "signum", 2)) from None
+    best, value, table = _stoppable(run_tune, tuning, store, workers=workers, progress=not quiet,
+                                    said="tuning interrupted; the same command replays the finished trials and goes on")
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s; "
                f"best: {best} -> median step to 99% validation accuracy {value:g}")
@@ -353,7 +351,7 @@ def runs(store: Path = typer.Option(..., help="SQLite store"),
     """List the runs of a store."""
     from .store import Store
 
-    from .plots import varying
+    from .plots import config_of, varying
     from .rundir import Status
 
     if status is not None and status not in {str(s) for s in Status}:
@@ -372,13 +370,13 @@ def runs(store: Path = typer.Option(..., help="SQLite store"),
             st.export_csv(metrics_csv, metrics=True)
     except OSError as e:
         raise ConfigError(f"cannot write {str(e.filename or csv or metrics_csv)!r}: {e.strerror or e}") from None
-    extra = [k for k in varying(rows, exclude=("task", "modulus", "train_fraction"))]  # the settings that differ
+    extra = varying(rows, exclude=("task", "modulus", "train_fraction"))  # the settings that differ
     typer.echo(f"{'id':>4} {'task':<12} {'p':>4} {'frac':>5} {'seed':>4} {'status':<16} {'steps':>8} "
                f"{'train99':>8} {'val99':>8} {'best_val':>8}" + "".join(f" {k:>12}" for k in extra))
     fmt = lambda v: "-" if v is None else f"{v}"  # noqa: E731
     for r in rows:
         best = "-" if r["best_val_acc"] is None else f"{r['best_val_acc']:.3f}"
-        cfg = json.loads(r["config"])
+        cfg = config_of(r)
         typer.echo(f"{r['id']:>4} {r['task']:<12} {r['modulus']:>4} {r['train_fraction']:>5.2f} {r['seed']:>4} "
                    f"{r['status']:<16} {fmt(r['steps_run']):>8} {fmt(r['step_train_acc_99']):>8} "
                    f"{fmt(r['step_val_acc_99']):>8} {best:>8}" + "".join(f" {fmt(cfg.get(k)):>12}" for k in extra))

@@ -41,9 +41,7 @@ TL_NORM = {"pre": "LN", "none": None}
 def _weights(run_dir: Path, step: int | None) -> tuple[RunConfig, Model, int]:
     """A run's config, and its model at ``step`` (a snapshot's step; None: the final checkpoint)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
-    cfg = rundir.load_config(run_dir)
+    cfg = rundir.load_config(run_dir)  # refuses a folder that is not a run directory
     if step is None:
         ckpt = rundir.load_checkpoint(run_dir, cfg)
         return cfg, rundir._model(cfg, ckpt["params"]), int(ckpt["step"])
@@ -174,10 +172,7 @@ def to_transformer_lens(run_dir, out, step: int | None = None) -> Path:
     """Write ``out/model.pt`` (a HookedTransformer state dict) and ``out/hooked_transformer_config.json``."""
     import io
 
-    cfg = rundir.load_config(run_dir) if (Path(run_dir) / "config.json").exists() else None
-    if cfg is None:
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
-    config = tl_config_dict(cfg)  # refuse before reading the weights
+    config = tl_config_dict(rundir.load_config(run_dir))  # refuse before reading the weights
     out = _check_out(out)
     tl = hooked_transformer(run_dir, step)
     buf = io.BytesIO()

@@ -138,7 +138,7 @@ def model_wise(runs: Sequence[Mapping], metrics: Callable[[int], Sequence[Mappin
     longest run's steps and a tenth and a hundredth of it."""
     mixed = varying(runs, exclude=_ARCH_FIELDS)
     if mixed:
-        values = sorted({_fmt_value(_config(r).get(mixed[0])) for r in runs})
+        values = sorted({_fmt_value(config_of(r).get(mixed[0])) for r in runs})
         raise ConfigError(f"model-wise pools the runs of one size, but these also differ in {', '.join(mixed)} "
                           f"({mixed[0]}: {', '.join(values)}); choose one, e.g. --where {mixed[0]}={values[0]}")
     hist = {r["id"]: metrics(r["id"]) for r in runs}
@@ -359,19 +359,20 @@ def _store_curves(sel: Selection) -> Figure:
     return curves({label: sel.metrics(i) for i, label in zip(ids, run_labels([by_id[i] for i in ids]))})
 
 
-def _config(r: Mapping) -> dict:
+def config_of(r: Mapping) -> dict:
+    """A store row's config (its ``config`` JSON; a dict is taken as it is)."""
     c = r.get("config")
     return json.loads(c) if isinstance(c, str) else dict(c or {})
 
 
 def varying(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> list[str]:
-    """The config fields (settings) whose values differ between store rows: not the seed (replicates), not what
+    """The RunConfig fields (settings) whose values differ between store rows: not the seed (replicates), not what
     only says where and what a run writes (device, checkpoints, snapshots, logger), nor ``exclude``."""
-    from .config import NOT_IDENTITY
+    from .config import FIELDS, NOT_IDENTITY
 
-    configs = [_config(r) for r in runs]
+    configs = [config_of(r) for r in runs]
     skip = {"seed", *NOT_IDENTITY, *exclude}
-    keys = sorted({k for c in configs for k in c} - skip)
+    keys = sorted({k for c in configs for k in c if k in FIELDS} - skip)
     return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
 
 
@@ -386,7 +387,7 @@ def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str
     fields = [k for k in varying(runs, exclude) if k != "task"]
     out: dict[str, list[Mapping]] = {}
     for r in runs:
-        c = _config(r)
+        c = config_of(r)
         label = ", ".join([str(r["task"])] + [f"{k}={_fmt_value(c.get(k))}" for k in fields])
         out.setdefault(label, []).append(r)
     return out
@@ -414,23 +415,16 @@ def where(runs: Sequence[Mapping], conditions: Sequence[str]) -> list[Mapping]:
                     return False
             return str(v) == text
 
-        out = [r for r in out if match(_config(r).get(name, FIELDS[name].default))]
+        out = [r for r in out if match(config_of(r).get(name, FIELDS[name].default))]
     return out
 
 
 def run_labels(runs: Sequence[Mapping]) -> list[str]:
-    """A legend label per store row: its id, task, fraction and seed, and every other config field whose value
-    differs between the rows (the swept axis, e.g. ``init_scale=8``)."""
-    configs = [json.loads(r["config"]) if isinstance(r.get("config"), str) else {} for r in runs]
-    shown = {"task", "train_fraction", "seed", "name"}
-    keys = sorted({k for c in configs for k in c} - shown)
-    varying = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
-
-    def fmt(v):
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
+    """A legend label per store row: its id, task, fraction and seed, and every other setting whose value
+    differs between the rows (``varying``: the swept axis, e.g. ``init_scale=8``)."""
+    fields = varying(runs, exclude=("task", "train_fraction"))
     return [" ".join([f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"]
-                     + [f"{k}={fmt(c.get(k))}" for k in varying]) for r, c in zip(runs, configs)]
+                     + [f"{k}={_fmt_value(config_of(r).get(k))}" for k in fields]) for r in runs]
 
 
 @figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -54,22 +53,20 @@ def _fmt(key: str, v) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        if key in ("train_fraction", "best_val_acc", "final_val_acc"):
-            return f"{v:.3f}".rstrip("0").rstrip(".") if key == "train_fraction" else f"{v:.3f}"
-        if key == "grok_delay":
+        if key in ("best_val_acc", "final_val_acc"):
+            return f"{v:.3f}"
+        if key in ("grok_delay", "wall_time_s"):
             return f"{v:.1f}"
-        if key == "wall_time_s":
-            return f"{v:.1f}"
-        return f"{v:g}"
+        return f"{v:g}"  # train_fraction 0.3, lr 0.001
     return str(v)
 
 
 def _table_row(r: dict) -> dict:
     """A store row (or a run directory's summary and config) as the table's cells."""
-    cfg = r.get("config")
+    from .plots import config_of
     from .tasks import TASKS
 
-    cfg = json.loads(cfg) if isinstance(cfg, str) else (cfg or {})
+    cfg = config_of(r)
     row = {k: r.get(k, cfg.get(k)) for k, _ in COLUMNS}
     if row["task"] in TASKS and not TASKS[row["task"]].modular:
         row["modulus"] = None  # S5 and digits: no modulus
@@ -251,9 +248,7 @@ def store_report(store_path, out, runs: list[int] | None = None, analyses: bool 
 def run_report(run_dir, out, analyses: bool = True, sharpness_examples: int = 256) -> Path:
     """The report of one run directory: its row, curves, double descent and analyses."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
-    cfg = rundir.load_config(run_dir)
+    cfg = rundir.load_config(run_dir)  # refuses a folder that is not a run directory
     summary = rundir.read_summary(run_dir) or {}
     history = rundir.read_metrics(run_dir)
     if not history:

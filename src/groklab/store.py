@@ -31,15 +31,6 @@ from .errors import ConfigError, StorageError
 from .rundir import FINISHED, METRICS, SUMMARY, metric_values
 
 SCHEMA_VERSION = 4
-# how a store of each older schema becomes the next one (run when a newer groklab opens it)
-MIGRATIONS = {
-    1: ["ALTER TABLE metrics ADD COLUMN zero_loss_frac REAL"],  # the softmax-collapse share
-    2: [f"ALTER TABLE runs ADD COLUMN {c} {t}" for c, t in  # the validation loss's double descent
-        (("val_loss_min_step", "INTEGER"), ("val_loss_peak_step", "INTEGER"), ("val_loss_peak", "REAL"),
-         ("second_descent_step", "INTEGER"))],
-    3: ["ALTER TABLE runs ADD COLUMN step_val_acc_99_first INTEGER",  # "generalized" now means held
-        lambda db: _recompute_generalized(db)],
-}
 
 
 def _recompute_generalized(db: sqlite3.Connection) -> None:
@@ -53,6 +44,17 @@ def _recompute_generalized(db: sqlite3.Connection) -> None:
         held = held_from(steps, acc)
         db.execute("UPDATE runs SET step_val_acc_99=?, step_val_acc_99_first=?, grok_delay=? WHERE id=?",
                    (held, steps_at(steps, acc), grok_delay(st, held), run_id))
+
+
+# how a store of each older schema becomes the next one (run when a newer groklab opens it)
+MIGRATIONS = {
+    1: ["ALTER TABLE metrics ADD COLUMN zero_loss_frac REAL"],  # the softmax-collapse share
+    2: [f"ALTER TABLE runs ADD COLUMN {c} {t}" for c, t in  # the validation loss's double descent
+        (("val_loss_min_step", "INTEGER"), ("val_loss_peak_step", "INTEGER"), ("val_loss_peak", "REAL"),
+         ("second_descent_step", "INTEGER"))],
+    3: ["ALTER TABLE runs ADD COLUMN step_val_acc_99_first INTEGER",  # "generalized" now means held
+        _recompute_generalized],
+}
 ATTEMPTS = 12  # of a transaction that meets transient errors; backoff 0.05 s doubling to 3 s, jittered
 _TRANSIENT = ("locked", "busy", "disk i/o error")
 _SUMMARY_COLS = [c for c in SUMMARY if c != "status"]
@@ -190,7 +192,10 @@ class Store:
             version = self._version()
             while version < SCHEMA_VERSION:
                 for stmt in MIGRATIONS[version]:
-                    stmt(db) if callable(stmt) else db.execute(stmt)
+                    if callable(stmt):
+                        stmt(db)
+                    else:
+                        db.execute(stmt)
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='groklab_store'", (str(version),))
 

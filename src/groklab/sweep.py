@@ -45,6 +45,7 @@ from .engine import GroupSpec
 from .rundir import FINISHED
 from .runtime import resolve_device
 from .store import Store
+from .train import SignalTrap, bar_pace, train_group
 
 _SWEEP_KEYS = {"preset", "base", "axes", "zip"}
 _COMPARE_KEYS = _SWEEP_KEYS | {"variants"}
@@ -340,30 +341,19 @@ def _stopping() -> bool:
     return _DRIVER_GONE.is_set() or (_STOP is not None and _STOP.is_set())
 
 
-class _DriverSignals:
+class _DriverSignals(SignalTrap):
     """In the driver, while a sweep runs: the first SIGINT / SIGTERM asks every worker to checkpoint and stop
     (``stop`` is set) and is remembered in ``signum``; a second one stops waiting (``KeyboardInterrupt``)."""
 
     def __init__(self, stop):
-        self.stop, self.signum, self.old = stop, None, {}
-
-    def __enter__(self):
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.old[sig] = signal.signal(sig, self._handle)
-        except ValueError:  # not the main thread
-            self.old = {}
-        return self
+        super().__init__()
+        self.stop, self.signum = stop, None
 
     def _handle(self, signum, frame):
         if self.signum is not None:
             raise KeyboardInterrupt  # a second signal: do not wait for the workers any longer
         self.signum = signum
         self.stop.set()
-
-    def __exit__(self, *exc):
-        for sig, handler in self.old.items():
-            signal.signal(sig, handler)
 
 
 def _init_worker(driver_pid: int, stop) -> None:
@@ -404,8 +394,6 @@ def _run_group_local(cfg_dicts: list[dict], run_dirs: list[str], store_path: str
         Path(rd).mkdir(parents=True, exist_ok=True)
         rundir.atomic_json(Path(rd) / "config.json", cfg.to_dict())
         store.start_run(cfg, rd)
-    from .train import train_group
-
     results = train_group(cfgs, [Path(r) for r in run_dirs], resume=True, stop_flag=_stopping,
                           on_finish=lambda r: store.finish_run(r.config, r.summary, r.history, r.run_dir))
     if _DRIVER_GONE.is_set():
@@ -418,8 +406,6 @@ def _run_group_remote(cfg_dicts: list[dict], threads: int) -> list[tuple[dict, d
     """Ray task: train one group on the worker; return configs, summaries and histories to the driver."""
     import torch
 
-    from .train import train_group
-
     torch.set_num_threads(threads)
     results = train_group([RunConfig.from_dict(d) for d in cfg_dicts])
     return [(r.config.to_dict(), r.summary, r.history) for r in results]
@@ -428,15 +414,14 @@ def _run_group_remote(cfg_dicts: list[dict], threads: int) -> list[tuple[dict, d
 def _progress(total: int, finished: int):
     from tqdm.auto import tqdm
 
-    from .train import bar_pace
-
     return tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True, **bar_pace())
 
 
 def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
               executor: str = "local", address: str | None = None, max_ensemble: int | None = None,
               runs_root: str | Path | None = None, progress: bool = True) -> dict:
-    """Run every config not yet finished into the store; returns counts (total, skipped, ran)."""
+    """Run every config not yet finished into the store; returns counts (total, skipped, ran, busy: left to
+    another process training them). SIGINT / SIGTERM: the runs checkpoint, then ``SweepInterrupted``."""
     if executor not in ("local", "ray"):
         raise ConfigError(f"executor {executor!r} is not allowed; allowed: local, ray")
     if workers is not None and workers < 1:
@@ -507,12 +492,10 @@ def _execute_processes(groups, store, store_path, runs_root, workers, threads, b
         pending = {pool.submit(_run_group_local, [c.to_dict() for c in g],
                                [str(run_dir_for(runs_root, c)) for c in g], str(store_path), threads)
                    for g in groups}
-        cancelled = False
         while pending:
-            if stop.is_set() and not cancelled:  # queued groups never start; running ones checkpoint and return
+            if stop.is_set():  # queued groups never start; running ones checkpoint and return
                 for f in pending:
                     f.cancel()
-                cancelled = True
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for f in done:
                 if not f.cancelled():
@@ -541,7 +524,7 @@ def _execute_ray(groups, store: Store, threads: int, address: str | None, bar, s
                 store.start_run(c, None)
             pending.append(remote.remote([c.to_dict() for c in g], threads))
         while pending:
-            if stop.is_set():  # Ray tasks are cancelled: their runs resume from their checkpoints next time
+            if stop.is_set():  # Ray tasks are cancelled (they keep no run directory: they start again next time)
                 for ref in pending:
                     ray.cancel(ref, force=True)
                 break

@@ -108,9 +108,9 @@ class RunState:
                 "wall_time_s": round(self.elapsed, 3), "status": str(self.status)}
 
 
-class _Interrupt:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between updates (main thread only). A handler that was
-    installed before (a sweep driver's, which stops the rest of the sweep) is told too."""
+class SignalTrap:
+    """While entered, SIGINT and SIGTERM call ``_handle(signum, frame)`` (main thread only; elsewhere nothing is
+    installed); the handlers before are put back on exit. Subclasses say what a signal does."""
 
     def __init__(self):
         self.hit = False
@@ -125,15 +125,23 @@ class _Interrupt:
         return self
 
     def _handle(self, signum, frame):
+        self.hit = True
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
+class _Interrupt(SignalTrap):
+    """A flag the loop checks between updates. A handler that was installed before (a sweep driver's, which
+    stops the rest of the sweep) is told too, once."""
+
+    def _handle(self, signum, frame):
         first = not self.hit
         self.hit = True
         before = self.old.get(signum)
         if first and callable(before) and before is not signal.default_int_handler:
             before(signum, frame)
-
-    def __exit__(self, *exc):
-        for s, h in self.old.items():
-            signal.signal(s, h)
 
 
 def _start(cfg: RunConfig, rd: Path | None, resume: bool) -> tuple[RunState, dict | None]:
@@ -202,10 +210,10 @@ def _expected_end(runs: list[RunState]) -> int:
     return max(end(r) for r in runs)
 
 
-def _progress_bar(cfgs: list[RunConfig], g: Group):
+def _progress_bar(runs: list[RunState], g: Group):
     from tqdm.auto import tqdm
 
-    return tqdm(total=max(c.steps for c in cfgs), initial=min(m.step for m in g.members), unit="step",
+    return tqdm(total=_expected_end(runs), initial=min(m.step for m in g.members), unit="step",
                 dynamic_ncols=True, smoothing=0.05, **bar_pace())
 
 
@@ -232,9 +240,9 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     runs = [r for r, _ in started]
     g = Group.build(cfgs, [ckpt for _, ckpt in started])
     results: dict[int, RunResult] = {}
-    bar = _progress_bar(cfgs, g) if progress else None
+    bar = _progress_bar(runs, g) if progress else None
     try:
-        _loop(cfgs, g, runs, results, bar, stop_flag, on_finish)
+        _loop(g, runs, results, bar, stop_flag, on_finish)
     except BaseException:
         for i, run in enumerate(runs):  # the loop raised (a full disk, a bug): no summary may stay "running"
             if i not in results and run.run_dir is not None and run.status == Status.RUNNING:
@@ -253,7 +261,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     return [results[i] for i in range(len(cfgs))]
 
 
-def _loop(cfgs: list[RunConfig], g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish) -> None:
+def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish) -> None:
     with _Interrupt() as interrupt:
         while g.members:
             due = [e for e, m in enumerate(g.members) if runs[m.index].eval_due(m.step)]
