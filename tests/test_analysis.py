@@ -177,3 +177,19 @@ def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_pat
     assert main(["analyze", str(grokked), "--sharpness-examples", "0"]) == 2
     assert main(["analyze"]) == 2
     assert "give a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting", [{"loss": "mse"}, {"loss": "stablemax"},
+                                     {"loss": "stablemax", "loss_precision": "fp32", "label_noise": 0.1}])
+def test_analysis_at_the_last_snapshot_equals_the_last_metrics_row(tmp_path, setting):
+    """analyze measures a run with the run's own loss (in its precision) and the engine's own evaluation: on the
+    weights of its last snapshot it reports what metrics.csv logged at that step, bit for bit."""
+    cfg = RunConfig(task="add", modulus=11, train_fraction=0.6, d_model=32, n_heads=2, d_mlp=64, lr=3e-3,
+                    steps=120, early_stop=False, snapshots=4, **setting)
+    train(cfg, out=tmp_path / "run")
+    last = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)["snapshots"][-1]
+    row = rundir.read_metrics(tmp_path / "run")[-1]
+    assert last["step"] == row["step"] == 120
+    columns = ("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm")
+    assert {k: last[k] for k in columns} == {k: row[k] for k in columns}
+    assert last["restricted_loss"] > 0 and last["sharpness"] == last["sharpness"]  # measured in the run's loss

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from groklab.config import RunConfig, preset_names
-from groklab.sweep import load_comparison, load_sweep
+from groklab.compare import load_comparison
+from groklab.grid import load_sweep
 
 SWEEPS = Path(__file__).parents[1] / "sweeps"
 

@@ -177,3 +177,24 @@ def test_progress_into_a_file_is_a_few_lines_not_every_redraw(tmp_path):
                           "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert len(out.stderr) < 2000, len(out.stderr)
+
+
+def test_commands_that_draw_nothing_do_not_import_matplotlib(tmp_path):
+    from groklab.store import Store
+
+    Store(tmp_path / "s.db").close()
+    code = ("import sys; from groklab.cli import main; main(['--help']); main(['train', '--help']); "
+            f"main(['runs', '--store', {str(tmp_path / 's.db')!r}]); main(['tasks']); "
+            "print('matplotlib' in sys.modules, file=sys.stderr)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stderr.strip().splitlines()[-1] == "False", p.stderr
+
+
+def test_an_interrupted_run_directory_points_to_resume(tmp_path, capsys):
+    from groklab import RunConfig, rundir
+
+    run = tmp_path / "r"
+    rundir.prepare(run, RunConfig(task="add", modulus=7))
+    rundir.atomic_json(run / "summary.json", {"status": "interrupted"})
+    assert main(["train", "--task", "add", "--modulus", "7", "--out", str(run), "--quiet"]) == 2
+    assert f"continue it with groklab train --resume {run}" in capsys.readouterr().err

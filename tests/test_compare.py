@@ -7,7 +7,7 @@ import pytest
 
 from groklab.cli import main
 from groklab.store import Store
-from groklab.sweep import compare_results, compare_table, load_comparison
+from groklab.compare import compare_results, compare_table, load_comparison
 from helpers import kill_after_first_finished
 
 BASE = {"task": "add", "modulus": 23, "d_model": 64, "d_mlp": 128, "optimizer": "adam", "weight_decay": 0.0,

@@ -91,3 +91,25 @@ def test_registry_entries_become_choices_at_once():
         del LOSSES["my_loss"]
     with pytest.raises(ConfigError):
         RunConfig(loss="my_loss")
+
+
+@pytest.mark.parametrize("name, text, value", [
+    ("seed", " 3 ", 3), ("lr", "1e-3", 1e-3), ("early_stop", "False", False), ("batch_size", "full", "full"),
+    ("batch_size", "256", 256), ("task", "sub", "sub")])
+def test_one_parser_reads_a_field_from_text_as_its_type(name, text, value):
+    from groklab.config import parse_value
+
+    got = parse_value(name, text)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("seed", "1.5", "seed '1.5' is not allowed; use an integer"), ("lr", "fast", "lr 'fast' is not allowed; use a number"),
+    ("early_stop", "yes", "use true or false"), ("batch_size", "huge", "use 'auto', 'full' or an integer >= 1"),
+    ("lr_max", "1", "unknown config key 'lr_max'")])
+def test_the_parser_refuses_text_that_is_not_the_field_type_in_one_line(name, text, message):
+    from groklab.config import parse_value
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
+        parse_value(name, text)
+    assert "\n" not in str(e.value)

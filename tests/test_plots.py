@@ -136,7 +136,7 @@ def test_model_wise_reads_each_run_at_each_training_length():
 def test_curve_labels_name_the_config_fields_that_differ_between_runs():
     import json
 
-    from groklab.plots import run_labels
+    from groklab.queries import run_labels
 
     base = {"task": "digits", "train_fraction": 0.3, "seed": 0, "lr": 1e-3, "init_scale": 1.0, "name": "a"}
     rows = [{"id": i + 1, "task": "digits", "train_fraction": 0.3, "seed": 0,
@@ -157,7 +157,7 @@ def _store_with_two_weight_decays(tmp_path):
 
 
 def test_plots_and_runs_do_not_pool_settings_as_if_they_were_seeds(tmp_path, capsys):
-    from groklab.plots import by_setting, where
+    from groklab.queries import by_setting, where
     from groklab.store import Store
 
     path = _store_with_two_weight_decays(tmp_path)

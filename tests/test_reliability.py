@@ -178,7 +178,7 @@ def test_any_cli_arguments_run_or_are_refused_in_one_line(tmp_path_factory, caps
 @given(st.sampled_from(["train_fraction", "seed", "task", "steps", "lr", "early_stop", "batch_size", "bogus"]),
        st.text(alphabet="0123456789.:,-eabdfilnrstu ", max_size=14))
 def test_sweep_axis_parser_returns_values_or_config_error(name, text):
-    from groklab.sweep import parse_axis
+    from groklab.grid import parse_axis
 
     try:
         values = parse_axis(name, text)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from groklab import RunConfig
+from groklab import RunConfig, rundir
 from groklab.cli import main
 from groklab.errors import ConfigError
 from groklab.store import Store
-from groklab.sweep import load_sweep, make_groups, parse_axis, run_sweep
+from groklab.grid import load_sweep, parse_axis
+from groklab.sweep import make_groups, run_sweep
 from helpers import kill_after_first_finished
 
 SMALL = {"modulus": 7, "d_model": 32, "d_mlp": 64, "steps": 40, "early_stop": False}
@@ -218,7 +219,7 @@ def test_workers_exit_when_the_sweep_driver_is_killed(tmp_path):
 
 
 def test_zipped_fields_vary_together_and_bad_zips_are_refused(tmp_path):
-    from groklab.sweep import load_sweep
+    from groklab.grid import load_sweep
 
     f = tmp_path / "z.toml"
     f.write_text('[base]\ntask = "add"\nmodulus = 7\n[zip]\nd_model = [16, 32]\nd_mlp = [64, 128]\n'
@@ -265,3 +266,48 @@ def test_one_ctrl_c_or_sigterm_stops_the_whole_sweep(tmp_path, how):
     assert len(rows) == 6 and {r["status"] for r in rows} == {"interrupted"}
     started = [d for d in (tmp_path / "s.db.runs").iterdir() if (d / "checkpoint.pt").exists()]
     assert len(started) == 2  # the four queued runs never started
+
+
+def test_a_sweep_finds_an_interrupted_run_where_its_store_row_says(tmp_path):
+    """A store written by a groklab that named run directories otherwise: the run resumes from the checkpoint in
+    the directory its row records, not from step 0 in a new one."""
+    from helpers import train_interrupted
+
+    cfg = RunConfig(task="add", seed=0, **{**SMALL, "steps": 100, "checkpoint_every": 20})
+    legacy = tmp_path / "s.db.runs" / "add-f0.5-s0-old-name"
+    first = train_interrupted(cfg, legacy, after=50)
+    store = Store(tmp_path / "s.db")
+    store.claim(cfg, legacy)
+    store.release([cfg.hash()])
+    before = {r["step"]: r["elapsed_s"] for r in rundir.read_metrics(legacy)}
+    run_sweep([cfg], tmp_path / "s.db", workers=1, progress=False)
+    row = Store(tmp_path / "s.db").runs()[0]
+    assert row["status"] == "budget_exhausted" and row["run_dir"] == str(legacy)
+    after = {r["step"]: r["elapsed_s"] for r in rundir.read_metrics(legacy)}
+    assert first.summary["steps_run"] == 50 and after[40] == before[40]  # kept, not recomputed
+    assert [d.name for d in (tmp_path / "s.db.runs").iterdir()] == ["add-f0.5-s0-old-name"]
+
+
+def test_an_executor_is_one_function_and_one_registry_entry(tmp_path):
+    """The extension point docs/architecture.md describes: a registered executor trains a sweep's groups."""
+    from groklab.executors import EXECUTORS, Executor, register
+    from groklab.executors.local import train_into_store
+    from groklab.signals import StopFlags
+
+    seen = []
+
+    def serial(work):
+        for g in work.groups:
+            seen.append(len(g))
+            train_into_store([c.to_dict() for c in g], work.dirs(g), str(work.store_path), 1, StopFlags(work.stop))
+
+    register(Executor("serial", "one group after another, in this process", serial))
+    try:
+        cfgs = [RunConfig(task="add", seed=s, **SMALL) for s in (0, 1, 2)]
+        counts = run_sweep(cfgs, tmp_path / "s.db", executor="serial", max_ensemble=2, progress=False)
+    finally:
+        del EXECUTORS["serial"]
+    assert counts["ran"] == 3 and sorted(seen) == [1, 2]
+    assert all(r["status"] == "budget_exhausted" for r in Store(tmp_path / "s.db").runs())
+    with pytest.raises(ConfigError, match="executor 'serial' is not allowed; allowed: local, ray"):
+        run_sweep(cfgs, tmp_path / "t.db", executor="serial", progress=False)

@@ -151,3 +151,31 @@ def test_the_progress_bar_ends_where_an_early_stop_will(tiny):
     assert _expected_end([run]) == 800  # 700 + stop_patience 100, at an evaluation (every 100 steps there)
     assert _expected_end([run, RunState(tiny.replace(steps=5000, seed=1), None)]) == 5000
     assert _expected_end([RunState(tiny.replace(early_stop=False), None, streak_start=700)]) == tiny.steps
+
+
+def test_resume_policy_is_the_librarys(tiny, tmp_path):
+    """What may continue, and with which changes, is rundir.resume_config's to say; train(resume=True) and the
+    CLI both ask it."""
+    from groklab.errors import ConfigError
+
+    cfg = tiny.replace(steps=40, early_stop=False)
+    train(cfg, tmp_path / "r")
+    with pytest.raises(ConfigError, match="holds a finished run"):
+        rundir.resume_config(tmp_path / "r")
+    with pytest.raises(ConfigError, match="not lr"):
+        rundir.resume_config(tmp_path / "r", {"lr": 0.1})
+    with pytest.raises(ConfigError, match="does not extend"):
+        rundir.resume_config(tmp_path / "r", {"steps": 40})
+    assert rundir.resume_config(tmp_path / "r", {"steps": 80}).steps == 80
+    assert rundir.load_config(tmp_path / "r").steps == 40  # nothing written until the run goes on
+    with pytest.raises(ConfigError, match="not lr"):
+        train(cfg.replace(lr=0.1), tmp_path / "r", resume=True)
+    assert train(cfg.replace(steps=80), tmp_path / "r", resume=True).summary["steps_run"] == 80
+    assert rundir.load_config(tmp_path / "r").steps == 80
+
+
+def test_run_directories_are_named_by_task_fraction_seed_and_identity(tiny):
+    name = rundir.run_name(tiny)
+    assert name == f"add-p23-f0.8-s0-{tiny.hash()[:10]}"
+    assert rundir.run_name(tiny, stamp="20260101-120000") == name + "-20260101-120000"
+    assert rundir.run_name(RunConfig(task="s5_mul", seed=2)).startswith("s5_mul-f0.5-s2-")

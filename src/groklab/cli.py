@@ -16,8 +16,9 @@ import typer
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 from . import rundir
+from .analysis.sharpness import SHARPNESS_EXAMPLES
 from .rundir import FINISHED
-from .config import RunConfig, check_keys, preset_names, read_toml
+from .config import RunConfig, check_keys, parse_value, preset_names, read_toml
 from .errors import ConfigError
 from .loggers import check_available
 from .runtime import resolve_device
@@ -62,15 +63,6 @@ def config_options(func=None, *, axes: bool = False):
     return func
 
 
-def _batch_size(value: str):
-    if value in ("auto", "full"):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"batch_size {value!r} is not allowed; use 'auto', 'full' or an integer >= 1") from None
-
-
 def read_config_file(path: Path) -> tuple[dict, str | None]:
     """A config file's fields and the preset it names: TOML (a ``preset = "..."`` line allowed) or a run's
     ``config.json``."""
@@ -97,31 +89,8 @@ def build_config(preset: str | None, config: Path | None, flags: dict) -> RunCon
     values, file_preset = read_config_file(config) if config else ({}, None)
     for k, v in flags.items():
         if v is not None:
-            values[k] = _batch_size(v) if k == "batch_size" else v
+            values[k] = parse_value(k, v) if k == "batch_size" else v  # the one flag typed "int | str"
     return RunConfig.from_dict(values, preset=preset or file_preset or "paper")
-
-
-EXTENDABLE = ("steps", "early_stop", "stop_patience")  # what --resume may change: how long the run goes on
-
-
-def _extended(run: Path, cfg: RunConfig, summary: dict | None, changes: dict) -> RunConfig:
-    """The config of a run continued with a larger budget (or another stop rule): refused for a diverged run,
-    a budget below the steps it ran, or a run with no checkpoint to continue from."""
-    status = (summary or {}).get("status")
-    if status == "diverged":
-        raise ConfigError(f"{str(run)!r} diverged; it cannot be extended")
-    ran = (summary or {}).get("steps_run") or 0
-    if "steps" in changes and changes["steps"] <= ran:
-        raise ConfigError(f"--steps {changes['steps']} does not extend {str(run)!r}, which ran {ran:,} steps; "
-                          f"give more than {ran:,}")
-    if status not in ("running", "interrupted", None) and not (Path(run) / "checkpoint.pt").exists():
-        raise ConfigError(f"{str(run)!r} has no checkpoint to continue from")
-    return cfg.replace(**changes)
-
-
-def default_out(cfg: RunConfig) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.task}-p{cfg.modulus}-f{cfg.train_fraction:g}-s{cfg.seed}-{stamp}"
 
 
 @app.command()
@@ -141,33 +110,22 @@ def train(
     from .train import train as run_train
 
     if resume is not None:
-        extend = {k: v for k, v in flags.items() if v is not None and k in EXTENDABLE}
-        given = [k for k, v in flags.items() if v is not None and k not in EXTENDABLE]
+        given = [k for k, v in flags.items() if v is not None and k not in rundir.EXTENDABLE]
         if given or config or preset or out:
-            raise ConfigError("--resume continues a run with its own config (only --steps, --early-stop and "
-                              "--stop-patience may change); drop " +
+            raise ConfigError("--resume continues a run with its own config (only " +
+                              ", ".join(_flag(k) for k in rundir.EXTENDABLE) + " may change); drop " +
                               ", ".join([_flag(k) for k in given] + [o for o, v in
                                         (("--config", config), ("--preset", preset), ("--out", out)) if v]))
-        cfg = rundir.load_config(resume)
+        cfg = rundir.resume_config(resume, {k: v for k, v in flags.items() if v is not None})
         check_available(cfg.logger)
-        summary = rundir.read_summary(resume)
-        if extend:
-            cfg = _extended(resume, cfg, summary, extend)
-        elif summary and summary["status"] not in ("running", "interrupted"):
-            raise ConfigError(f"{str(resume)!r} holds a finished run (status {summary['status']}); nothing to "
-                              "resume (--steps N with N above its budget extends it)")
-        if (Path(resume) / "checkpoint.pt").exists():
-            rundir.load_checkpoint(resume, cfg)
-        else:
+        if not rundir.has_checkpoint(resume):
             typer.echo(f"{resume} was stopped before its first checkpoint: starting it again from step 0", err=True)
-        if extend:
-            rundir.atomic_json(Path(resume) / "config.json", cfg.to_dict())
         out = resume
     else:
         cfg = build_config(preset, config, flags)
         check_available(cfg.logger)
         resolve_device(cfg.device)  # refused before anything is written
-        out = out or default_out(cfg)
+        out = out or Path("runs") / rundir.run_name(cfg, stamp=time.strftime("%Y%m%d-%H%M%S"))
         rundir.prepare(out, cfg, force=force)
     typer.echo(f"{cfg.task} mod {cfg.modulus}, {cfg.train_fraction:.0%} of the data, {cfg.optimizer} "
                f"lr {cfg.lr:g} wd {cfg.weight_decay:g}, batch {cfg.resolved_batch_size}, budget {cfg.steps:,} "
@@ -197,16 +155,15 @@ def sweep(
     **axes,
 ):
     """Run a sweep into a store; running it again skips finished runs and resumes interrupted ones."""
-    from .sweep import load_sweep, parse_axis, run_sweep
+    from .grid import load_sweep, parse_axis
+    from .sweep import run_sweep
 
     overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
     if file is None and not overrides:
         raise ConfigError("give a sweep file or at least one axis (e.g. --seed 0,1,2)")
     configs = load_sweep(file, overrides).configs()
-    if ensemble is not None and ensemble < 1:
-        raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
     counts = _stoppable(run_sweep, configs, store, workers=workers, executor=executor, address=address,
-                       max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
+                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
                + _busy(counts) + f"; store: {store}")
 
@@ -229,35 +186,24 @@ def compare(
 ):
     """Compare named variants over fractions and seeds (paper Figure 2, left): run them into a store (a run
     already finished is skipped, an interrupted one resumed), print the table and draw the chart."""
+    from .compare import format_table, load_comparison, run_comparison
+    from .grid import parse_axis
     from .plots import compare as draw
-    from .store import Store
-    from .sweep import compare_results, compare_table, load_comparison, parse_axis, run_sweep
-    from .tasks import get_task
 
     overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
     comparison = load_comparison(file, overrides)
-    configs = comparison.all_configs()
-    if ensemble is not None and ensemble < 1:
-        raise ConfigError(f"ensemble {ensemble} is too small; must be >= 1")
     output = output or Path(store).with_suffix(".png")
     _check_output(output)
     t0 = time.perf_counter()
-    counts = _stoppable(run_sweep, configs, store, workers=workers, executor=executor, address=address,
-                       max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
-    st = Store(store, create=False)
-    results = compare_results(comparison, st)
-    table = compare_table(results)
+    outcome = _stoppable(run_comparison, comparison, store, workers=workers, executor=executor, address=address,
+                         max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
     if csv:
-        table.to_csv(csv, index=False)
-    tasks = sorted({f"{c.task} mod {c.modulus}" if get_task(c.task).modular else c.task for c in configs})
-    title = f"{', '.join(tasks)}: each variant's best validation accuracy and steps to 99%"
-    st.set_meta("comparison", json.dumps({"title": title, "variants": {
-        name: [c.hash() for c in cfgs] for name, cfgs in comparison.configs().items()}}))
+        outcome.table.to_csv(csv, index=False)
+    counts = outcome.counts
     typer.echo(f"{len(comparison.variants)} variants, {counts['total']} runs: {counts['skipped']} already finished, "
                f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s" + _busy(counts) + f"; store: {store}")
-    typer.echo(_format_compare(table))
-    fig = draw(results, title=title)
-    _save(fig, output)
+    typer.echo(format_table(outcome.table))
+    _save(draw(outcome.results, title=outcome.saved.title), output)
 
 
 def _stoppable(fn, *args, said: str = "interrupted; running runs checkpointed, the same command resumes them",
@@ -304,19 +250,6 @@ def tune(
         typer.echo(f"wrote {output}")
 
 
-def _format_compare(table) -> str:
-    import pandas as pd
-
-    lines = [f"{'variant':<28} {'frac':>5} {'runs':>4} {'best val (median, range)':>26} {'reached 99%':>11} "
-             f"{'steps (median)':>14}"]
-    for r in table.to_dict("records"):
-        steps = "-" if pd.isna(r["step_val99_median"]) else f"{r['step_val99_median']:,.0f}"
-        lines.append(f"{r['variant'][:28]:<28} {r['train_fraction']:>5.2f} {r['runs']:>4} "
-                     f"{r['best_val_median']:>9.3f} ({r['best_val_min']:.3f}-{r['best_val_max']:.3f}) "
-                     f"{str(r['generalized']) + '/' + str(r['runs']):>11} {steps:>14}")
-    return "\n".join(lines)
-
-
 def _check_output(output: Path) -> None:
     """Refuse an image path that cannot be written before any work is done."""
     from matplotlib.backend_bases import FigureCanvasBase
@@ -349,10 +282,9 @@ def runs(store: Path = typer.Option(..., help="SQLite store"),
          csv: Optional[Path] = typer.Option(None, help="export the (filtered) runs to this CSV file"),
          metrics_csv: Optional[Path] = typer.Option(None, help="export every metrics row to this CSV file")):
     """List the runs of a store."""
-    from .store import Store
-
-    from .plots import config_of, varying
+    from .queries import config_of, varying
     from .rundir import Status
+    from .store import Store
 
     if status is not None and status not in {str(s) for s in Status}:
         raise ConfigError(f"status {status!r} is not allowed; allowed: {', '.join(str(s) for s in Status)}")
@@ -404,7 +336,8 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{_figure_names()}]
                                                               "--where weight_decay=1 (repeatable)")):
     """Draw a figure from a store. Runs that differ in a setting other than the seed are drawn apart (or, for
     model-wise, refused with the setting named): a figure never pools settings as if they were seeds."""
-    from .plots import FIGURES, selection, where as where_rows
+    from .plots import FIGURES, selection
+    from .queries import where as where_rows
     from .store import Store
 
     if kind not in FIGURES:
@@ -424,7 +357,8 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
             store: Optional[Path] = typer.Option(None, help="SQLite store holding the run"),
             run_id: Optional[int] = typer.Option(None, help="with --store: the run's id (groklab runs lists them)"),
             out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/analysis)"),
-            sharpness_examples: int = typer.Option(512, help="training examples the sharpness is measured on"),
+            sharpness_examples: int = typer.Option(SHARPNESS_EXAMPLES, help="training examples the sharpness is "
+                                                                               "measured on"),
             tsne: bool = typer.Option(True, help="draw the t-SNE panel (scikit-learn; a few seconds)"),
             logger: Optional[str] = typer.Option(None, help="log the measures over the snapshots as analysis/* to "
                                                  "these loggers (default: the run's own, its config's logger)"),
@@ -492,7 +426,8 @@ def report(run: Optional[Path] = typer.Argument(None, help="run directory (or us
            runs: Optional[str] = typer.Option(None, help="with --store: run ids whose curves, double descent and "
                                                          "analyses the report shows, e.g. 1,4"),
            analyses: bool = typer.Option(True, help="analyse the chosen runs' weights (groklab analyze's figures)"),
-           sharpness_examples: int = typer.Option(256, help="training examples the sharpness is measured on")):
+           sharpness_examples: int = typer.Option(SHARPNESS_EXAMPLES, help="training examples the sharpness "
+                                                                              "is measured on")):
     """A self-contained HTML report (opens from the file system, no server, no network): the runs table, the
     figures the store has the runs for, and chosen runs' analyses; every figure as PNG and SVG."""
     from .report import run_report, store_report

@@ -171,8 +171,32 @@ HASHED_SINCE_0_1 = frozenset((
 FIELDS = {f.name: f for f in fields(RunConfig)}
 
 
-def field_doc(name: str) -> str:
-    return FIELDS[name].metadata["doc"]
+BATCH_WORDS = ("auto", "full")  # batch_size's named values
+
+
+def parse_value(name: str, text: str, where: str | None = None) -> Any:
+    """The value of RunConfig field ``name`` written as text (a command-line flag, a sweep axis, ``--where``):
+    an int, a float, ``true`` / ``false`` for a bool, ``auto`` / ``full`` or an int for ``batch_size``, else the
+    text itself. Only the type is read here; the range is checked when the RunConfig is built. ``where`` names
+    the source in the error (default: the field)."""
+    check_keys({name: None}, "config")
+    typ, text = FIELDS[name].type, str(text).strip()
+    try:
+        if typ == "int":
+            return int(text)
+        if typ == "float":
+            return float(text)
+        if typ == "bool":
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if name == "batch_size":
+            return text if text in BATCH_WORDS else int(text)
+    except ValueError:
+        allowed = {"int": "an integer", "float": "a number", "bool": "true or false",
+                   "int | str": "'auto', 'full' or an integer >= 1"}[typ]
+        raise ConfigError(f"{where or name} {text!r} is not allowed; use {allowed}") from None
+    return text
 
 
 def check_keys(data: dict, where: str) -> None:
@@ -200,7 +224,7 @@ def _validate(cfg: RunConfig) -> None:
         v = getattr(cfg, f.name)
         meta = f.metadata
         if f.name == "batch_size":
-            ok = v in ("auto", "full") or (_type_ok(v, "int") and v >= 1)
+            ok = v in BATCH_WORDS or (_type_ok(v, "int") and v >= 1)
             if not ok:
                 raise ConfigError(f"batch_size {v!r} is not allowed; use 'auto', 'full' or an integer >= 1")
             continue
@@ -228,17 +252,18 @@ def _validate(cfg: RunConfig) -> None:
 # -- files and presets ---------------------------------------------------------
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, kind: str = "config file") -> dict[str, Any]:
+    """A TOML file's tables; ``kind`` names the file in the errors (``sweep file``, ``tune file``)."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        raise ConfigError(f"{kind} {str(path)!r} does not exist") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {str(path)!r} is a directory") from None
+        raise ConfigError(f"{kind} {str(path)!r} is a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+        raise ConfigError(f"{kind} {str(path)!r} is not valid TOML: {e}") from None
 
 
 def preset_names() -> list[str]:

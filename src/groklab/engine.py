@@ -120,6 +120,63 @@ def _compiled_loss():
     return torch.compile(batch_loss)
 
 
+def autocast(device_type: str, precision: str):
+    """The matmul precision of a run's forward passes (bf16 autocast, or nothing)."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+@dataclass
+class Scores:
+    """Every example of a task's table scored by each member: its loss (in the loss precision), whether the
+    answer is right, whether the loss is exactly zero; (E, n) each, and the logits (E, n, V) when kept."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    zero: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+@torch.inference_mode()
+def score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers: torch.Tensor | None, loss_fn,
+                dtype: torch.dtype, keep_logits: bool = False) -> Scores:
+    """Each member's (``params``: (E, ...) tensors) scores on the whole table, in chunks. Rows are scored against
+    ``answers`` (E, n) where a run trains on answers of its own (label noise changes training rows only), else
+    the table's. The one evaluation of a model: training (``Group.evaluate``) and analysis
+    (``analysis.progress.measure``) both call it, so they agree on the same weights."""
+    E = next(iter(params.values())).shape[0]
+    n, device = len(table), table.x.device
+    chunk = max(256, EVAL_CHUNK.get(device.type, 2048) // E)
+    loss, correct, zero = (torch.empty(E, n, device=device) for _ in range(3))
+    kept = []
+    prepared = model.prepare(params, mcfg) if model.prepare is not None else None
+    for a in range(0, n, chunk):
+        xs, ys = (v[a: a + chunk].expand(E, -1) for v in (table.x, table.y))
+        zs = table.z[a: a + chunk].expand(E, -1) if answers is None else answers[:, a: a + chunk]
+        logits = model.answer_logits(params, xs, ys, mcfg, prepared=prepared).to(dtype)
+        per = loss_fn(logits, zs)
+        loss[:, a: a + chunk] = per
+        zero[:, a: a + chunk] = zero_loss(per)
+        correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
+        if keep_logits:
+            kept.append(logits)
+    return Scores(loss, correct, zero, torch.cat(kept, 1) if keep_logits else None)
+
+
+def split_means(scores: Scores, train_mask: torch.Tensor) -> torch.Tensor:
+    """(E, 5): each member's training loss and accuracy, validation loss and accuracy, and the share of training
+    rows whose loss is exactly zero; ``train_mask`` (E, n) marks each member's training rows (the rest validate)."""
+    mask = train_mask.float()
+    n_tr, n_va = mask.sum(1), (1 - mask).sum(1)
+    return torch.stack([(scores.loss * mask).sum(1) / n_tr, (scores.correct * mask).sum(1) / n_tr,
+                        (scores.loss * (1 - mask)).sum(1) / n_va, (scores.correct * (1 - mask)).sum(1) / n_va,
+                        (scores.zero * mask).sum(1) / n_tr], dim=1)
+
+
+def weight_norms(flat: torch.Tensor) -> torch.Tensor:
+    """(E,): the L2 norm of each member's parameters, ``flat`` (E, P) all of them in one row per member."""
+    return flat.norm(dim=1)
+
+
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
@@ -193,9 +250,6 @@ class Group:
         self.opt.load_state_of(e, {k: v.to(self.params.flat.device) for k, v in state["optim"].items()})
 
     # -- the four operations ------------------------------------------------------------------
-    def _autocast(self):
-        return torch.autocast(self.table.x.device.type, dtype=torch.bfloat16, enabled=self.spec.precision == "bf16")
-
     def step(self) -> None:
         """One update of every member: sample, forward, backward, optimizer step. No host synchronization."""
         batches = [m.sampler.next() for m in self.members]
@@ -203,7 +257,7 @@ class Group:
         generators = [m.generator for m in self.members]
         drop = None
         if self.spec.dropout > 0:
-            drop = Dropout(self.spec.dropout, generators, [len(b) for b in batches])
+            drop = Dropout(self.spec.dropout, generators)
         loss_fn = _compiled_loss() if self.spec.compile and drop is None else batch_loss
         t = self.table
         z = t.z[idx] if self.answers is None else self.answers.gather(1, idx)
@@ -212,7 +266,7 @@ class Group:
             ctx = StepContext([m.step for m in self.members], generators, segments=self.params.segments)
             for intervention in self.weight_stage:
                 p = intervention.apply(p, {}, self.opt.hp, ctx)
-        with self._autocast():
+        with autocast(self.table.x.device.type, self.spec.precision):
             loss = loss_fn(p, t.x[idx], t.y[idx], z, self.model, self.mcfg, self.loss_fn, self.loss_dtype, drop)
             if self.l2 is not None:
                 loss = loss + l2_penalty(self.params.views, self.l2)
@@ -225,38 +279,13 @@ class Group:
     def evaluate(self) -> list[dict[str, float]]:
         """Per member: loss and accuracy on its training and validation rows, the share of its training rows
         whose loss is exactly zero in the loss precision (softmax collapse), weight norm, learning rate."""
-        with self._autocast():
-            stats = self._evaluate()
-        return [dict(zip(EVAL_COLUMNS, row)) for row in stats.tolist()]
-
-    @torch.inference_mode()
-    def _evaluate(self) -> torch.Tensor:
-        """(E, len(EVAL_COLUMNS)) on the CPU. A run's training and validation rows partition the table, so the
-        whole table is evaluated once per member and split by masks."""
-        t, E = self.table, len(self.members)
-        n = len(t)
-        chunk = max(256, EVAL_CHUNK.get(t.x.device.type, 2048) // E)
-        loss = torch.empty(E, n, device=t.x.device)
-        correct = torch.empty(E, n, device=t.x.device)
-        zero = torch.empty(E, n, device=t.x.device)
-        p = self.params.views
-        prepared = self.model.prepare(p, self.mcfg) if self.model.prepare is not None else None
-        for a in range(0, n, chunk):
-            xs, ys = (v[a: a + chunk].expand(E, -1) for v in (t.x, t.y))
-            # training rows are scored against the answers the run trains on (label noise), validation rows clean
-            zs = t.z[a: a + chunk].expand(E, -1) if self.answers is None else self.answers[:, a: a + chunk]
-            logits = self.model.answer_logits(p, xs, ys, self.mcfg, prepared=prepared).to(self.loss_dtype)
-            per = self.loss_fn(logits, zs)
-            loss[:, a: a + chunk] = per
-            zero[:, a: a + chunk] = zero_loss(per)
-            correct[:, a: a + chunk] = (logits.argmax(-1) == zs).float()
-        mask = torch.stack([m.split.train_mask for m in self.members]).float()
-        n_tr, n_va = mask.sum(1), (1 - mask).sum(1)
-        out = torch.stack([(loss * mask).sum(1) / n_tr, (correct * mask).sum(1) / n_tr,
-                           (loss * (1 - mask)).sum(1) / n_va, (correct * (1 - mask)).sum(1) / n_va,
-                           (zero * mask).sum(1) / n_tr,
-                           self.params.flat.norm(dim=1), self.opt.current_lr()[:, 0]], dim=1)
-        return out.cpu()
+        with autocast(self.table.x.device.type, self.spec.precision), torch.inference_mode():
+            scores = score_table(self.model, self.mcfg, self.params.views, self.table, self.answers, self.loss_fn,
+                                 self.loss_dtype)
+            mask = torch.stack([m.split.train_mask for m in self.members])
+            stats = torch.cat([split_means(scores, mask), weight_norms(self.params.flat).unsqueeze(1),
+                               self.opt.current_lr()[:, :1]], dim=1)
+        return [dict(zip(EVAL_COLUMNS, row)) for row in stats.cpu().tolist()]
 
     def retire(self, positions: list[int]) -> None:
         """Drop the members at stack positions ``positions``."""

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, rundir
+from . import rundir
+from ._version import __version__
 from .config import RunConfig
 from .errors import ConfigError
 from .models import Model

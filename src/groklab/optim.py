@@ -12,8 +12,10 @@ One update, in order:
 1. the gradient-stage interventions some run switches on (``interventions``: Grokfast-EMA);
 2. weight decay towards zero or towards the initialization (``apply_decay`` defines it):
    decoupled for AdamW, an L2 term in the gradient for Adam and SGD;
-3. the base rule: Adam's moments (PyTorch's fused kernel, one call per set of runs sharing
-   hyper-parameters; or the same update as elementwise operations) or SGD with momentum;
+3. the base rule (``RULES``): Adam's moments for ``adamw`` and ``adam`` (PyTorch's fused kernel, one
+   call per set of runs sharing hyper-parameters; or the same update as elementwise operations), SGD
+   with momentum for ``sgd``, or for ``muon`` Muon's orthogonalized momentum on the hidden matrices
+   (as ``torch.optim.Muon``) with AdamW on the embeddings, the unembedding and the vectors;
 4. the update-stage interventions (``interventions``: noise on the update direction), given each run's
    step size (``BaseRule.step_size``) and random generator.
 
@@ -63,10 +65,6 @@ class FlatParams:
             # backward accumulates in place into a pre-set .grad, i.e. into self.grad
             view.grad = self.grad[:, a:b].view(E, *self.shapes[name])
             self.views[name] = view
-
-    @property
-    def n_models(self) -> int:
-        return self.flat.shape[0]
 
     def member(self, e: int) -> Params:
         """One model's parameters (copies, no ensemble axis, on the CPU)."""

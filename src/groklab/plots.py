@@ -14,22 +14,38 @@
 
 Adding a figure: a function returning a Figure, and a ``@figure(name, help)`` function that draws it
 from a ``Selection`` of a store's runs; ``groklab plot NAME`` then draws it.
+
+Figures are drawn with matplotlib's object API (``new_figure``: no pyplot, no backend chosen, no global figure
+state), and matplotlib is imported when a figure is drawn, not when this module is: commands that draw nothing
+(``groklab --help``, ``groklab runs``) never load it. Which rows a figure pools as seeds of one setting is
+``groklab.queries``'s to say.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from matplotlib.figure import Figure  # figures without pyplot: no backend chosen, no global figure state
 
 from .errors import ConfigError
+from .queries import ARCH_FIELDS, by_setting, config_of, fmt_value, run_labels, varying
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .compare import SavedComparison
 
 TRAIN, VAL = "tab:red", "tab:green"
+
+
+def new_figure(**kwargs) -> Figure:
+    """A matplotlib Figure (object API: no pyplot, no backend chosen, no global figure state)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title: str | None = None) -> Figure:
@@ -38,7 +54,7 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
     ``histories`` maps a label to a list of metrics rows (step, train_acc, val_acc, ...).
     """
     many = len(histories) > 3  # a legend beside the axes, one entry per run (dashed: training)
-    fig = Figure(figsize=((11 if loss else 6) + (3.5 if many else 0), 4), layout="constrained" if many else None)
+    fig = new_figure(figsize=((11 if loss else 6) + (3.5 if many else 0), 4), layout="constrained" if many else None)
     axes = fig.subplots(1, 2 if loss else 1, squeeze=False)
     ax_acc = axes[0, 0]
     single = len(histories) == 1
@@ -94,7 +110,7 @@ def _mark_double_descent(ax, rows: Sequence[Mapping]) -> dict:
 def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
     """Figure 4 style: one run's training and validation loss vs steps (log-log) with the validation loss's first
     minimum, peak and second descent marked, and the accuracies on a second panel."""
-    fig = Figure(figsize=(11, 4))
+    fig = new_figure(figsize=(11, 4))
     ax, ax_acc = fig.subplots(1, 2)
     steps = np.array([max(r["step"], 1) for r in rows])
     ax.plot(steps, [r["train_loss"] for r in rows], color=TRAIN, label="train loss")
@@ -120,10 +136,6 @@ def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
     return fig
 
 
-# what model-wise puts on its x axis (through the parameter count): every model's architecture fields
-_ARCH_FIELDS = ("model", "n_layers", "d_model", "n_heads", "d_mlp", "mlp_embed", "act", "norm")
-
-
 def _at(rows: Sequence[Mapping], step: int) -> Mapping | None:
     """The last evaluation at or before ``step``."""
     before = [r for r in rows if r["step"] <= step]
@@ -136,15 +148,15 @@ def model_wise(runs: Sequence[Mapping], metrics: Callable[[int], Sequence[Mappin
     length (the last evaluation at or before it), median over the runs of one size with the range shaded.
     ``runs``: store rows (id, n_params, steps_run); ``metrics(id)``: a run's history. Default lengths: the
     longest run's steps and a tenth and a hundredth of it."""
-    mixed = varying(runs, exclude=_ARCH_FIELDS)
+    mixed = varying(runs, exclude=ARCH_FIELDS)
     if mixed:
-        values = sorted({_fmt_value(config_of(r).get(mixed[0])) for r in runs})
+        values = sorted({fmt_value(config_of(r).get(mixed[0])) for r in runs})
         raise ConfigError(f"model-wise pools the runs of one size, but these also differ in {', '.join(mixed)} "
                           f"({mixed[0]}: {', '.join(values)}); choose one, e.g. --where {mixed[0]}={values[0]}")
     hist = {r["id"]: metrics(r["id"]) for r in runs}
     longest = max(r["steps_run"] or 0 for r in runs)
     lengths = sorted(lengths or {max(1, longest // 100), max(1, longest // 10), longest})
-    fig = Figure(figsize=(11, 4))
+    fig = new_figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     sizes = sorted({r["n_params"] for r in runs})
     for i, length in enumerate(lengths):
@@ -188,7 +200,7 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     Shaded: the range over seeds. Runs that never reached 99% count as the budget
     (their fraction is marked with an open circle at the top and the median may rest on it).
     """
-    fig = Figure(figsize=(6.5, 4.5))
+    fig = new_figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
     by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
@@ -251,7 +263,7 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     """Best validation accuracy within the budget vs training fraction, one line per task (median over
     seeds, range shaded), in the style of the paper's Figure 2 (right): tasks named by their equation,
     symmetric operations drawn solid and the others dashed."""
-    fig = Figure(figsize=(10, 5), layout="constrained")
+    fig = new_figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
     symmetric, labels = symmetric or {}, labels or {}
     by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
@@ -278,7 +290,7 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) 
 
     ``results`` maps a variant's name to its runs' summaries (task, train_fraction, seed,
     best_val_acc, step_val_acc_99, steps)."""
-    fig = Figure(figsize=(12, 5.4), layout="constrained")
+    fig = new_figure(figsize=(12, 5.4), layout="constrained")
     ax_best, ax_steps = fig.subplots(1, 2)
     groups = {name: _by_key(rows, "train_fraction") for name, rows in results.items() if rows}
     _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0)
@@ -307,13 +319,14 @@ class Selection:
     metrics: Callable[[int], list[dict]]
     run_ids: list[int] | None = None
     source: str = "the store"
-    comparison: Mapping | None = None  # what groklab compare saved in the store: title, variant -> config hashes
+    comparison: SavedComparison | None = None  # the store's last groklab compare
 
 
 def selection(store, runs: list[dict], run_ids: list[int] | None = None, source: str = "the store") -> Selection:
     """A ``Selection`` of a ``groklab.store.Store``'s rows, with the comparison it keeps."""
-    saved = store.get_meta("comparison")
-    return Selection(runs, store.metrics, run_ids, source, json.loads(saved) if saved else None)
+    from .compare import SavedComparison
+
+    return Selection(runs, store.metrics, run_ids, source, SavedComparison.load(store))
 
 
 def _always(sel: Selection) -> bool:
@@ -359,74 +372,6 @@ def _store_curves(sel: Selection) -> Figure:
     return curves({label: sel.metrics(i) for i, label in zip(ids, run_labels([by_id[i] for i in ids]))})
 
 
-def config_of(r: Mapping) -> dict:
-    """A store row's config (its ``config`` JSON; a dict is taken as it is)."""
-    c = r.get("config")
-    return json.loads(c) if isinstance(c, str) else dict(c or {})
-
-
-def varying(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> list[str]:
-    """The RunConfig fields (settings) whose values differ between store rows: not the seed (replicates), not what
-    only says where and what a run writes (device, checkpoints, snapshots, logger), nor ``exclude``."""
-    from .config import FIELDS, NOT_IDENTITY
-
-    configs = [config_of(r) for r in runs]
-    skip = {"seed", *NOT_IDENTITY, *exclude}
-    keys = sorted({k for c in configs for k in c if k in FIELDS} - skip)
-    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
-
-
-def _fmt_value(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str, list[Mapping]]:
-    """Store rows grouped by every setting that varies between them (``varying``): label -> rows; the label is
-    ``task`` and each varying field's ``name=value`` (task alone when only seeds and ``exclude`` differ), so a
-    figure never pools, say, weight decay 0 and 1 as if they were seeds."""
-    fields = [k for k in varying(runs, exclude) if k != "task"]
-    out: dict[str, list[Mapping]] = {}
-    for r in runs:
-        c = config_of(r)
-        label = ", ".join([str(r["task"])] + [f"{k}={_fmt_value(c.get(k))}" for k in fields])
-        out.setdefault(label, []).append(r)
-    return out
-
-
-def where(runs: Sequence[Mapping], conditions: Sequence[str]) -> list[Mapping]:
-    """The rows whose config matches every ``field=value`` (``plot --where``); numbers compare as numbers."""
-    from .config import FIELDS
-
-    out = list(runs)
-    for cond in conditions:
-        name, eq, text = cond.partition("=")
-        name = name.strip().replace("-", "_")
-        if not eq or name not in FIELDS:
-            raise ConfigError(f"--where {cond!r} is not allowed; give field=value with a config field, "
-                              "e.g. --where weight_decay=1")
-
-        def match(v, text=text.strip()):
-            if isinstance(v, bool):
-                return str(v).lower() == text.lower()
-            if isinstance(v, (int, float)):
-                try:
-                    return float(v) == float(text)
-                except ValueError:
-                    return False
-            return str(v) == text
-
-        out = [r for r in out if match(config_of(r).get(name, FIELDS[name].default))]
-    return out
-
-
-def run_labels(runs: Sequence[Mapping]) -> list[str]:
-    """A legend label per store row: its id, task, fraction and seed, and every other setting whose value
-    differs between the rows (``varying``: the swept axis, e.g. ``init_scale=8``)."""
-    fields = varying(runs, exclude=("task", "train_fraction"))
-    return [" ".join([f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"]
-                     + [f"{k}={_fmt_value(config_of(r).get(k))}" for k in fields]) for r in runs]
-
-
 @figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)",
         lambda sel: sel.run_ids is not None and len(sel.run_ids) == 1)
 def _store_double_descent(sel: Selection) -> Figure:
@@ -438,7 +383,7 @@ def _store_double_descent(sel: Selection) -> Figure:
 
 
 @figure("model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)",
-        lambda sel: _varies(sel, "n_params") and not varying(sel.runs, exclude=_ARCH_FIELDS))
+        lambda sel: _varies(sel, "n_params") and not varying(sel.runs, exclude=ARCH_FIELDS))
 def _store_model_wise(sel: Selection) -> Figure:
     return model_wise(sel.runs, sel.metrics)
 
@@ -464,6 +409,4 @@ def _store_best_val(sel: Selection) -> Figure:
 def _store_compare(sel: Selection) -> Figure:
     if not sel.comparison:
         raise ConfigError(f"{sel.source} holds no comparison; groklab compare FILE --store S saves one")
-    rows = {r["config_hash"]: r for r in sel.runs}
-    results = {name: [rows[h] for h in hashes if h in rows] for name, hashes in sel.comparison["variants"].items()}
-    return compare(results, title=sel.comparison.get("title"))
+    return compare(sel.comparison.results(sel.runs), title=sel.comparison.title or None)

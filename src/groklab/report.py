@@ -22,7 +22,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, rundir
+from . import rundir
+from ._version import __version__
+from .analysis.sharpness import SHARPNESS_EXAMPLES
 from .errors import ConfigError
 from .events import double_descent
 
@@ -63,7 +65,7 @@ def _fmt(key: str, v) -> str:
 
 def _table_row(r: dict) -> dict:
     """A store row (or a run directory's summary and config) as the table's cells."""
-    from .plots import config_of
+    from .queries import config_of
     from .tasks import TASKS
 
     cfg = config_of(r)
@@ -204,7 +206,7 @@ def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | No
 
 
 def store_report(store_path, out, runs: list[int] | None = None, analyses: bool = True,
-                 sharpness_examples: int = 256) -> Path:
+                 sharpness_examples: int = SHARPNESS_EXAMPLES) -> Path:
     """The report of a store: its runs table, the figures it has the runs for, and the chosen runs' own."""
     from .plots import FIGURES, selection
     from .rundir import FINISHED
@@ -245,7 +247,7 @@ def store_report(store_path, out, runs: list[int] | None = None, analyses: bool 
     return write(page, out)
 
 
-def run_report(run_dir, out, analyses: bool = True, sharpness_examples: int = 256) -> Path:
+def run_report(run_dir, out, analyses: bool = True, sharpness_examples: int = SHARPNESS_EXAMPLES) -> Path:
     """The report of one run directory: its row, curves, double descent and analyses."""
     run_dir = Path(run_dir)
     cfg = rundir.load_config(run_dir)  # refuses a folder that is not a run directory

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from ._version import __version__
 from .config import FIELDS, RunConfig
 from .errors import ConfigError, StorageError
 from .models import Model, get_model
@@ -135,12 +135,26 @@ def read_summary(run_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def run_name(cfg: RunConfig, stamp: str | None = None) -> str:
+    """A run directory's name: task, modulus (modular tasks), training fraction, seed and the run's identity
+    (``RunConfig.hash``), so that a sweep finds its runs again; ``stamp`` (``groklab train``'s time of start) is
+    appended where the same config may be trained more than once."""
+    from .tasks import get_task
+
+    mod = f"-p{cfg.modulus}" if get_task(cfg.task).modular else ""
+    name = f"{cfg.task}{mod}-f{cfg.train_fraction:g}-s{cfg.seed}-{cfg.hash()[:10]}"
+    return f"{name}-{stamp}" if stamp else name
+
+
 def prepare(run_dir: Path, cfg: RunConfig, force: bool = False) -> None:
-    """Check that ``run_dir`` may be written and write config.json; refuse to overwrite a finished run."""
+    """Check that ``run_dir`` may be written and write config.json; refuse to overwrite a run that ran."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"output {str(run_dir)!r} exists and is not a directory")
     summary = read_summary(run_dir) if run_dir.exists() else None
+    if summary and summary.get("status") == Status.INTERRUPTED and not force:
+        raise ConfigError(f"{str(run_dir)!r} holds an interrupted run; continue it with groklab train --resume "
+                          f"{run_dir}, or use --force to overwrite it or --out to choose another directory")
     if summary and summary.get("status") != "running" and not force:
         raise ConfigError(f"{str(run_dir)!r} already holds a finished run (status {summary['status']}); "
                           "use --force to overwrite it or --out to choose another directory")
@@ -155,6 +169,45 @@ def prepare(run_dir: Path, cfg: RunConfig, force: bool = False) -> None:
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()  # leave nothing behind
         raise StorageError(f"cannot write to {str(run_dir)!r}: {getattr(e, 'strerror', None) or e}") from None
+
+
+# what a resumed run may change: how long it goes on (``resume_config``)
+EXTENDABLE = ("steps", "early_stop", "stop_patience")
+
+
+def resume_config(run_dir: Path, changes: dict | None = None) -> RunConfig:
+    """The config a run continues with: its own, with ``changes`` to the fields of ``EXTENDABLE`` (a larger
+    budget, another stop rule; ``groklab.train`` writes it to config.json when the run starts). Refused in one line: another change; a run that
+    finished, when nothing extends it; a diverged run; a budget at or below the steps it ran; a finished run
+    with no checkpoint to continue from; a checkpoint that is not this run's."""
+    run_dir = Path(run_dir)
+    changes = dict(changes or {})
+    other = [k for k in changes if k not in EXTENDABLE]
+    if other:
+        raise ConfigError(f"a resumed run keeps its own config (only {', '.join(EXTENDABLE)} may change); "
+                          f"not {', '.join(other)}")
+    cfg = load_config(run_dir)
+    summary = read_summary(run_dir) or {}
+    status, ran = summary.get("status"), summary.get("steps_run") or 0
+    if changes:
+        if status == Status.DIVERGED:
+            raise ConfigError(f"{str(run_dir)!r} diverged; it cannot be extended")
+        if "steps" in changes and changes["steps"] <= ran:
+            raise ConfigError(f"--steps {changes['steps']} does not extend {str(run_dir)!r}, which ran {ran:,} "
+                              f"steps; give more than {ran:,}")
+        if status not in (Status.RUNNING, Status.INTERRUPTED, None) and not has_checkpoint(run_dir):
+            raise ConfigError(f"{str(run_dir)!r} has no checkpoint to continue from")
+        cfg = cfg.replace(**changes)
+    elif status not in (Status.RUNNING, Status.INTERRUPTED, None):
+        raise ConfigError(f"{str(run_dir)!r} holds a finished run (status {status}); nothing to resume "
+                          "(--steps N with N above its budget extends it)")
+    if has_checkpoint(run_dir):
+        load_checkpoint(run_dir, cfg)  # refuses a checkpoint that is unreadable or another run's
+    return cfg
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / "checkpoint.pt").exists()
 
 
 def load_config(run_dir: Path) -> RunConfig:

@@ -1,5 +1,5 @@
-"""Process-wide settings, in one place: the entry points (``train_group``, the CLI, sweep workers) call
-``configure``; importing groklab changes nothing in the process.
+"""Process-wide settings, in one place: ``train.train_group`` (every training, whether started by the CLI, a
+sweep's worker or Python) calls ``configure``; importing groklab changes nothing in the process.
 
 - the device (``resolve_device``): ``auto`` is CUDA when PyTorch sees one;
 - on Linux CPUs, glibc's malloc keeps freed memory (``keep_freed_memory``);

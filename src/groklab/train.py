@@ -15,7 +15,6 @@ accuracies only leave the device at evaluations.
 from __future__ import annotations
 
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,16 @@ from pathlib import Path
 import torch
 
 from . import rundir
+from .bars import training_bar
 from .config import RunConfig
 from .engine import Group, GroupSpec
+from .errors import ConfigError
 from .events import THRESHOLD, of_rows
 from .loggers import Loggers
 from .models import get_model
 from .rundir import Status
 from .runtime import configure
+from .signals import Interrupt
 from .tasks import get_task, n_symbols
 
 
@@ -108,42 +110,6 @@ class RunState:
                 "wall_time_s": round(self.elapsed, 3), "status": str(self.status)}
 
 
-class SignalTrap:
-    """While entered, SIGINT and SIGTERM call ``_handle(signum, frame)`` (main thread only; elsewhere nothing is
-    installed); the handlers before are put back on exit. Subclasses say what a signal does."""
-
-    def __init__(self):
-        self.hit = False
-        self.old = {}
-
-    def __enter__(self):
-        try:
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self.old[s] = signal.signal(s, self._handle)
-        except ValueError:  # not the main thread: no handlers
-            self.old = {}
-        return self
-
-    def _handle(self, signum, frame):
-        self.hit = True
-
-    def __exit__(self, *exc):
-        for s, h in self.old.items():
-            signal.signal(s, h)
-
-
-class _Interrupt(SignalTrap):
-    """A flag the loop checks between updates. A handler that was installed before (a sweep driver's, which
-    stops the rest of the sweep) is told too, once."""
-
-    def _handle(self, signum, frame):
-        first = not self.hit
-        self.hit = True
-        before = self.old.get(signum)
-        if first and callable(before) and before is not signal.default_int_handler:
-            before(signum, frame)
-
-
 def _start(cfg: RunConfig, rd: Path | None, resume: bool) -> tuple[RunState, dict | None]:
     """A run's loop state, and its checkpoint when it resumes from one (the engine takes the rest)."""
     run = RunState(cfg, rd)
@@ -210,20 +176,6 @@ def _expected_end(runs: list[RunState]) -> int:
     return max(end(r) for r in runs)
 
 
-def _progress_bar(runs: list[RunState], g: Group):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=_expected_end(runs), initial=min(m.step for m in g.members), unit="step",
-                dynamic_ncols=True, smoothing=0.05, **bar_pace())
-
-
-def bar_pace() -> dict:
-    """tqdm settings: redraw often on a terminal; into a file or pipe, a line every 30 s (not every redraw)."""
-    import sys
-
-    return {} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 60.0}
-
-
 def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None, resume: bool = False,
                 progress: bool = False, stop_flag=None, on_finish=None) -> list[RunResult]:
     """Train runs that may stack (see ``engine.GroupSpec``) as one group; one RunResult per config, in order.
@@ -240,7 +192,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     runs = [r for r, _ in started]
     g = Group.build(cfgs, [ckpt for _, ckpt in started])
     results: dict[int, RunResult] = {}
-    bar = _progress_bar(runs, g) if progress else None
+    bar = training_bar(_expected_end(runs), min(m.step for m in g.members)) if progress else None
     try:
         _loop(g, runs, results, bar, stop_flag, on_finish)
     except BaseException:
@@ -262,7 +214,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
 
 
 def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish) -> None:
-    with _Interrupt() as interrupt:
+    with Interrupt() as interrupt:
         while g.members:
             due = [e for e, m in enumerate(g.members) if runs[m.index].eval_due(m.step)]
             if due:
@@ -299,16 +251,23 @@ def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_fini
                 bar.update(1)
 
 
-def train(cfg: RunConfig, out: str | Path | None = None, resume: bool = False, force: bool = False,
+def train(cfg: RunConfig | None, out: str | Path | None = None, resume: bool = False, force: bool = False,
           progress: bool = False) -> RunResult:
     """Train one run; with ``out`` write its run directory there (see DESIGN's contract).
 
-    With ``resume`` the run in ``out`` continues from its checkpoint (its own config is used),
-    or starts again from step 0 when it was stopped before its first checkpoint.
+    With ``resume`` the run in ``out`` continues from its checkpoint, or starts again from step 0 when it was
+    stopped before its first checkpoint. It keeps its own config (``cfg`` None, or the run's config), except that
+    ``cfg`` may give it a larger budget or another stop rule (``rundir.EXTENDABLE``): ``rundir.resume_config``
+    says what may continue.
     """
-    if out is not None:
-        if resume:
-            cfg = rundir.load_config(out)
-        else:
-            rundir.prepare(Path(out), cfg, force=force)
+    if resume:
+        if out is None:
+            raise ConfigError("resume needs the run directory to continue (out)")
+        saved = rundir.load_config(out)
+        changes = {} if cfg is None else {k: v for k, v in cfg.to_dict().items() if v != getattr(saved, k)}
+        cfg = rundir.resume_config(out, changes)
+        if changes:
+            rundir.atomic_json(Path(out) / "config.json", cfg.to_dict())
+    elif out is not None:
+        rundir.prepare(Path(out), cfg, force=force)
     return train_group([cfg], [out], resume=resume, progress=progress)[0]

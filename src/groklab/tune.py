@@ -16,8 +16,8 @@ A tune file is a sweep file whose ``[search]`` table gives the space and whose
     seeds = [0, 1, 2]        # each trial trains these seeds (stacked as one group)
     start = { lr = 1e-2 }    # optional: the first trial's values (those in the space); the rest sampled
 
-The objective of a trial is the median over seeds of the step at which validation accuracy first reached
-0.99, a run that never did counting as twice its budget (so "never" ranks below "late"). Every trial's runs
+The objective of a trial is the median over seeds of the step from which validation accuracy held >= 0.99
+(``step_val_acc_99``), a run that never got there counting as twice its budget (so "never" ranks below "late"). Every trial's runs
 go into the store like a sweep's; the sampler is seeded, so running the same command again replays the
 same trials from the store (nothing is recomputed) and continues where it stopped.
 """
@@ -28,13 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import FIELDS, RunConfig, check_keys, read_toml
+from .config import FIELDS, RunConfig, check_keys
 from .errors import ConfigError
+from .grid import read_tables
 from .rundir import FINISHED
 from .store import Store
 from .sweep import run_sweep
 
-_TUNE_KEYS = {"preset", "base", "search", "tune"}
+TUNE_TABLES = {"preset": "the preset every trial starts from", "base": "RunConfig fields shared by every trial",
+               "search": "the space: { low, high [, log] } or { choices = [...] } per field",
+               "tune": "trials, seeds, sampler_seed, start"}
 
 
 @dataclass
@@ -79,11 +82,8 @@ class Tuning:
 
 
 def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
-    data = read_toml(path)
+    data = read_tables(path, "tune file", TUNE_TABLES)
     where = f"tune file {str(path)!r}"
-    unknown = set(data) - _TUNE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: base, preset, search, tune")
     base, search, tune = data.get("base", {}), data.get("search", {}), data.get("tune", {})
     check_keys(base, "tune base")
     if not isinstance(search, dict) or not search:
@@ -112,7 +112,7 @@ def _suggest(trial, name: str, space: dict):
 
 
 def objective_value(rows: list[dict]) -> float:
-    """Median over seeds of the step to 99% validation accuracy; never reached counts as twice the budget."""
+    """Median over seeds of the step from which validation accuracy held 99%; never counts as twice the budget."""
     import numpy as np
 
     return float(np.median([r["step_val_acc_99"] if r["step_val_acc_99"] is not None else 2 * (r["steps"] or 1)

@@ -22,11 +22,13 @@ from .. import rundir
 from ..errors import ConfigError
 from . import embeddings, fourier, sharpness
 from .progress import analyze, applicable, measure, phases
+from .sharpness import SHARPNESS_EXAMPLES
 
-__all__ = ["analysis_figures", "analyze", "applicable", "embeddings", "fourier", "measure", "phases", "sharpness", "write_analysis"]
+__all__ = ["SHARPNESS_EXAMPLES", "analysis_figures", "analyze", "applicable", "embeddings", "fourier", "measure", "phases",
+           "sharpness", "write_analysis"]
 
 
-def analysis_figures(run_dir, sharpness_examples: int = 512, use_tsne: bool = True, strip: int = 6,
+def analysis_figures(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, use_tsne: bool = True, strip: int = 6,
                      progress=None) -> tuple[dict, dict]:
     """Analyse a run directory: ``analyze``'s result and the figures that apply, by file name (``progress.png``,
     ...), as matplotlib Figures."""
@@ -57,7 +59,7 @@ def analysis_figures(run_dir, sharpness_examples: int = 512, use_tsne: bool = Tr
     return result, figs
 
 
-def write_analysis(run_dir, out_dir=None, sharpness_examples: int = 512, use_tsne: bool = True,
+def write_analysis(run_dir, out_dir=None, sharpness_examples: int = SHARPNESS_EXAMPLES, use_tsne: bool = True,
                    strip: int = 6, progress=None) -> dict:
     """Analyse a run directory and write its figures and ``analysis.json`` (to ``RUN/analysis`` by default)."""
     result, figs = analysis_figures(run_dir, sharpness_examples, use_tsne, strip, progress)

@@ -21,7 +21,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -110,15 +109,22 @@ def project_logits(logits: Tensor, task: str, freqs: list[int]) -> tuple[Tensor,
 
 
 def restricted_excluded_loss(logits: Tensor, answers: Tensor, train_mask: Tensor, task: str,
-                             freqs: list[int]) -> tuple[float, float]:
-    """Nanda et al.'s progress measures from the logits of the full table (p * p, p):
+                             freqs: list[int], loss: str = "cross_entropy", precision: str = "auto"
+                             ) -> tuple[float, float]:
+    """Nanda et al.'s progress measures from the logits of the full table (p * p, p), in the run's loss
+    (``loss`` in ``precision``: its ``RunConfig.loss`` and ``loss_precision``; Nanda et al.'s is cross-entropy):
 
-    - restricted loss: cross-entropy on every pair of the logits restricted to the key frequencies (the
+    - restricted loss: the loss on every pair of the logits restricted to the key frequencies (the
       generalizing circuit alone; falls as the circuit forms, before the validation loss does);
-    - excluded loss: cross-entropy on the training pairs with the key frequencies removed (the memorization
+    - excluded loss: the loss on the training pairs with the key frequencies removed (the memorization
       alone; rises as the circuit takes over the training set).
     """
+    from ..losses import get_loss, loss_dtype
+
+    fn, dtype = get_loss(loss), loss_dtype(loss, precision)
     restricted, excluded = project_logits(logits, task, freqs)
-    r = F.cross_entropy(restricted, answers).item()
-    e = F.cross_entropy(excluded[train_mask], answers[train_mask]).item()
-    return r, e
+
+    def mean_loss(lg: Tensor, z: Tensor) -> float:
+        return fn(lg.to(dtype).unsqueeze(0), z.unsqueeze(0)).mean().item()
+
+    return mean_loss(restricted, answers), mean_loss(excluded[train_mask], answers[train_mask])

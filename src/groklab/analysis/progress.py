@@ -1,28 +1,30 @@
 """Measures of one model, and of a run over its snapshots (``groklab analyze``).
 
-``measure(model, cfg, ...)`` computes, for one model of a run with config ``cfg``: training and validation loss
-and accuracy, the weight norm, the Fourier norms and Gini of the embedding (modular tasks), the restricted and
-excluded losses on given key frequencies (x + y and x - y), the sharpness of the training loss, the share of
-training examples whose fp32 loss is exactly zero (softmax collapse) and the logit scale. ``analyze(run_dir)``
+``measure(model, cfg, ...)`` computes, for one model of a run with config ``cfg``: what training logs at an
+evaluation (``evaluation``: training and validation loss and accuracy, the share of training examples whose loss
+is exactly zero in the run's loss precision (softmax collapse), the weight norm; by the engine's own evaluation
+and the run's own loss, so these equal the run's metrics.csv row at that step), the Fourier norms and Gini of the
+embedding (modular tasks), the restricted and excluded losses on given key frequencies (x + y and x - y), the
+sharpness of the run's training loss and the logit scale. ``analyze(run_dir)``
 runs it over every snapshot (the key frequencies are those of the last one), reads the phases off the curves and
 returns what ``analysis.json`` holds.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .. import rundir
 from ..data import RunSplit, TaskTable
+from ..engine import autocast, score_table, split_means, weight_norms
 from ..events import steps_at
+from ..losses import get_loss, loss_dtype
 from ..tasks import get_task, is_s5
 from .embeddings import neuron_logit_map, symbol_embeddings
 from .fourier import LINEAR_TASKS, frequency_norms, gini, key_frequencies, restricted_excluded_loss
-from .sharpness import perturbation_sharpness, top_hessian_eigenvalue
+from .sharpness import SHARPNESS_EXAMPLES, perturbation_sharpness, top_hessian_eigenvalue
 
 
 def applicable(task: str) -> dict[str, bool]:
@@ -36,19 +38,33 @@ def applicable(task: str) -> dict[str, bool]:
 
 @dataclass
 class Data:
-    """A run's whole table and its training mask, on the CPU."""
+    """A run's whole table and its split, on the CPU."""
 
-    x: torch.Tensor
-    y: torch.Tensor
-    z: torch.Tensor
-    train: torch.Tensor  # bool mask over the table's rows
+    table: TaskTable
+    split: RunSplit
 
     @classmethod
     def of(cls, cfg) -> "Data":
         table = TaskTable.build(cfg.task, cfg.modulus, torch.device("cpu"))
-        split = RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise)
-        z = table.z if split.answers is None else split.answers  # label noise changes training rows only
-        return cls(table.x, table.y, z, split.train_mask.bool())
+        return cls(table, RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise))
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.table.x
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.table.y
+
+    @property
+    def z(self) -> torch.Tensor:
+        """The answers the run was scored against: its own training answers (label noise), the table's elsewhere."""
+        return self.table.z if self.split.answers is None else self.split.answers
+
+    @property
+    def train(self) -> torch.Tensor:
+        """(n,) bool: the run's training rows."""
+        return self.split.train_mask.bool()
 
     def sharpness_rows(self, n: int) -> torch.Tensor:
         """A fixed subset of n training rows (the first n of a seeded order), for the Hessian estimate."""
@@ -57,22 +73,34 @@ class Data:
         return rows[torch.randperm(len(rows), generator=g)[:n]]
 
 
-def measure(model, cfg, data: Data, keys: list[int] | None = None, sharpness_examples: int = 512,
+def evaluation(model, cfg, data: Data) -> tuple[dict, torch.Tensor]:
+    """What training logs of ``model`` at an evaluation, computed by the engine's own evaluation
+    (``engine.score_table``: the run's loss in its precision, its answers, its matmul precision), so that it
+    equals the run's metrics.csv row at that step: training and validation loss and accuracy, the share of
+    training rows whose loss is exactly zero, the weight norm. Also the table's logits (n, V), in fp32."""
+    state = model.state()  # in the order the engine lays parameters out (the model's param_shapes), for the norm
+    params = {k: state[k].detach().unsqueeze(0) for k in model.spec.param_shapes(model.cfg)}
+    with autocast("cpu", cfg.precision):
+        scores = score_table(model.spec, model.cfg, params, data.table,
+                             None if data.split.answers is None else data.split.answers.unsqueeze(0),
+                             get_loss(cfg.loss), loss_dtype(cfg.loss, cfg.loss_precision), keep_logits=True)
+    with torch.inference_mode():
+        means = split_means(scores, data.train.unsqueeze(0))[0].tolist()
+        flat = torch.cat([v.reshape(1, -1) for v in params.values()], dim=1)
+        norm = weight_norms(flat)[0].item()
+    out = dict(zip(("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac"), means), weight_norm=norm)
+    return out, scores.logits[0].float()
+
+
+def measure(model, cfg, data: Data, keys: list[int] | None = None, sharpness_examples: int = SHARPNESS_EXAMPLES,
             sharpness_iters: int = 50) -> dict:
     """Every measure of one model (see the module doc); ``keys``: the frequencies for restricted / excluded."""
     app = applicable(cfg.task)
-    out: dict = {}
+    loss = {"loss": cfg.loss, "precision": cfg.loss_precision}  # the run's own, for every loss measured here
+    out, logits = evaluation(model, cfg, data)
     with torch.no_grad():
-        logits = model.answer_logits(data.x, data.y).float()
-        per = F.cross_entropy(logits, data.z, reduction="none")
-        correct = (logits.argmax(-1) == data.z).float()
-        tr, va = data.train, ~data.train
-        out["train_loss"], out["val_loss"] = per[tr].mean().item(), per[va].mean().item()
-        out["train_acc"], out["val_acc"] = correct[tr].mean().item(), correct[va].mean().item()
-        out["zero_loss_frac"] = (per[tr] == 0).float().mean().item()
         centred = logits - logits.mean(-1, keepdim=True)
         out["logit_norm"] = centred.norm(dim=-1).mean().item()
-        out["weight_norm"] = math.sqrt(sum(float(p.double().pow(2).sum()) for p in model.parameters()))
     if app["fourier"]:
         norms = frequency_norms(symbol_embeddings(model))
         out["embedding_norms"] = norms.tolist()
@@ -82,10 +110,11 @@ def measure(model, cfg, data: Data, keys: list[int] | None = None, sharpness_exa
     if app["restricted_excluded"] and keys:
         if len(data.z) == cfg.modulus ** 2:
             out["restricted_loss"], out["excluded_loss"] = restricted_excluded_loss(
-                logits, data.z, data.train, cfg.task, keys)
+                logits, data.z, data.train, cfg.task, keys, **loss)
     rows = data.sharpness_rows(sharpness_examples)
-    out["sharpness"] = top_hessian_eigenvalue(model, data.x[rows], data.y[rows], data.z[rows], iters=sharpness_iters)
-    out["perturbed_loss_rise"] = perturbation_sharpness(model, data.x[rows], data.y[rows], data.z[rows])
+    out["sharpness"] = top_hessian_eigenvalue(model, data.x[rows], data.y[rows], data.z[rows], iters=sharpness_iters,
+                                              **loss)
+    out["perturbed_loss_rise"] = perturbation_sharpness(model, data.x[rows], data.y[rows], data.z[rows], **loss)
     return out
 
 
@@ -106,7 +135,7 @@ def phases(steps: list[int], train_acc: list[float], val_acc: list[float]) -> di
     return out
 
 
-def analyze(run_dir, sharpness_examples: int = 512, sharpness_iters: int = 50, progress=None) -> dict:
+def analyze(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, sharpness_iters: int = 50, progress=None) -> dict:
     """Every measure at every snapshot of a run (its final checkpoint when it kept none)."""
     cfg = rundir.load_config(run_dir)
     data = Data.of(cfg)

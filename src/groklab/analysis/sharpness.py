@@ -10,22 +10,28 @@ network that groks moves to flatter minima as it does (`groklab analyze` draws t
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from ..losses import get_loss, loss_dtype
 
-def _loss(model, x: Tensor, y: Tensor, z: Tensor) -> Tensor:
-    return F.cross_entropy(model.answer_logits(x, y).float(), z)
+SHARPNESS_EXAMPLES = 512  # training examples the sharpness is measured on (groklab analyze and report alike)
+
+
+def _loss(model, x: Tensor, y: Tensor, z: Tensor, loss: str, precision: str) -> Tensor:
+    """The run's mean training loss on (x, y) -> z: its loss function (``losses.get_loss``) in its precision."""
+    logits = model.answer_logits(x, y).to(loss_dtype(loss, precision))
+    return get_loss(loss)(logits.unsqueeze(0), z.unsqueeze(0)).mean()
 
 
 def top_hessian_eigenvalue(model, x: Tensor, y: Tensor, z: Tensor, iters: int = 50, tol: float = 1e-4,
-                           seed: int = 0) -> float:
-    """The largest-magnitude eigenvalue of the Hessian of the mean cross-entropy on (x, y) -> z with respect to
-    every parameter of ``model`` (a ``groklab.models.Model``), by power iteration: ``v <- Hv / |Hv|`` from a seeded
-    random start, stopping when the Rayleigh quotient changes by less than ``tol`` (relative). At a minimum the
-    Hessian is (nearly) positive semi-definite and this is its top eigenvalue, the usual sharpness."""
+                           seed: int = 0, loss: str = "cross_entropy", precision: str = "auto") -> float:
+    """The largest-magnitude eigenvalue of the Hessian of the mean loss (``loss`` in ``precision``: the run's
+    ``RunConfig.loss`` and ``loss_precision``) on (x, y) -> z with respect to every parameter of ``model`` (a
+    ``groklab.models.Model``), by power iteration: ``v <- Hv / |Hv|`` from a seeded random start, stopping when
+    the Rayleigh quotient changes by less than ``tol`` (relative). At a minimum the Hessian is (nearly) positive
+    semi-definite and this is its top eigenvalue, the usual sharpness."""
     params = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(_loss(model, x, y, z), params, create_graph=True)
+    grads = torch.autograd.grad(_loss(model, x, y, z, loss, precision), params, create_graph=True)
     g = torch.Generator().manual_seed(seed)
     v = [torch.randn(p.shape, generator=g, dtype=p.dtype).to(p.device) for p in params]
     norm = torch.sqrt(sum((t * t).sum() for t in v))
@@ -46,11 +52,11 @@ def top_hessian_eigenvalue(model, x: Tensor, y: Tensor, z: Tensor, iters: int = 
 
 @torch.no_grad()
 def perturbation_sharpness(model, x: Tensor, y: Tensor, z: Tensor, relative: float = 0.05, samples: int = 8,
-                           seed: int = 0) -> float:
-    """Mean rise of the loss when every parameter tensor W gets Gaussian noise of norm ``relative * |W|``
-    (so the measure does not change when a layer is rescaled), over ``samples`` seeded draws."""
+                           seed: int = 0, loss: str = "cross_entropy", precision: str = "auto") -> float:
+    """Mean rise of the loss (``loss`` in ``precision``) when every parameter tensor W gets Gaussian noise of norm
+    ``relative * |W|`` (so the measure does not change when a layer is rescaled), over ``samples`` seeded draws."""
     params = [p for p in model.parameters()]
-    base = _loss(model, x, y, z).item()
+    base = _loss(model, x, y, z, loss, precision).item()
     saved = [p.detach().clone() for p in params]
     g = torch.Generator().manual_seed(seed)
     rises = []
@@ -59,7 +65,7 @@ def perturbation_sharpness(model, x: Tensor, y: Tensor, z: Tensor, relative: flo
             for p, w in zip(params, saved):
                 n = torch.randn(w.shape, generator=g, dtype=w.dtype).to(w.device)
                 p.copy_(w + n * (relative * w.norm() / n.norm().clamp_min(1e-12)))
-            rises.append(_loss(model, x, y, z).item() - base)
+            rises.append(_loss(model, x, y, z, loss, precision).item() - base)
     finally:
         for p, w in zip(params, saved):
             p.copy_(w)

@@ -2,8 +2,8 @@
 
 Every parameter tensor has a leading ``E`` axis, and so does every activation:
 ``h (E, ..., K) @ W (E, K, N)``. Each member is an independent model; nothing
-mixes members. With ``E = 1`` the blocks take PyTorch's plain single-model
-kernels (the fastest path for one run).
+mixes members. Every ``E``, one included, goes through the same batched kernels,
+so that a run computes bit for bit the same alone or in any group.
 
 >>> W, b = torch.ones(2, 3, 4), torch.zeros(2, 4)
 >>> linear(torch.ones(2, 5, 3), W, b).shape
@@ -96,19 +96,14 @@ def linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
 
 
 class Dropout:
-    """Dropout whose masks are drawn per member, each from that run's own generator.
+    """Dropout whose masks are drawn per member, each from that run's own generator, so that a run's masks are
+    the same alone and in any group (stacked runs share one batch size: ``engine.GroupSpec``). ``drop(h)``:
+    h (E, N, ...)."""
 
-    Member ``e`` draws a mask for its own ``sizes[e]`` rows only (the rest of a padded batch is
-    zero), so a run's masks are the same alone and in any group. ``drop(h)``: h (E, N, ...).
-    """
-
-    def __init__(self, p: float, generators: list[torch.Generator], sizes: list[int]):
-        self.p, self.generators, self.sizes = p, generators, sizes
+    def __init__(self, p: float, generators: list[torch.Generator]):
+        self.p, self.generators = p, generators
 
     def __call__(self, h: Tensor) -> Tensor:
-        N, rest = h.shape[1], h.shape[2:]
-        masks = []
-        for gen, n in zip(self.generators, self.sizes):
-            m = torch.empty((n, *rest), device=h.device, dtype=h.dtype).bernoulli_(1 - self.p, generator=gen)
-            masks.append(F.pad(m, (0, 0) * len(rest) + (0, N - n)) if n < N else m)
+        masks = [torch.empty(h.shape[1:], device=h.device, dtype=h.dtype).bernoulli_(1 - self.p, generator=gen)
+                 for gen in self.generators]
         return h * torch.stack(masks) / (1 - self.p)

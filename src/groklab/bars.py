@@ -1,0 +1,41 @@
+"""Progress bars (tqdm) for a training and for a sweep, paced for where they are drawn.
+
+On a terminal a bar redraws often; into a file or a pipe (a log, CI) it prints a line every 30 s, not every
+redraw (``pace``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def pace() -> dict:
+    """tqdm settings: redraw often on a terminal; into a file or pipe, a line every 30 s."""
+    return {} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 60.0}
+
+
+def training_bar(total: int, initial: int):
+    """A training's bar over updates (its total is moved as the expected end moves)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05, **pace())
+
+
+def sweep_bar(total: int, finished: int):
+    """A sweep's bar over runs, starting at the runs already finished."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True, **pace())
+
+
+def show_sweep(bar, rows: list[dict], n_todo: int) -> None:
+    """Set a sweep's bar from the store rows of the runs it trains: finished, running, left."""
+    from .rundir import FINISHED
+
+    if bar is None:
+        return
+    done = sum(r["status"] in FINISHED for r in rows)
+    running = sum(r["status"] == "running" for r in rows)
+    bar.n = bar.initial + done
+    bar.set_postfix_str(f"running {running}, left {n_todo - done - running}", refresh=False)
+    bar.update(0)  # redraws at the bar's pace, not at every poll

@@ -1,0 +1,86 @@
+"""Questions asked of a store's rows (``Store.runs()``): their configs, which settings differ between them, the
+rows of each setting, the rows matching ``field=value``, a legend label per row.
+
+The figures (``plots``), ``groklab runs`` and the report ask them here, so that they agree on what "the same
+setting" means: every RunConfig field but the seed (replicates) and what only says where and what a run writes.
+
+>>> rows = [{"config": {"lr": 1e-3, "seed": 0}}, {"config": {"lr": 3e-3, "seed": 1}}]
+>>> varying(rows)
+['lr']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from .config import FIELDS, NOT_IDENTITY, parse_value
+from .errors import ConfigError
+from .models import MODELS
+
+# a model's size: the architecture fields of every registered model (model-wise puts them on one axis); a model
+# may also read the task (the MLP reads an image task's pixels), which is no part of its size
+ARCH_FIELDS = ("model", *sorted({f for spec in MODELS.values() for f in spec.fields} - {"task", "modulus"}))
+
+
+def config_of(r: Mapping) -> dict:
+    """A store row's config (its ``config`` JSON; a dict is taken as it is)."""
+    c = r.get("config")
+    return json.loads(c) if isinstance(c, str) else dict(c or {})
+
+
+def varying(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> list[str]:
+    """The RunConfig fields (settings) whose values differ between store rows: not the seed (replicates), not what
+    only says where and what a run writes (device, checkpoints, snapshots, logger), nor ``exclude``."""
+    configs = [config_of(r) for r in runs]
+    skip = {"seed", *NOT_IDENTITY, *exclude}
+    keys = sorted({k for c in configs for k in c if k in FIELDS} - skip)
+    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+
+
+def fmt_value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str, list[Mapping]]:
+    """Store rows grouped by every setting that varies between them (``varying``): label -> rows; the label is
+    ``task`` and each varying field's ``name=value`` (task alone when only seeds and ``exclude`` differ), so a
+    figure never pools, say, weight decay 0 and 1 as if they were seeds."""
+    fields = [k for k in varying(runs, exclude) if k != "task"]
+    out: dict[str, list[Mapping]] = {}
+    for r in runs:
+        c = config_of(r)
+        label = ", ".join([str(r["task"])] + [f"{k}={fmt_value(c.get(k))}" for k in fields])
+        out.setdefault(label, []).append(r)
+    return out
+
+
+def _matches(value, wanted) -> bool:
+    """A config value equals a parsed ``--where`` value (numbers as numbers: 1 == 1.0)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(wanted, (int, float)) \
+            and not isinstance(wanted, bool):
+        return float(value) == float(wanted)
+    return value == wanted
+
+
+def where(runs: Sequence[Mapping], conditions: Sequence[str]) -> list[Mapping]:
+    """The rows whose config matches every ``field=value`` (``plot --where``); the value is read as the field's
+    type (``config.parse_value``), and numbers compare as numbers."""
+    out = list(runs)
+    for cond in conditions:
+        name, eq, text = cond.partition("=")
+        name = name.strip().replace("-", "_")
+        if not eq or name not in FIELDS:
+            raise ConfigError(f"--where {cond!r} is not allowed; give field=value with a config field, "
+                              "e.g. --where weight_decay=1")
+        wanted = parse_value(name, text, f"--where {name}:")
+        out = [r for r in out if _matches(config_of(r).get(name, FIELDS[name].default), wanted)]
+    return out
+
+
+def run_labels(runs: Sequence[Mapping]) -> list[str]:
+    """A legend label per store row: its id, task, fraction and seed, and every other setting whose value
+    differs between the rows (``varying``: the swept axis, e.g. ``init_scale=8``)."""
+    fields = varying(runs, exclude=("task", "train_fraction"))
+    return [" ".join([f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"]
+                     + [f"{k}={fmt_value(config_of(r).get(k))}" for k in fields]) for r in runs]
