@@ -21,7 +21,10 @@ from .rundir import FINISHED
 from .config import RunConfig, check_keys, parse_value, preset_names, read_toml
 from .errors import ConfigError
 from .loggers import check_available
-from .runtime import resolve_device
+from .runtime import parse_threads, resolve_device, set_threads
+
+THREADS_HELP = ("CPU threads: auto (default: the cores other processes leave free, checked every few seconds) "
+                "or a number")
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
@@ -103,11 +106,14 @@ def train(
     force: bool = typer.Option(False, help="overwrite a run directory that holds a run"),
     resume: Optional[Path] = typer.Option(None, help="continue the run in this directory from its checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bar"),
+    threads: Optional[str] = typer.Option(None, help=THREADS_HELP),
     **flags,
 ):
     """Train one run. With no arguments: the paper's setup on x / y mod 97 with 50% of the data."""
     from .events import describe
     from .train import train as run_train
+
+    set_threads(parse_threads(threads))
 
     if resume is not None:
         given = [k for k, v in flags.items() if v is not None and k not in rundir.EXTENDABLE]
@@ -152,6 +158,7 @@ def sweep(
                                                      "(default 8 on CPU, 64 on CUDA)"),
     runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/)"),
     quiet: bool = typer.Option(False, help="no progress bar"),
+    threads: Optional[str] = typer.Option(None, help=THREADS_HELP + "; per worker"),
     **axes,
 ):
     """Run a sweep into a store; running it again skips finished runs and resumes interrupted ones."""
@@ -163,7 +170,7 @@ def sweep(
         raise ConfigError("give a sweep file or at least one axis (e.g. --seed 0,1,2)")
     configs = load_sweep(file, overrides).configs()
     counts = _stoppable(run_sweep, configs, store, workers=workers, executor=executor, address=address,
-                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
+                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet, threads=parse_threads(threads))
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
                + _busy(counts) + f"; store: {store}")
 
@@ -182,6 +189,7 @@ def compare(
     runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/)"),
     csv: Optional[Path] = typer.Option(None, help="also write the table to this CSV file"),
     quiet: bool = typer.Option(False, help="no progress bar"),
+    threads: Optional[str] = typer.Option(None, help=THREADS_HELP + "; per worker"),
     **axes,
 ):
     """Compare named variants over fractions and seeds (paper Figure 2, left): run them into a store (a run
@@ -196,7 +204,8 @@ def compare(
     _check_output(output)
     t0 = time.perf_counter()
     outcome = _stoppable(run_comparison, comparison, store, workers=workers, executor=executor, address=address,
-                         max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet)
+                         max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet,
+                         threads=parse_threads(threads))
     if csv:
         outcome.table.to_csv(csv, index=False)
     counts = outcome.counts

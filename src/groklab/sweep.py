@@ -22,7 +22,6 @@ One Ctrl-C or SIGTERM stops the whole sweep: running runs checkpoint, queued gro
 from __future__ import annotations
 
 import math
-import os
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from .events import of_rows
 from .executors import Work, get_executor
 from .loggers import check_available
 from .rundir import FINISHED
-from .runtime import resolve_device
+from .runtime import resolve_device, usable_cores
 from .signals import DriverSignals, SweepInterrupted
 from .store import Store
 
@@ -96,11 +95,6 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
     return groups
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on (``taskset`` and container limits respected)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None) -> None:
     """Refuse, before anything is written, what the sweep cannot run: bad counts, a missing executor or logger
     package, a device this machine lacks."""
@@ -117,10 +111,14 @@ def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, ma
 
 def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
               executor: str = "local", address: str | None = None, max_ensemble: int | None = None,
-              runs_root: str | Path | None = None, progress: bool = True) -> dict:
+              runs_root: str | Path | None = None, progress: bool = True, threads: int | None = None) -> dict:
     """Run every config not yet finished into the store; returns counts (total, skipped, ran, busy: left to
-    another process training them). SIGINT / SIGTERM: the runs checkpoint, then ``SweepInterrupted``."""
+    another process training them). Each group takes the cores other processes leave free, at most its share
+    (the usable cores over the workers), or exactly ``threads``. SIGINT / SIGTERM: the runs checkpoint, then
+    ``SweepInterrupted``."""
     check_sweep(configs, workers, executor, max_ensemble)
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads {threads} is too small; must be >= 1")
     store_path = Path(store_path)
     store = Store(store_path)
     runs_root = Path(runs_root) if runs_root else runs_root_of(store_path)
@@ -129,7 +127,7 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
     dirs = {c.hash(): run_dir_of(store.get(c), runs_root, c) for c in todo}  # as claimed
     workers = workers or usable_cores()
     groups = make_groups(todo, workers, max_ensemble)
-    threads = max(1, usable_cores() // min(workers, max(len(groups), 1)))
+    share = threads or max(1, usable_cores() // min(workers, max(len(groups), 1)))
     bar = sweep_bar(len(todo), finished) if progress else None
     hashes = {c.hash() for c in todo}
 
@@ -138,7 +136,7 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
             show_sweep(bar, [r for r in store.runs() if r["config_hash"] in hashes], len(hashes))
 
     stop = get_context("spawn").Event()
-    work = Work(groups, dirs, store_path, workers, threads, stop, tick, address)
+    work = Work(groups, dirs, store_path, workers, share, stop, tick, address, fixed_threads=threads)
     try:
         with DriverSignals(stop) as signals:
             get_executor(executor).execute(work)

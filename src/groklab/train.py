@@ -30,7 +30,7 @@ from .events import THRESHOLD, of_rows
 from .loggers import Loggers
 from .models import get_model
 from .rundir import Status
-from .runtime import configure
+from .runtime import configure, thread_governor
 from .signals import Interrupt
 from .tasks import get_task, n_symbols
 
@@ -187,6 +187,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     """
     spec = GroupSpec.of(cfgs)
     configure(torch.device(spec.device), spec.precision)
+    threads = thread_governor(torch.device(spec.device))
     dirs = [Path(d) if d is not None else None for d in (run_dirs or [None] * len(cfgs))]
     started = [_start(c, d, resume) for c, d in zip(cfgs, dirs)]
     runs = [r for r, _ in started]
@@ -194,7 +195,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     results: dict[int, RunResult] = {}
     bar = training_bar(_expected_end(runs), min(m.step for m in g.members)) if progress else None
     try:
-        _loop(g, runs, results, bar, stop_flag, on_finish)
+        _loop(g, runs, results, bar, stop_flag, on_finish, threads)
     except BaseException:
         for i, run in enumerate(runs):  # the loop raised (a full disk, a bug): no summary may stay "running"
             if i not in results and run.run_dir is not None and run.status == Status.RUNNING:
@@ -213,7 +214,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     return [results[i] for i in range(len(cfgs))]
 
 
-def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish) -> None:
+def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish, threads) -> None:
     with Interrupt() as interrupt:
         while g.members:
             due = [e for e, m in enumerate(g.members) if runs[m.index].eval_due(m.step)]
@@ -247,6 +248,7 @@ def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_fini
                 if m.step in run.snapshot_at:  # a resumed run writes again, identically, those after its checkpoint
                     rundir.save_snapshot(run.run_dir, m.step, g.member_params(e))
             g.step()
+            threads.tick()  # the CPU threads follow the cores other processes leave free
             if bar is not None:
                 bar.update(1)
 

@@ -32,10 +32,11 @@ class Work:
     run_dirs: dict[str, Path]  # config hash -> the run's directory
     store_path: Path
     workers: int  # most groups trained at once
-    threads: int  # PyTorch threads per group
+    threads: int  # PyTorch threads per group: the most it takes (as many as other processes leave free)
     stop: Any  # a multiprocessing Event: set when the sweep is asked to stop
     tick: Callable[[], None] = lambda: None  # redraw the progress; called while waiting
     address: str | None = None  # a cluster's address (Ray)
+    fixed_threads: int | None = None  # --threads N: exactly N threads per group
 
     def dirs(self, group: list[RunConfig]) -> list[str]:
         return [str(self.run_dirs[c.hash()]) for c in group]

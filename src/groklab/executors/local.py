@@ -28,16 +28,16 @@ _WORKER = StopFlags()
 
 
 def train_into_store(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, threads: int,
-                     stop_flag) -> list[dict]:
+                     stop_flag, fixed_threads: int | None = None) -> list[dict]:
     """Train one group into its run directories, writing each run to the store as it ends; returns the
-    summaries. ``stop_flag()`` True interrupts the runs (they checkpoint)."""
+    summaries. ``threads``: the most CPU threads it takes (as many as other processes leave free), or
+    ``fixed_threads``. ``stop_flag()`` True interrupts the runs (they checkpoint)."""
     if stop_flag():  # queued when the sweep was stopped: not started (the driver marks its runs interrupted)
         return []
-    import torch
-
+    from ..runtime import set_threads
     from ..train import train_group
 
-    torch.set_num_threads(threads)
+    set_threads(fixed_threads, cap=threads)
     cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
     store = Store(store_path)
     try:
@@ -59,11 +59,12 @@ def _init_worker(driver_pid: int, stop) -> None:
     watch_driver(driver_pid, _WORKER)
 
 
-def _worker_group(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, threads: int) -> list[dict]:
+def _worker_group(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, threads: int,
+                  fixed_threads: int | None) -> list[dict]:
     """In a worker process: ``train_into_store`` under the worker's stop flags."""
     if _WORKER.driver_gone.is_set():  # a group still queued when the driver died: leave it (and the store) alone
         os._exit(1)
-    out = train_into_store(cfg_dicts, run_dirs, store_path, threads, _WORKER)
+    out = train_into_store(cfg_dicts, run_dirs, store_path, threads, _WORKER, fixed_threads)
     if _WORKER.driver_gone.is_set():
         os._exit(1)  # nobody is left to take the result
     return out
@@ -75,7 +76,8 @@ def execute(work: Work) -> None:
         for g in work.groups:
             if flags():
                 break
-            train_into_store([c.to_dict() for c in g], work.dirs(g), str(work.store_path), work.threads, flags)
+            train_into_store([c.to_dict() for c in g], work.dirs(g), str(work.store_path), work.threads, flags,
+                             work.fixed_threads)
             work.tick()
         return
     _pool(work)
@@ -86,7 +88,7 @@ def _pool(work: Work) -> None:
                                initializer=_init_worker, initargs=(os.getpid(), work.stop))
     try:
         pending = {pool.submit(_worker_group, [c.to_dict() for c in g], work.dirs(g), str(work.store_path),
-                               work.threads) for g in work.groups}
+                               work.threads, work.fixed_threads) for g in work.groups}
         while pending:
             if work.stop.is_set():  # queued groups never start; running ones checkpoint and return
                 for f in pending:

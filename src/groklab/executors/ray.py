@@ -25,11 +25,10 @@ def check() -> None:
 
 def _train_remote(cfg_dicts: list[dict], threads: int) -> list[tuple[dict, dict, list]]:
     """Ray task: train one group on the worker; return configs, summaries and histories to the driver."""
-    import torch
-
+    from ..runtime import set_threads
     from ..train import train_group
 
-    torch.set_num_threads(threads)
+    set_threads(threads)  # the CPUs Ray reserved for the task
     results = train_group([RunConfig.from_dict(d) for d in cfg_dicts])
     return [(r.config.to_dict(), r.summary, r.history) for r in results]
 
