@@ -156,15 +156,29 @@ def test_a_run_running_under_a_live_process_is_left_to_it(tmp_path):
 
 
 def test_ray_executor_gives_the_same_summaries_as_local(tmp_path):
-    pytest.importorskip("ray")
-    cfgs = [RunConfig(task="add", seed=s, **SMALL) for s in (0, 1)]
+    """Shared run directories (the default) and --ship-runs (the driver writes what the tasks send back): the
+    same store rows as a local sweep, and every file of a run directory."""
+    ray = pytest.importorskip("ray")
+    cfgs = [RunConfig(task="add", seed=s, **SMALL, snapshots=3) for s in (0, 1)]
     run_sweep(cfgs, tmp_path / "local.db", workers=2, max_ensemble=1, progress=False)
-    run_sweep(cfgs, tmp_path / "ray.db", workers=2, max_ensemble=1, executor="ray", progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for name, ship in (("ray", False), ("ship", True)):
+            run_sweep(cfgs, tmp_path / f"{name}.db", workers=2, max_ensemble=1, executor="ray", progress=False,
+                      ship_runs=ship)
+    finally:
+        ray.shutdown()
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("id", "run_dir", "owner", "updated_at",  # noqa: E731
                                                                    "wall_time_s")} for r in rows]
     local = sorted(strip(Store(tmp_path / "local.db").runs()), key=lambda r: r["seed"])
-    remote = sorted(strip(Store(tmp_path / "ray.db").runs()), key=lambda r: r["seed"])
-    assert local == remote
+    for name in ("ray", "ship"):
+        assert sorted(strip(Store(tmp_path / f"{name}.db").runs()), key=lambda r: r["seed"]) == local
+        for r in Store(tmp_path / f"{name}.db").runs():
+            files = sorted(str(p.relative_to(r["run_dir"])) for p in Path(r["run_dir"]).rglob("*")
+                           if not p.name.startswith("."))
+            assert files == ["checkpoint.pt", "config.json", "curves.png", "metrics.csv", "snapshots",
+                             "snapshots/step_000000000.pt", "snapshots/step_000000001.pt",
+                             "snapshots/step_000000040.pt", "summary.json"]
 
 
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):

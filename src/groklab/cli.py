@@ -156,9 +156,13 @@ def sweep(
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
     ensemble: Optional[int] = typer.Option(None, help="most runs trained together as one stacked model "
                                                      "(default 8 on CPU, 64 on CUDA)"),
-    runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/)"),
+    runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/); with "
+                                                       "--executor ray, a folder every node sees"),
     quiet: bool = typer.Option(False, help="no progress bar"),
     threads: Optional[str] = typer.Option(None, help=THREADS_HELP + "; per worker"),
+    ship_runs: bool = typer.Option(False, help="Ray without a shared file system: the driver writes each run's "
+                                               "directory from what its task sends back (a lost node's runs "
+                                               "start again)"),
     **axes,
 ):
     """Run a sweep into a store; running it again skips finished runs and resumes interrupted ones."""
@@ -170,7 +174,8 @@ def sweep(
         raise ConfigError("give a sweep file or at least one axis (e.g. --seed 0,1,2)")
     configs = load_sweep(file, overrides).configs()
     counts = _stoppable(run_sweep, configs, store, workers=workers, executor=executor, address=address,
-                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet, threads=parse_threads(threads))
+                        max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet, threads=parse_threads(threads),
+                        ship_runs=ship_runs)
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
                + _busy(counts) + f"; store: {store}")
 
@@ -186,10 +191,14 @@ def compare(
     executor: str = typer.Option("local", help="local | ray"),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (default: start a local Ray)"),
     ensemble: Optional[int] = typer.Option(None, help="most runs trained together as one stacked model"),
-    runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/)"),
+    runs_dir: Optional[Path] = typer.Option(None, help="where run directories go (default STORE.runs/); with "
+                                                       "--executor ray, a folder every node sees"),
     csv: Optional[Path] = typer.Option(None, help="also write the table to this CSV file"),
     quiet: bool = typer.Option(False, help="no progress bar"),
     threads: Optional[str] = typer.Option(None, help=THREADS_HELP + "; per worker"),
+    ship_runs: bool = typer.Option(False, help="Ray without a shared file system: the driver writes each run's "
+                                               "directory from what its task sends back (a lost node's runs "
+                                               "start again)"),
     **axes,
 ):
     """Compare named variants over fractions and seeds (paper Figure 2, left): run them into a store (a run
@@ -205,7 +214,7 @@ def compare(
     t0 = time.perf_counter()
     outcome = _stoppable(run_comparison, comparison, store, workers=workers, executor=executor, address=address,
                          max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet,
-                         threads=parse_threads(threads))
+                         threads=parse_threads(threads), ship_runs=ship_runs)
     if csv:
         outcome.table.to_csv(csv, index=False)
     counts = outcome.counts

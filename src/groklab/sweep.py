@@ -95,33 +95,37 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
     return groups
 
 
-def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None) -> None:
-    """Refuse, before anything is written, what the sweep cannot run: bad counts, a missing executor or logger
-    package, a device this machine lacks."""
-    if workers is not None and workers < 1:
-        raise ConfigError(f"workers {workers} is too small; must be >= 1")
-    if max_ensemble is not None and max_ensemble < 1:
-        raise ConfigError(f"ensemble {max_ensemble} is too small; must be >= 1")
-    get_executor(executor).check()
+def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None,
+                threads: int | None = None, ship_runs: bool = False, address: str | None = None,
+                runs_root: Path | None = None) -> None:
+    """Refuse, before anything is written, what the sweep cannot run: bad counts, a missing logger package, a
+    device this machine lacks, and what the executor cannot run (``Executor.check``: a missing package, a cluster
+    that does not answer, a runs folder its nodes do not see)."""
+    for name, n in (("workers", workers), ("ensemble", max_ensemble), ("threads", threads)):
+        if n is not None and n < 1:
+            raise ConfigError(f"{name} {n} is too small; must be >= 1")
+    if ship_runs and executor != "ray":
+        raise ConfigError("--ship-runs is for --executor ray (a cluster without a shared file system)")
+    ex = get_executor(executor)
     for spec in {c.logger for c in configs}:
         check_available(spec)
     for c in configs:
         resolve_device(c.device)
+    ex.check(address=address, runs_root=runs_root, ship_runs=ship_runs)
 
 
 def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
               executor: str = "local", address: str | None = None, max_ensemble: int | None = None,
-              runs_root: str | Path | None = None, progress: bool = True, threads: int | None = None) -> dict:
+              runs_root: str | Path | None = None, progress: bool = True, threads: int | None = None,
+              ship_runs: bool = False) -> dict:
     """Run every config not yet finished into the store; returns counts (total, skipped, ran, busy: left to
     another process training them). Each group takes the cores other processes leave free, at most its share
     (the usable cores over the workers), or exactly ``threads``. SIGINT / SIGTERM: the runs checkpoint, then
-    ``SweepInterrupted``."""
-    check_sweep(configs, workers, executor, max_ensemble)
-    if threads is not None and threads < 1:
-        raise ConfigError(f"threads {threads} is too small; must be >= 1")
+    ``SweepInterrupted``. ``ship_runs`` (Ray): see ``executors.ray``."""
     store_path = Path(store_path)
-    store = Store(store_path)
     runs_root = Path(runs_root) if runs_root else runs_root_of(store_path)
+    check_sweep(configs, workers, executor, max_ensemble, threads, ship_runs, address, runs_root)
+    store = Store(store_path)
     store.mark_stale()
     todo, finished, busy = plan(configs, store, runs_root)
     dirs = {c.hash(): run_dir_of(store.get(c), runs_root, c) for c in todo}  # as claimed
@@ -136,7 +140,8 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
             show_sweep(bar, [r for r in store.runs() if r["config_hash"] in hashes], len(hashes))
 
     stop = get_context("spawn").Event()
-    work = Work(groups, dirs, store_path, workers, share, stop, tick, address, fixed_threads=threads)
+    work = Work(groups, dirs, store_path, workers, share, stop, tick, address, fixed_threads=threads,
+                ship_runs=ship_runs)
     try:
         with DriverSignals(stop) as signals:
             get_executor(executor).execute(work)

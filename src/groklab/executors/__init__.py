@@ -9,8 +9,9 @@ claimed runs it did not finish as interrupted, whatever the executor did.
 - ``local``: in this process (one worker, or one group), else a pool of worker processes (``executors.local``);
 - ``ray``: Ray tasks on a cluster, or a Ray started here (``executors.ray``).
 
-Adding one: a module with ``execute(work)`` (and a ``check()`` that refuses, in one line and before anything is
-written, what it cannot run: a missing package), and one ``register(Executor(...))`` line below.
+Adding one: a module with ``execute(work)`` (and a ``check(address, runs_root, ship_runs)`` that refuses, in one
+line and before anything is written, what it cannot run: a missing package, an unreachable cluster), and one
+``register(Executor(...))`` line below.
 """
 
 from __future__ import annotations
@@ -37,21 +38,26 @@ class Work:
     tick: Callable[[], None] = lambda: None  # redraw the progress; called while waiting
     address: str | None = None  # a cluster's address (Ray)
     fixed_threads: int | None = None  # --threads N: exactly N threads per group
+    ship_runs: bool = False  # Ray without a shared file system: the driver writes what the tasks send back
 
     def dirs(self, group: list[RunConfig]) -> list[str]:
         return [str(self.run_dirs[c.hash()]) for c in group]
 
 
-def _nothing_to_check() -> None:
+def _nothing_to_check(address: str | None = None, runs_root: Path | None = None, ship_runs: bool = False) -> None:
     return None
 
 
 @dataclass(frozen=True)
 class Executor:
+    """``check(address, runs_root, ship_runs)`` runs before anything is written (not even the store) and raises
+    ConfigError, one line, for what this executor cannot run: a missing package, a cluster that does not
+    answer, a runs folder its workers cannot see."""
+
     name: str
     doc: str
     execute: Callable[[Work], None]
-    check: Callable[[], None] = field(default=_nothing_to_check)  # ConfigError when it cannot run here
+    check: Callable[..., None] = field(default=_nothing_to_check)
 
 
 EXECUTORS: dict[str, Executor] = {}
