@@ -67,6 +67,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"{cores} cores; each training: {args.steps} updates of the main job (x / y mod 97, paper transformer)"
           + (f"; env {' '.join(args.env)}" if args.env else "") + (f"; flags {' '.join(extra)}" if extra else ""))
+    case(1, 2, env, extra)  # warm-up: the first start of a fresh checkout compiles its modules and fills caches
     alone = case(1, args.steps, env, extra)
     print(f"{'1 alone':<24} {alone:7.1f} s   1.00x")
     for c in cases:

@@ -169,7 +169,12 @@ class ThreadGovernor:
         self.due = self.t + self.every_s
         if free is None:
             return
-        want = min(self.cap, max(1, int(free + 0.5)))
+        # hysteresis: a thread is given up when more than half a core of it is taken (free < 1.5 for 2), and
+        # taken back only when most of a core is free again (free >= 1.75): background noise (the hypervisor's
+        # steal time, a daemon) does not cost a lone training its second core, and two trainings do not take
+        # turns grabbing a core the other needs
+        down, up = max(1, int(free + 0.5)), max(1, int(free + 0.25))
+        want = min(self.cap, down if down < self.threads else max(up, self.threads))
         if want != self.threads:
             self.threads = want
             torch.set_num_threads(want)
