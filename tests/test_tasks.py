@@ -33,7 +33,7 @@ def perm_reference(task, a, b):
             "s5_aba": lambda: compose(compose(a, b), a)}[task]()
 
 
-@pytest.mark.parametrize("task", [t for t in TASKS if TASKS[t].modular])
+@pytest.mark.parametrize("task", [t for t in TASKS if TASKS[t].modular and TASKS[t].fn is not None])
 def test_modular_table_matches_independent_computation(task):
     x, y, z = make_table(task, P)
     y_lo = 1 if task in ("div", "div_odd_sub") else 0
@@ -110,3 +110,78 @@ def test_tokens_are_x_op_y_eq():
     t = tokens(torch.tensor([3]), torch.tensor([5]), 7)
     assert t.tolist() == [[3, 7, 5, 8]]
     assert np.all(make_table("add", 7)[2] < 7)
+
+
+def test_a_python_function_registers_a_task_that_runs_everywhere():
+    from groklab import RunConfig
+    from groklab.tasks import register
+
+    try:
+        register("x2_minus_y", lambda x, y, p: (x * x - y) % p, "x^2 - y mod p")
+        x, y, z = make_table("x2_minus_y", 7)
+        assert all(c == (a * a - b) % 7 for a, b, c in zip(x.tolist(), y.tolist(), z.tolist()))
+        cfg = RunConfig(task="x2_minus_y", modulus=7)
+        assert cfg.table_size == 49
+        with pytest.raises(ConfigError, match="exists already"):
+            register("x2_minus_y", lambda x, y, p: x)
+        with pytest.raises(ConfigError, match="exists already"):
+            register("add", lambda x, y, p: x)
+    finally:
+        TASKS.pop("x2_minus_y", None)
+
+
+def test_an_installed_package_adds_tasks_through_its_entry_point(tmp_path):
+    """A package with an entry point of group groklab.tasks: the CLI lists its task and trains it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "my_tasks.py").write_text(
+        "from groklab.tasks import register\n"
+        "def tasks():\n"
+        "    register('twice_x_plus_y', lambda x, y, p: (2 * x + y) % p, '2x + y mod p')\n")
+    meta = tmp_path / "my_tasks-1.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: my-tasks\nVersion: 1.0\n")
+    (meta / "entry_points.txt").write_text("[groklab.tasks]\ntwice = my_tasks:tasks\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    listed = subprocess.run([sys.executable, "-m", "groklab", "tasks"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "twice_x_plus_y" in listed.stdout and "2x + y mod p" in listed.stdout
+    out = tmp_path / "run"
+    ran = subprocess.run([sys.executable, "-m", "groklab", "train", "--task", "twice_x_plus_y", "--modulus", "7",
+                          "--steps", "5", "--quiet", "--out", str(out)], capture_output=True, text=True, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert '"task": "twice_x_plus_y"' in (out / "config.json").read_text()
+
+
+def test_the_new_tasks_work_everywhere_a_task_does(tmp_path, capsys):
+    """A sweep file over a custom operation, two groups and parity: the store, its figures, the report, runs,
+    analyze (saying what applies) and export."""
+    import json
+
+    from groklab.cli import main
+    from groklab.store import Store
+
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('[base]\nmodel = "mlp"\nd_model = 16\nd_mlp = 32\nsteps = 30\nearly_stop = false\n'
+                     'snapshots = 3\n[axes]\ntrain_fraction = [0.5, 0.8]\n')
+    store = tmp_path / "s.db"
+    for extra in (["--task", "custom", "--expression", "x*y + 1", "--modulus", "7"],
+                  ["--task", "group", "--group", "S3,Z2xZ3"],
+                  ["--task", "parity", "--n-bits", "8", "--parity-k", "2", "--n-examples", "100"]):
+        assert main(["sweep", str(sweep), "--store", str(store), "--quiet", "--workers", "1", *extra]) == 0
+    rows = Store(store).runs()
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"budget_exhausted"}
+    for kind in ("best-val", "data-efficiency"):
+        assert main(["plot", kind, "--store", str(store), "-o", str(tmp_path / f"{kind}.png")]) == 0
+    assert main(["runs", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "group" in out and "S3" in out and "Z2xZ3" in out and "x * y + 1" in out
+    assert main(["report", "--store", str(store), "-o", str(tmp_path / "report"), "--no-analyses"]) == 0
+    by_task = {r["task"]: r["id"] for r in rows}
+    for task in ("group", "parity"):
+        assert main(["analyze", "--store", str(store), "--run-id", str(by_task[task]), "--no-tsne", "--quiet",
+                     "--sharpness-examples", "8", "--out", str(tmp_path / f"a-{task}")]) == 0
+        applies = json.loads((tmp_path / f"a-{task}" / "analysis.json").read_text())["applies"]
+        assert applies["fourier"] is False and applies["embeddings"] is (task == "group")
+    assert main(["export", Store(store).run_dir(by_task["parity"]).as_posix(), "--to", "safetensors",
+                 str(tmp_path / "st")]) == 0

@@ -488,28 +488,43 @@ def _run_ids(text: str | None) -> list[int] | None:
 @tasks_app.callback()
 def tasks_list(ctx: typer.Context,
                modulus: int = typer.Option(97, help="modulus used for the table sizes")):
-    """List the tasks: id, equation, table size."""
+    """List the tasks: id, equation, table size (at the modulus given, for the modular tasks)."""
     if ctx.invoked_subcommand is not None:
         return
-    from .tasks import TASKS, check_modulus, n_examples
+    from .tasks import all_tasks, check_modulus, n_examples
 
-    typer.echo(f"{'id':<12} {'equation':<40} {'table size':>10}")
-    for t in TASKS.values():
-        try:
-            check_modulus(t.id, modulus)
-            size = f"{n_examples(t.id, modulus):>10}"
-        except ConfigError:
-            size = "needs a prime modulus"
-        typer.echo(f"{t.id:<12} {t.equation:<40} {size}")
+    typer.echo(f"{'id':<12} {'equation':<60} table size (p = {modulus})")
+    for t in all_tasks().values():
+        if t.fields:
+            size = "set by " + ", ".join(_flag(f) for f in t.fields if f != "seed")
+        else:
+            try:
+                check_modulus(t.id, modulus)
+                size = f"{n_examples(t.id, modulus):,}"
+            except ConfigError:
+                size = "needs a prime modulus"
+        typer.echo(f"{t.id:<12} {t.equation:<60} {size}")
 
 
 @tasks_app.command("show")
 def tasks_show(task: str = typer.Argument(..., help="task id"),
-               modulus: int = typer.Option(97, help="modulus p (ignored by the S5 tasks)")):
-    """Print a task's table as CSV with header x,y,z."""
+               modulus: int = typer.Option(97, help="modulus p (ignored by the S5, group and parity tasks)"),
+               expression: Optional[str] = typer.Option(None, help="task custom: the formula in x and y"),
+               group: Optional[str] = typer.Option(None, help="task group: S3-S6, A4-A6, D3-D30, Z<n>, products"),
+               group_op: Optional[str] = typer.Option(None, help="task group: mul | conj"),
+               n_bits: Optional[int] = typer.Option(None, help="task parity: bits per string"),
+               parity_k: Optional[int] = typer.Option(None, help="task parity: relevant bits"),
+               n_examples: Optional[int] = typer.Option(None, help="task parity: strings"),
+               seed: Optional[int] = typer.Option(None, help="task parity: the seed the strings are drawn from")):
+    """Print a task's table as CSV with header x,y,z (a group's elements written readably, a parity example's
+    x its bit string)."""
     from .tasks import table_csv
 
-    sys.stdout.write(table_csv(task, modulus))
+    given = {"expression": expression, "group": group, "group_op": group_op, "n_bits": n_bits,
+             "parity_k": parity_k, "n_examples": n_examples, "seed": seed}
+    cfg = RunConfig.from_dict({"task": task, "modulus": modulus, "model": "mlp",
+                               **{k: v for k, v in given.items() if v is not None}})
+    sys.stdout.write(table_csv(cfg.task, cfg.modulus, **cfg.task_params))
 
 
 def main(argv: list[str] | None = None) -> int:

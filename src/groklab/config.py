@@ -25,7 +25,7 @@ from .errors import ConfigError
 from .losses import LOSSES
 from .models import MODELS
 from .optim import RULES
-from .tasks import TASKS, check_modulus, get_task, n_examples, split_sizes
+from .tasks import TaskIds, all_tasks, canonical_expression, check_task, get_task, n_examples, split_sizes
 
 
 def _f(default, doc: str, **meta):
@@ -36,10 +36,19 @@ def _f(default, doc: str, **meta):
 class RunConfig:
     """One run. Defaults are the paper's setup (appendix A.1.2) on division mod 97, 50% of the data."""
 
-    task: str = _f("div", "task id (see `groklab tasks`)", choices=tuple(TASKS))
+    task: str = _f("div", "task id (see `groklab tasks`)", choices=TaskIds())
     modulus: int = _f(97, "modulus p of the modular tasks (ignored by the S5 tasks)", min=2)
     train_fraction: float = _f(0.5, "fraction of the table used for training, in (0, 1)")
-    seed: int = _f(0, "seed of the split, the initialization and the batches", min=0)
+    seed: int = _f(0, "seed of the split, the initialization and the batches (and of parity's bit strings)", min=0)
+    expression: str = _f("", "task custom: the operation, a formula in x and y mod p, e.g. \"x^3 + x*y^2 + y\" "
+                         "(+ - * / ^, parentheses, integers; / multiplies by the inverse)")
+    group: str = _f("", "task group: S3-S6, A4-A6, D3-D30, Z<n>, or a product such as Z4xZ6")
+    group_op: str = _f("mul", "task group: the answer x . y (mul) or x . y . x^-1 (conj)", choices=("mul", "conj"))
+    n_bits: int = _f(40, "task parity: bits per string", min=1)
+    parity_k: int = _f(3, "task parity: the answer is the parity of this many fixed bits (drawn from the seed)",
+                       min=1)
+    n_examples: int = _f(2000, "task parity: bit strings drawn from the seed (train_fraction of them to train on)",
+                         min=2)
     # model
     model: str = _f("transformer", "model (see groklab.models.MODELS)", choices=MODELS)
     n_layers: int = _f(2, "transformer layers", min=1)
@@ -105,15 +114,23 @@ class RunConfig:
 
     def __post_init__(self):
         _validate(self)
+        if self.task == "custom":  # one spelling per formula: the run identity does not depend on spaces
+            object.__setattr__(self, "expression", canonical_expression(self.expression))
 
     # -- derived ---------------------------------------------------------
     @property
-    def n_examples(self) -> int:
-        return n_examples(self.task, self.modulus)
+    def table_size(self) -> int:
+        """The number of equations in the run's table."""
+        return n_examples(self.task, self.modulus, **self.task_params)
+
+    @property
+    def task_params(self) -> dict:
+        """The fields besides the modulus the task's table depends on (``tasks.Task.fields``)."""
+        return {f: getattr(self, f) for f in get_task(self.task).fields}
 
     @property
     def n_train(self) -> int:
-        return split_sizes(self.n_examples, self.train_fraction)[0]
+        return split_sizes(self.table_size, self.train_fraction)[0]
 
     @property
     def resolved_batch_size(self) -> int:
@@ -161,6 +178,7 @@ class RunConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+TASK_FIELDS = ("expression", "group", "group_op", "n_bits", "parity_k", "n_examples")  # read by some tasks only
 NOT_IDENTITY = {"device", "checkpoint_every", "snapshots", "logger"}  # where and what a run writes, not what it computes
 # the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
 HASHED_SINCE_0_1 = frozenset((
@@ -243,10 +261,15 @@ def _validate(cfg: RunConfig) -> None:
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} {v!r} is outside [0, 1)")
     loggers.parse(cfg.logger)
+    task = get_task(cfg.task)
+    for name in TASK_FIELDS:  # a task's own settings only where they mean something, so none is saved unread
+        if name not in task.fields and getattr(cfg, name) != FIELDS[name].default:
+            users = [t.id for t in all_tasks().values() if name in t.fields]
+            raise ConfigError(f"{name} {getattr(cfg, name)!r} does not apply to task {cfg.task!r}; only to "
+                              f"task {', '.join(users)}")
+    check_task(cfg.task, cfg.modulus, **cfg.task_params)
     MODELS[cfg.model].check(cfg)
-    if get_task(cfg.task).modular:
-        check_modulus(cfg.task, cfg.modulus)
-    split_sizes(cfg.n_examples, cfg.train_fraction)
+    split_sizes(cfg.table_size, cfg.train_fraction)
 
 
 # -- files and presets ---------------------------------------------------------

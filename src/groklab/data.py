@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .tasks import make_table, n_symbols, split
+from .tasks import Shape, make_table, n_symbols, split, task_inputs
 
 SEED_INIT, SEED_BATCHES, SEED_NOISE, SEED_LABELS = 1, 2, 3, 4
 
@@ -43,20 +43,34 @@ def corrupt_answers(answers: torch.Tensor, train_rows: torch.Tensor, fraction: f
 
 @dataclass(frozen=True)
 class TaskTable:
-    """Every equation of a task as (n,) int64 tensors on the device: operands x, y and answer z."""
+    """Every equation of a task as (n,) int64 tensors on the device: operands x, y and answer z; for a vector
+    task (digits, parity) also each example's input vector, ``inputs`` (n, F) float32."""
 
     x: torch.Tensor
     y: torch.Tensor
     z: torch.Tensor
     n_symbols: int
+    inputs: torch.Tensor | None = None
 
     @classmethod
-    def build(cls, task: str, modulus: int, device: torch.device) -> "TaskTable":
-        x, y, z = (torch.from_numpy(a).to(device) for a in make_table(task, modulus))
-        return cls(x, y, z, n_symbols(task, modulus))
+    def build(cls, task: str, modulus: int, device: torch.device, **params) -> "TaskTable":
+        """``params``: the task's own fields (``tasks.params_of``), for the tasks whose table depends on them."""
+        x, y, z = (torch.from_numpy(a).to(device) for a in make_table(task, modulus, **params))
+        inputs = task_inputs(task, modulus, **params)
+        return cls(x, y, z, n_symbols(task, modulus, **params),
+                   None if inputs is None else torch.from_numpy(inputs).to(device))
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def shape(self) -> Shape:
+        return Shape(self.n_symbols, 0 if self.inputs is None else self.inputs.shape[1])
+
+    def operands(self, rows: torch.Tensor) -> torch.Tensor:
+        """What a model reads as ``x`` for table rows ``rows`` (any shape): the operand symbols, or a vector
+        task's input vectors (rows.shape + (F,))."""
+        return self.x[rows] if self.inputs is None else self.inputs[rows]
 
 
 @dataclass(frozen=True)

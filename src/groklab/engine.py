@@ -35,6 +35,7 @@ from .errors import ConfigError
 from .interventions import StepContext, active_transforms
 from .losses import get_loss, l2_penalty, loss_dtype, zero_loss
 from .models import ModelSpec, get_model
+from .tasks import get_task
 from .models.stacked import Dropout, init_member, stack
 from .optim import BASE_FIELDS, RULES, FlatParams, HyperParams, Optimizer
 from .runtime import resolve_device
@@ -63,11 +64,13 @@ class GroupSpec:
     device: str
     batch_size: int  # resolved: every member's batch has the same rows count, so no padding changes its sums
     arch: tuple[tuple[str, Any], ...]  # the model's own fields, (name, value)
+    task_params: tuple[tuple[str, Any], ...] = ()  # the task's own fields (its table depends on them)
 
     @staticmethod
     def key(cfg) -> tuple[tuple[str, Any], ...]:
-        """The (field, value) pairs runs must share to stack: configs with equal keys can train together."""
-        names = SHARED_FIELDS + get_model(cfg.model).fields
+        """The (field, value) pairs runs must share to stack: configs with equal keys can train together (the
+        task's own fields too: one table per group)."""
+        names = SHARED_FIELDS + get_task(cfg.task).fields + get_model(cfg.model).fields
         return tuple((n, getattr(cfg, n)) for n in names) + (("device", resolve_device(cfg.device).type),
                                                              ("batch_size", cfg.resolved_batch_size))
 
@@ -84,15 +87,17 @@ class GroupSpec:
                                       f"got {value!r} and {other.get(name)!r}")
         values = dict(first)
         arch = tuple((n, values[n]) for n in get_model(values["model"]).fields)
+        task_params = tuple((n, values[n]) for n in get_task(values["task"]).fields)
         return cls(**{n: values[n] for n in SHARED_FIELDS}, device=values["device"], batch_size=values["batch_size"],
-                   arch=arch)
+                   arch=arch, task_params=task_params)
 
     @property
     def model_spec(self) -> ModelSpec:
         return get_model(self.model)
 
-    def model_config(self, n_symbols: int) -> Any:
-        return self.model_spec.config(dict(self.arch), n_symbols)
+    def model_config(self, shape) -> Any:
+        """The model's config for the task's ``tasks.Shape`` (or symbol count)."""
+        return self.model_spec.config(dict(self.arch), shape)
 
 
 @dataclass
@@ -150,7 +155,8 @@ def score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers: torch
     kept = []
     prepared = model.prepare(params, mcfg) if model.prepare is not None else None
     for a in range(0, n, chunk):
-        xs, ys = (v[a: a + chunk].expand(E, -1) for v in (table.x, table.y))
+        xs = (table.x if table.inputs is None else table.inputs)[a: a + chunk]
+        xs, ys = xs.expand(E, *xs.shape), table.y[a: a + chunk].expand(E, -1)
         zs = table.z[a: a + chunk].expand(E, -1) if answers is None else answers[:, a: a + chunk]
         logits = model.answer_logits(params, xs, ys, mcfg, prepared=prepared).to(dtype)
         per = loss_fn(logits, zs)
@@ -187,7 +193,7 @@ class Group:
     def __init__(self, spec: GroupSpec, members: list[Member], params: FlatParams, opt: Optimizer, table: TaskTable):
         self.spec, self.members, self.params, self.opt, self.table = spec, members, params, opt, table
         self.model = spec.model_spec
-        self.mcfg = spec.model_config(table.n_symbols)
+        self.mcfg = spec.model_config(table.shape)
         self.loss_fn = get_loss(spec.loss)
         self.loss_dtype = loss_dtype(spec.loss, spec.loss_precision)
         self.weight_stage = active_transforms([m.cfg for m in members], "weights")
@@ -209,8 +215,8 @@ class Group:
         spec = GroupSpec.of(cfgs)
         states = states or [None] * len(cfgs)
         device = torch.device(spec.device)
-        table = TaskTable.build(spec.task, spec.modulus, device)
-        shapes = spec.model_spec.param_shapes(spec.model_config(table.n_symbols))
+        table = TaskTable.build(spec.task, spec.modulus, device, **dict(spec.task_params))
+        shapes = spec.model_spec.param_shapes(spec.model_config(table.shape))
         members, inits = [], []
         for i, (cfg, state) in enumerate(zip(cfgs, states)):
             split = RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise)
@@ -267,7 +273,7 @@ class Group:
             for intervention in self.weight_stage:
                 p = intervention.apply(p, {}, self.opt.hp, ctx)
         with autocast(self.table.x.device.type, self.spec.precision):
-            loss = loss_fn(p, t.x[idx], t.y[idx], z, self.model, self.mcfg, self.loss_fn, self.loss_dtype, drop)
+            loss = loss_fn(p, t.operands(idx), t.y[idx], z, self.model, self.mcfg, self.loss_fn, self.loss_dtype, drop)
             if self.l2 is not None:
                 loss = loss + l2_penalty(self.params.views, self.l2)
             self.params.grad.zero_()

@@ -31,8 +31,8 @@ from . import rundir
 from ._version import __version__
 from .config import RunConfig
 from .errors import ConfigError
-from .models import Model
-from .tasks import TokenLayout, n_symbols
+from .models import Model, get_model
+from .tasks import TokenLayout, shape_of
 
 FORMATS = ("safetensors", "transformer-lens")
 TL_ACT = {"relu": "relu", "gelu": "gelu"}  # F.relu, F.gelu (exact): TransformerLens's relu and gelu
@@ -89,7 +89,7 @@ def to_safetensors(run_dir, out, step: int | None = None) -> Path:
     cfg, model, at = _weights(run_dir, step)
     tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state().items()}
     meta = {"format": "groklab-safetensors-1", "groklab_version": __version__, "step": at, "model": cfg.model,
-            "n_symbols": n_symbols(cfg.task, cfg.modulus), "config": cfg.to_dict()}
+            "n_symbols": shape_of(cfg).n_symbols, "config": cfg.to_dict()}
     _write(out, {"model.safetensors": save(tensors, metadata={"groklab": json.dumps({"step": at})}),
                  "config.json": (json.dumps(meta, indent=2) + "\n").encode()})
     return out
@@ -125,8 +125,9 @@ def tl_config_dict(cfg: RunConfig) -> dict:
                           "transformers trained with norm 'pre' or 'none' export")
     if cfg.act not in TL_ACT:
         raise ConfigError(f"act {cfg.act!r} has no TransformerLens equivalent; allowed: {', '.join(TL_ACT)}")
-    n = n_symbols(cfg.task, cfg.modulus)
-    return {"n_layers": cfg.n_layers, "d_model": cfg.d_model, "n_ctx": TokenLayout.SEQ_LEN,
+    mcfg = get_model("transformer").config(cfg, shape_of(cfg))
+    n = mcfg.n_symbols
+    return {"n_layers": cfg.n_layers, "d_model": cfg.d_model, "n_ctx": mcfg.n_ctx,
             "d_head": cfg.d_model // cfg.n_heads, "n_heads": cfg.n_heads, "d_mlp": cfg.d_mlp,
             "d_vocab": TokenLayout(n).d_vocab, "d_vocab_out": n, "act_fn": TL_ACT[cfg.act],
             "normalization_type": TL_NORM[cfg.norm], "positional_embedding_type": "standard",

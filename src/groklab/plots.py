@@ -270,11 +270,14 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     task_of = {k: rows[0]["task"] for k, rows in by_task.items()}
 
     def name(k: str) -> str:  # the task's equation, then the setting
-        return labels.get(task_of[k], task_of[k]) + k[len(task_of[k]):]
+        return labels.get(k) or labels.get(task_of[k], task_of[k]) + k[len(task_of[k]):]
 
-    order = sorted(by_task, key=lambda k: (not symmetric.get(task_of[k], False), k))
+    def sym(k: str, default: bool) -> bool:  # keyed by setting (a task with fields of its own) or by task
+        return symmetric.get(k, symmetric.get(task_of[k], default))
+
+    order = sorted(by_task, key=lambda k: (not sym(k, False), k))
     groups = {name(k): _by_key(by_task[k], "train_fraction") for k in order}
-    styles = {name(k): {"ls": "-" if symmetric.get(task_of[k], True) else "--"} for k in order}
+    styles = {name(k): {"ls": "-" if sym(k, True) else "--"} for k in order}
     _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles)
     ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
@@ -397,11 +400,17 @@ def _store_data_efficiency(sel: Selection) -> Figure:
 @figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)",
         lambda sel: _varies(sel, "train_fraction"))
 def _store_best_val(sel: Selection) -> Figure:
-    from .tasks import get_task, is_symmetric
+    from .tasks import equation_of, get_task, is_symmetric, params_of
 
-    tasks = {(r["task"], r["modulus"]) for r in sel.runs}
-    symmetric = {t: is_symmetric(t, p) for t, p in tasks}
-    return best_val(sel.runs, symmetric, {t: get_task(t).equation for t, _ in tasks})
+    symmetric, labels = {}, {}
+    for key, rows in by_setting(sel.runs, exclude=("train_fraction",)).items():
+        c = {"modulus": rows[0]["modulus"], **config_of(rows[0]), "task": rows[0]["task"]}
+        params = {k: v for k, v in params_of(c).items() if k != "modulus"}
+        symmetric[key] = is_symmetric(c["task"], c["modulus"], **params)
+        if get_task(c["task"]).fields:  # the setting's own equation (the formula, the group)
+            labels[key] = equation_of(c["task"], **params) + key[len(c["task"]):]
+        labels.setdefault(c["task"], get_task(c["task"]).equation)
+    return best_val(sel.runs, symmetric, labels)
 
 
 @figure("compare", "the variants of the store's last groklab compare side by side (Figure 2, left)",

@@ -24,7 +24,7 @@ from ._version import __version__
 from .config import FIELDS, RunConfig
 from .errors import ConfigError, StorageError
 from .models import Model, get_model
-from .tasks import n_symbols
+from .tasks import shape_of
 
 CHECKPOINT_FORMAT = 1
 METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm", "lr", "elapsed_s"]
@@ -303,7 +303,7 @@ def load_snapshot(path: Path, run_dir: Path | None = None):
 def _model(cfg: RunConfig, params: dict[str, torch.Tensor]):
     """A run's ``groklab.models.Model`` with ``params`` (through the model registry)."""
     spec = get_model(cfg.model)
-    return Model(spec, spec.config(cfg, n_symbols(cfg.task, cfg.modulus)), params)
+    return Model(spec, spec.config(cfg, shape_of(cfg)), params)
 
 
 def load_model(run_dir: Path):

@@ -32,7 +32,7 @@ from .models import get_model
 from .rundir import Status
 from .runtime import configure, thread_governor
 from .signals import Interrupt
-from .tasks import get_task, n_symbols
+from .tasks import equation_of, get_task, shape_of
 
 
 def eval_interval(step: int, eval_every: int) -> int:
@@ -101,8 +101,8 @@ class RunState:
         model = get_model(c.model)
         n_train = c.n_train
         return {"task": c.task, "modulus": c.modulus, "train_fraction": c.train_fraction, "seed": c.seed,
-                "n_train": n_train, "n_val": c.n_examples - n_train,
-                "n_params": model.n_params(model.config(c, n_symbols(c.task, c.modulus)), embeddings=True),
+                "n_train": n_train, "n_val": c.table_size - n_train,
+                "n_params": model.n_params(model.config(c, shape_of(c)), embeddings=True),
                 "steps_run": steps_run, **ev,
                 "final_train_acc": h[-1]["train_acc"] if h else None,
                 "final_val_acc": h[-1]["val_acc"] if h else None,
@@ -159,8 +159,10 @@ def _finish(run: RunState, g: Group, e: int) -> RunResult:
 
 
 def _title(cfg: RunConfig) -> str:
-    mod = f" mod {cfg.modulus}" if get_task(cfg.task).modular else ""
-    return f"{cfg.task}{mod}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
+    task = get_task(cfg.task)
+    what = equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}") if task.fields else \
+        cfg.task + (f" mod {cfg.modulus}" if task.modular else "")
+    return f"{what}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
 
 
 def _expected_end(runs: list[RunState]) -> int:

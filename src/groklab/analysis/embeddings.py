@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..tasks import get_task, permutations
+from ..tasks import get_task, is_s5, permutations
 from .fourier import fourier_basis
 
 
@@ -79,8 +79,10 @@ def cycle_type(perm) -> str:
 
 def labels(task: str, n_symbols: int) -> dict[str, list]:
     """How to colour the symbols: ``residue`` for modular tasks; for S5 the left coset of the subgroup fixing 4
-    (an S4; sigma H is read off sigma(4)) and the cycle type."""
+    (an S4; sigma H is read off sigma(4)) and the cycle type; for other groups the element's index."""
     if get_task(task).modular:
         return {"residue": list(range(n_symbols))}
+    if not is_s5(task):
+        return {"element": list(range(n_symbols))}
     perms = permutations()
     return {"coset of S4 (sigma(4))": [int(p[4]) for p in perms], "cycle type": [cycle_type(p) for p in perms]}

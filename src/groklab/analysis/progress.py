@@ -29,10 +29,10 @@ from .sharpness import SHARPNESS_EXAMPLES, perturbation_sharpness, top_hessian_e
 
 def applicable(task: str) -> dict[str, bool]:
     """Which analyses apply to a task: Fourier norms over residues to modular tasks; restricted / excluded losses
-    to x + y and x - y (their logits are built from cos / sin k(x +/- y - z)); S5 gets its coset colouring; an
-    image task has no symbol embeddings to draw."""
+    to x + y and x - y (their logits are built from cos / sin k(x +/- y - z)); S5 gets its coset colouring; a
+    vector task (images, bit strings) has no operand embeddings to draw."""
     t = get_task(task)
-    return {"embeddings": not t.image, "fourier": t.modular, "restricted_excluded": task in LINEAR_TASKS,
+    return {"embeddings": not t.vector, "fourier": t.modular, "restricted_excluded": task in LINEAR_TASKS,
             "s5_cosets": is_s5(task), "sharpness": True, "softmax_collapse": True}
 
 
@@ -45,7 +45,7 @@ class Data:
 
     @classmethod
     def of(cls, cfg) -> "Data":
-        table = TaskTable.build(cfg.task, cfg.modulus, torch.device("cpu"))
+        table = TaskTable.build(cfg.task, cfg.modulus, torch.device("cpu"), **cfg.task_params)
         return cls(table, RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise))
 
     @property
@@ -112,9 +112,10 @@ def measure(model, cfg, data: Data, keys: list[int] | None = None, sharpness_exa
             out["restricted_loss"], out["excluded_loss"] = restricted_excluded_loss(
                 logits, data.z, data.train, cfg.task, keys, **loss)
     rows = data.sharpness_rows(sharpness_examples)
-    out["sharpness"] = top_hessian_eigenvalue(model, data.x[rows], data.y[rows], data.z[rows], iters=sharpness_iters,
+    xs = data.table.operands(rows)  # operand symbols, or a vector task's input vectors
+    out["sharpness"] = top_hessian_eigenvalue(model, xs, data.y[rows], data.z[rows], iters=sharpness_iters,
                                               **loss)
-    out["perturbed_loss_rise"] = perturbation_sharpness(model, data.x[rows], data.y[rows], data.z[rows], **loss)
+    out["perturbed_loss_rise"] = perturbation_sharpness(model, xs, data.y[rows], data.z[rows], **loss)
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..tasks import Shape
 from . import mlp, transformer
 from .mlp import MLPConfig
 from .stacked import Params, ParamInit, count, init_member, stack
@@ -34,14 +35,18 @@ def _no_check(cfg) -> None:
     return None
 
 
+SHAPE_FIELDS = ("n_symbols", "n_inputs")  # what a model config takes from the task (tasks.Shape), not a RunConfig
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model kind, as the engine sees it.
 
-    - ``config_type``: frozen dataclass ``(n_symbols, <RunConfig fields it reads>)``;
+    - ``config_type``: frozen dataclass ``(n_symbols, <RunConfig fields it reads>)``, and ``n_inputs`` if it
+      reads vector tasks (``tasks.Shape``: what it takes from the task);
     - ``param_shapes(mcfg)``: name -> ``ParamInit``, in initialization order;
     - ``answer_logits(params, x, y, mcfg, drop=None, prepared=None)``: x, y (E, N) -> logits
-      (E, N, n_symbols), what training and evaluation use; ``drop`` is residual dropout
+      (E, N, n_symbols), what training and evaluation use (a vector task's x: its input vectors, (E, N, F)); ``drop`` is residual dropout
       (``stacked.Dropout``) or None; ``prepared`` what ``prepare`` returned for these parameters;
     - ``prepare(params, mcfg)``: the part of the answer that depends on the parameters only, which an
       evaluation computes once for all its chunks of examples (None: nothing to share);
@@ -62,12 +67,16 @@ class ModelSpec:
     @property
     def fields(self) -> tuple[str, ...]:
         """The RunConfig fields this model reads: its architecture, which stacked runs share."""
-        return tuple(f.name for f in dataclasses.fields(self.config_type) if f.name != "n_symbols")
+        return tuple(f.name for f in dataclasses.fields(self.config_type) if f.name not in SHAPE_FIELDS)
 
-    def config(self, values: Any, n_symbols: int) -> Any:
-        """The model config from a RunConfig (or a mapping of its fields) and the task's symbol count."""
+    def config(self, values: Any, shape: Shape | int) -> Any:
+        """The model config from a RunConfig (or a mapping of its fields) and the task's ``tasks.Shape`` (or its
+        symbol count)."""
+        shape = shape if isinstance(shape, Shape) else Shape(int(shape))
         get = values.get if isinstance(values, Mapping) else lambda f: getattr(values, f)
-        return self.config_type(n_symbols, **{f: get(f) for f in self.fields})
+        own = {f.name for f in dataclasses.fields(self.config_type)}
+        derived = {k: v for k, v in shape._asdict().items() if k in own and k != "n_symbols"}
+        return self.config_type(shape.n_symbols, **{f: get(f) for f in self.fields}, **derived)
 
     def init(self, mcfg: Any, seeds: list[int], scales: list[float] | None = None) -> Params:
         """Stacked parameters (E, ...): member e drawn from its own generator seeded by ``seeds[e]``."""
@@ -132,7 +141,8 @@ class Model(nn.Module):
         return self.spec.forward(self._stacked(), tokens.unsqueeze(0), self.cfg)[0]
 
     def answer_logits(self, x: Tensor, y: Tensor) -> Tensor:
-        """Operands (batch,) -> logits at the answer (batch, n_symbols)."""
+        """Operands (batch,) (a vector task: input vectors, (batch, n_inputs)) -> logits at the answer
+        (batch, n_symbols)."""
         return self.spec.answer_logits(self._stacked(), x.unsqueeze(0), y.unsqueeze(0), self.cfg)[0]
 
     def run_with_cache(self, tokens: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

@@ -8,9 +8,10 @@ layers of width ``d_mlp`` with activation ``act`` (relu, gelu or quadratic),
 then the unembedding to the ``n_symbols`` answers. Parameters carry a leading
 ensemble axis ``E`` (see ``stacked``); dropout acts on the hidden activations.
 
-On an image task (``digits``) the input is the image's pixels instead of
-embeddings: the first hidden layer reads the 64 pixel values of image ``x``
-(a constant table, ``tasks.digit_pixels``), as Omnigrok's MLP reads MNIST.
+On a vector task (``digits``, ``parity``) the input is the example's vector
+instead of embeddings: the first hidden layer reads the 64 pixel values of a
+digit (as Omnigrok's MLP reads MNIST), or the n bits of a parity string; the
+engine hands the vectors over as ``x`` (``data.TaskTable.operands``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..tasks import TokenLayout, digit_pixels, is_image
+from ..tasks import TokenLayout
 from .stacked import Params, ParamInit, activation, gather_rows, linear
 
 
 @dataclass(frozen=True)
 class MLPConfig:
-    """The architecture; every field but ``n_symbols`` is the ``RunConfig`` field of the same name."""
+    """The architecture; every field but ``n_symbols`` and ``n_inputs`` (the task's ``Shape``) is the
+    ``RunConfig`` field of the same name."""
 
     n_symbols: int
     n_layers: int = 2  # hidden layers
@@ -34,33 +36,23 @@ class MLPConfig:
     d_mlp: int = 512  # hidden width
     act: str = "relu"
     mlp_embed: str = "concat"  # "concat" or "sum"
-    task: str = "add"  # an image task's input is its pixels
+    n_inputs: int = 0  # a vector task's input length (0: two operand symbols, embedded)
 
     @property
-    def image(self) -> bool:
-        return is_image(self.task)
+    def vector(self) -> bool:
+        return self.n_inputs > 0
 
     @property
     def d_in(self) -> int:
-        if self.image:
-            return digit_pixels().shape[1]
+        if self.vector:
+            return self.n_inputs
         return 2 * self.d_model if self.mlp_embed == "concat" else self.d_model
-
-
-_PIXELS: dict[torch.device, Tensor] = {}
-
-
-def _pixels(device: torch.device) -> Tensor:
-    """The images' pixels on ``device`` (a constant: not a parameter), made once per device."""
-    if device not in _PIXELS:
-        _PIXELS[device] = torch.from_numpy(digit_pixels()).to(device)
-    return _PIXELS[device]
 
 
 def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
     V, D, M = cfg.n_symbols, cfg.d_model, cfg.d_mlp
-    s = {} if cfg.image else {"W_E": ParamInit((V, D), "embed", embedding=True)}
-    if cfg.mlp_embed == "sum" and not cfg.image:
+    s = {} if cfg.vector else {"W_E": ParamInit((V, D), "embed", embedding=True)}
+    if cfg.mlp_embed == "sum" and not cfg.vector:
         s["W_E_y"] = ParamInit((V, D), "embed", embedding=True)
     fan_in = cfg.d_in
     for l in range(cfg.n_layers):
@@ -73,8 +65,8 @@ def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
 
 
 def _embed(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig) -> Tensor:
-    if cfg.image:
-        return _pixels(x.device)[x]
+    if cfg.vector:  # x holds the input vectors
+        return x
     ex = gather_rows(p["W_E"], x)
     if cfg.mlp_embed == "sum":
         return ex + gather_rows(p["W_E_y"], y)
@@ -95,11 +87,14 @@ def _mlp(p: Params, h: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = N
 
 
 def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig, drop=None, prepared=None) -> Tensor:
-    """Operands x, y (E, N) -> logits (E, N, n_symbols)."""
+    """Operands x, y (E, N) (a vector task: x the input vectors, (E, N, n_inputs)) -> logits (E, N, n_symbols)."""
     return _mlp(p, _embed(p, x, y, cfg), cfg, drop)
 
 
 def forward(p: Params, tokens: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
-    """Token sequences (E, N, 4) -> logits (E, N, 1, n_symbols): the MLP has one output, at the answer."""
+    """Token sequences (E, N, 4) (a vector task: the input vectors, (E, N, n_inputs)) -> logits
+    (E, N, 1, n_symbols): the MLP has one output, at the answer."""
+    if cfg.vector:
+        return _mlp(p, tokens, cfg, drop, cache).unsqueeze(2)
     x, y = tokens[..., TokenLayout.X], tokens[..., TokenLayout.Y]
     return _mlp(p, _embed(p, x, y, cfg), cfg, drop, cache).unsqueeze(2)

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..tasks import TokenLayout, is_image
+from ..tasks import TokenLayout, get_task
 from .stacked import Params, ParamInit, activation, gather_rows, layer_norm, linear
 
 
@@ -46,10 +46,16 @@ class TransformerConfig:
     d_mlp: int = 512
     act: str = "relu"
     norm: str = "post"  # "post" (the paper's code), "pre", or "none"
+    n_inputs: int = 0  # a sequence task: its tokens per example (parity's bits), read before "="
 
     @property
     def d_head(self) -> int:
         return self.d_model // self.n_heads
+
+    @property
+    def n_ctx(self) -> int:
+        """Positions: ``x op y =``, or a sequence task's tokens and ``=``."""
+        return self.n_inputs + 1 if self.n_inputs else TokenLayout.SEQ_LEN
 
     @property
     def layout(self) -> TokenLayout:
@@ -58,7 +64,8 @@ class TransformerConfig:
 
 def check(cfg) -> None:
     """The constraints a RunConfig must meet for this model."""
-    if is_image(cfg.task):
+    task = get_task(cfg.task)
+    if task.vector and not task.sequence:
         raise ConfigError(f"task {cfg.task!r} reads images, which the transformer does not; use model 'mlp'")
     if cfg.d_model % cfg.n_heads:
         raise ConfigError(f"d_model {cfg.d_model} does not divide by n_heads {cfg.n_heads}")
@@ -67,7 +74,7 @@ def check(cfg) -> None:
 def param_shapes(cfg: TransformerConfig) -> dict[str, ParamInit]:
     D, H, dh, M, V = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.layout.d_vocab
     s = {"W_E": ParamInit((V, D), "embed", embedding=True),
-         "W_pos": ParamInit((TokenLayout.SEQ_LEN, D), "embed", embedding=True)}
+         "W_pos": ParamInit((cfg.n_ctx, D), "embed", embedding=True)}
     for l in range(cfg.n_layers):
         b = f"blocks.{l}."
         for n in "QKV":
@@ -250,9 +257,12 @@ class Prefix(NamedTuple):
     kv: list[tuple[Tensor, Tensor]]  # layers 1..L-1: keys and values of ``x op`` for every symbol x, (E, n, 2, H, dh)
 
 
-def prepare(p: Params, cfg: TransformerConfig) -> Prefix:
+def prepare(p: Params, cfg: TransformerConfig) -> Prefix | None:
     """The layer-0 tables, and the prefix per symbol (positions ``x op``, which causal attention keeps
-    independent of y) carried through the layers, keeping each later layer's keys and values."""
+    independent of y) carried through the layers, keeping each later layer's keys and values. None for a
+    sequence task, which takes the plain forward."""
+    if cfg.n_inputs:
+        return None
     lay, H, last = cfg.layout, cfg.n_heads, cfg.n_layers - 1
     t = _layer0_tables(p, cfg)
     sym_rows = _prefix_rows(lay, torch.arange(lay.n_symbols, device=t.resid.device).expand(t.resid.shape[0], -1))
@@ -315,10 +325,20 @@ def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig, pref
             return _unembed(p, _answer_row(p, l, cfg, suf, kx, vx), cfg)
 
 
+def sequence_tokens(x: Tensor, cfg: TransformerConfig) -> Tensor:
+    """A sequence task's examples as tokens: input vectors (E, N, n_inputs) of symbols (parity's 0 / 1 bits)
+    -> (E, N, n_inputs + 1), ending with ``=``."""
+    eq = torch.full((*x.shape[:-1], 1), cfg.layout.eq_token, dtype=torch.long, device=x.device)
+    return torch.cat([x.long(), eq], dim=-1)
+
+
 def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig,
                   drop: Callable[[Tensor], Tensor] | None = None, prepared: Prefix | None = None) -> Tensor:
     """Logits at the answer: x, y (E, N) -> (E, N, n_symbols). The fast path (``prepared``: ``prepare(p, cfg)``
-    reused); with dropout the plain forward (dropout touches every position)."""
+    reused); with dropout the plain forward (dropout touches every position). A sequence task's x are its
+    input vectors (E, N, n_inputs): the plain forward over their tokens and ``=``."""
+    if cfg.n_inputs:
+        return forward(p, sequence_tokens(x, cfg), cfg, drop)[:, :, -1]
     if drop is None:
         return forward_answer(p, x, y, cfg, prepared)
     return forward(p, cfg.layout.tokens(x, y), cfg, drop)[:, :, -1]
