@@ -193,3 +193,107 @@ def test_analysis_at_the_last_snapshot_equals_the_last_metrics_row(tmp_path, set
     columns = ("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm")
     assert {k: last[k] for k in columns} == {k: row[k] for k in columns}
     assert last["restricted_loss"] > 0 and last["sharpness"] == last["sharpness"]  # measured in the run's loss
+
+
+# -- multiplicative Fourier, group representations, parity (every task's own structure) ---------------------------
+
+
+def test_a_planted_multiplicative_frequency_is_found_exactly():
+    from groklab.analysis import multiplicative
+
+    p, k = 23, 4
+    logs = multiplicative.discrete_log(np.arange(p), p)
+    angle = 2 * math.pi * k * logs / (p - 1)
+    W = torch.tensor(np.stack([np.cos(angle), np.sin(angle)], 1))
+    W[0] = 0.0  # the zero residue has no logarithm
+    norms = multiplicative.multiplicative_norms(W)
+    assert fourier.key_frequencies(norms) == [k]
+    assert float(norms[k] ** 2 / (norms ** 2).sum()) == pytest.approx(1.0)
+    assert sorted(multiplicative.log_order(p).tolist()) == list(range(1, p))
+    assert multiplicative.monomial("custom", {"expression": "3 * x^2 / y", "modulus": 7}) == (2, -1)
+    assert multiplicative.monomial("custom", {"expression": "x + y", "modulus": 7}) is None
+    assert multiplicative.monomial("mul", {"modulus": 12}) is None  # Z_12^* is not cyclic
+
+
+GROUPS = ["S3", "S4", "S5", "S6", "A4", "A5", "A6", *[f"D{n}" for n in range(3, 31)], "Z2", "Z7", "Z12", "Z97",
+          "Z4xZ6", "S3xZ5", "D4xZ2xZ2", "A4xZ3", "Z10xZ100"]
+
+
+@pytest.mark.parametrize("name", GROUPS)
+def test_characters_of_every_offered_group_are_orthogonal(name):
+    from groklab.analysis.representations import character_table, conjugacy_classes, isotypic
+    from groklab.groups import get_group
+
+    g = get_group(name)
+    t = character_table(g)
+    n = g.order
+    gram = t.chars @ t.chars.conj().T
+    assert np.allclose(gram, n * np.eye(len(t.chars)), atol=1e-6 * n)  # first orthogonality
+    assert sum(d * d for d in t.degrees) == n and all(np.allclose(c[0], d) for c, d in zip(t.chars, t.degrees))
+    if n <= 200:
+        assert len(t.chars) == len(conjugacy_classes(g))
+        same_class = np.isclose(t.chars.conj().T @ t.chars, 0, atol=1e-6)  # second orthogonality: 0 across classes
+        cls = np.empty(n, int)
+        for i, c in enumerate(conjugacy_classes(g)):
+            cls[c] = i
+        assert np.array_equal(~same_class, cls[:, None] == cls[None, :])
+    iso = isotypic(name)
+    assert sum(iso.dims) == n and iso.names[0] in ("1a", "k0") or iso.names[0].startswith(("1a", "k0"))
+
+
+def test_an_embedding_that_lives_in_one_irrep_is_found_in_it():
+    from groklab.analysis.representations import irrep_shares, isotypic, key_irreps
+
+    iso = isotypic("S4")
+    target = iso.names.index("3a")
+    W = iso.projector([target]) @ torch.randn(24, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    shares = irrep_shares(W, iso).numpy()
+    assert shares[target] == pytest.approx(1.0) and key_irreps(shares, iso) == [target]
+    P = iso.projector([1, 2, 3])
+    assert torch.allclose(P @ P, P, atol=1e-10) and torch.allclose(P, P.T, atol=1e-12)
+
+
+def test_a_grokked_multiplication_uses_a_few_multiplicative_frequencies(tmp_path):
+    """x * y mod 23 (the quick setting): most of the embedding's norm ends in its key multiplicative frequencies,
+    their Gini rises several-fold, and the additive basis explains far less."""
+    cfg = RunConfig.from_dict({"task": "mul", "snapshots": 12}, preset="quick")
+    assert train(cfg, out=tmp_path / "run").summary["status"] == "generalized"
+    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
+    first, last = result["snapshots"][0], result["snapshots"][-1]
+    keys = result["multiplicative"]["key_frequencies"]
+    share = lambda s: np.sum(np.array(s["mult_norms"])[keys] ** 2) / np.sum(np.array(s["mult_norms"])[1:] ** 2)  # noqa: E731
+    assert 1 <= len(keys) <= 6 and share(last) > 0.6
+    assert last["mult_gini"] > 3 * first["mult_gini"] and last["mult_gini"] > 5 * last["fourier_gini"]
+    assert last["mult_restricted_loss"] < last["mult_excluded_loss"]
+
+
+def test_a_grokked_group_composition_uses_a_few_irreps(tmp_path):
+    """D12 (the symmetries of a 12-gon, order 24): its embedding ends in a few irreps, whose restricted loss is
+    far below the excluded one."""
+    cfg = RunConfig(task="group", group="D12", model="mlp", train_fraction=0.8, d_model=64, d_mlp=128, lr=1e-2,
+                    steps=5000, stop_patience=100, snapshots=12)
+    assert train(cfg, out=tmp_path / "run").summary["status"] == "generalized"
+    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
+    first, last = result["snapshots"][0], result["snapshots"][-1]
+    keys = [result["irreps"]["names"].index(k) for k in result["irreps"]["key_irreps"]]
+    assert keys and sum(last["irrep_shares"][k] for k in keys) > 0.6
+    assert last["irrep_gini"] > 3 * first["irrep_gini"]
+    assert last["irrep_restricted_loss"] < last["irrep_excluded_loss"]
+
+
+def test_parity_weight_moves_to_the_relevant_bits_before_test_accuracy_does(tmp_path):
+    """Barak et al.'s hidden progress: 3 relevant bits among 30, 500 strings to train on; while test accuracy is
+    still at chance, the first layer's weight share on the relevant bits has already grown well past its 3 / 30,
+    and the output's Walsh coefficient on their parity has left 0."""
+    cfg = RunConfig(task="parity", model="mlp", n_bits=30, parity_k=3, n_examples=1000, d_mlp=256, steps=1500,
+                    early_stop=False, snapshots=16)
+    train(cfg, out=tmp_path / "run")
+    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
+    snaps = result["snapshots"]
+    chance = 3 / 30
+    assert snaps[0]["relevant_share"] == pytest.approx(chance, rel=0.1) and abs(snaps[0]["walsh_parity"]) < 0.02
+    hidden = [s for s in snaps if s["val_acc"] < 0.6 and s["train_acc"] == 1.0]
+    assert hidden and max(s["relevant_share"] for s in hidden) > 1.3 * chance
+    assert max(s["walsh_parity"] for s in hidden) > 0.05
+    assert snaps[-1]["relevant_share"] > max(s["relevant_share"] for s in hidden)
+    assert result["parity"]["relevant_bits"] == sorted(result["parity"]["relevant_bits"])

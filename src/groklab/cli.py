@@ -384,6 +384,7 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     """Look inside a run: embeddings, Fourier progress measures, sharpness, softmax collapse, over its snapshots."""
     from .analysis import applicable, write_analysis
     from .rundir import load_config
+    from .tasks import params_of
 
     if (run is None) == (store is None):
         raise ConfigError("give a run directory, or --store and --run-id (not both)")
@@ -400,7 +401,7 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     cfg = load_config(run)
     logger = cfg.logger if logger is None else logger
     check_available(logger)
-    app_ = applicable(cfg.task)
+    app_ = applicable(cfg.task, params_of(cfg))
     typer.echo(f"{cfg.task} ({cfg.model}): " + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'no'}"
                                                          for k, v in app_.items()), err=True)
     from tqdm.auto import tqdm
@@ -431,6 +432,18 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     typer.echo(f"step {last['step']:,}: train acc {last['train_acc']:.3f}, val acc {last['val_acc']:.3f}"
                + (f", key frequencies {keys}, Fourier Gini {result['fourier_gini']:.2f}" if app_["fourier"] else "")
                + f", sharpness {last['sharpness']:.3g}")
+    if "multiplicative" in result:
+        m = result["multiplicative"]
+        typer.echo(f"multiplicative (generator {m['generator']}): key frequencies {m['key_frequencies']}, "
+                   f"Gini {m['gini']:.2f}; {m['zero_residue']}")
+    if "irreps" in result:
+        r = result["irreps"]
+        typer.echo(f"irreps of {r['group']}: key {', '.join(r['key_irreps'])}, Gini {r['gini']:.2f}")
+    if "parity" in result:
+        q = result["parity"]
+        share = "-" if q["relevant_share"] is None else f"{q['relevant_share']:.3f}"
+        typer.echo(f"parity of bits {q['relevant_bits']}: their first-layer weight share {share}, Walsh "
+                   f"coefficient {q['walsh_parity']:.3f}")
     ph = {k: v for k, v in result["phases"].items() if v}
     if ph:
         typer.echo("phases: " + "; ".join(f"{k.replace('_', ' ')} {a:,}-{b:,}" for k, (a, b) in ph.items()))

@@ -199,7 +199,10 @@ def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | No
 
     result, afigs = analysis_figures(run_dir, sharpness_examples=sharpness_examples)
     names = {"progress.png": "progress measures over the snapshots", "embeddings.png": "the embeddings",
-             "fourier.png": "the embedding's Fourier spectrum", "embeddings_over_time.png": "the embeddings over time"}
+             "fourier.png": "the embedding's Fourier spectrum", "embeddings_over_time.png": "the embeddings over time",
+             "fourier_multiplicative.png": "the embedding's multiplicative Fourier spectrum (discrete-log order)",
+             "multiplicative_planes.png": "the residues in the key multiplicative frequencies' planes",
+             "irreps.png": "the norm share per irreducible representation", "parity.png": "parity's hidden progress"}
     for name, fig in afigs.items():
         figs.append((f"{slug}-{name[:-4]}", f"{label}: {names.get(name, name)}", fig))
     return "" if result["n_snapshots"] else f"{label}: no snapshots, only its final weights analysed."

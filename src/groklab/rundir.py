@@ -14,6 +14,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,11 @@ def prepare(run_dir: Path, cfg: RunConfig, force: bool = False) -> None:
     created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        if force:
+        if force:  # nothing of the run it replaces may stay: its snapshots would be read as this run's
             for name in ("metrics.csv", "summary.json", "checkpoint.pt", "curves.png"):
                 (run_dir / name).unlink(missing_ok=True)
+            for folder in ("snapshots", "analysis", "tensorboard", "wandb"):
+                shutil.rmtree(run_dir / folder, ignore_errors=True)
         atomic_json(run_dir / "config.json", cfg.to_dict())
     except (OSError, StorageError) as e:
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):

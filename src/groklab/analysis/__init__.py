@@ -19,6 +19,7 @@ import io
 from pathlib import Path
 
 from .. import rundir
+from ..tasks import equation_of, get_task
 from ..errors import ConfigError
 from . import embeddings, fourier, sharpness
 from .progress import analyze, applicable, measure, phases
@@ -39,17 +40,28 @@ def analysis_figures(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, use_
         raise ConfigError(f"{str(run_dir)!r} has no checkpoint or snapshots to analyse")
     cfg = rundir.load_config(run_dir)
     result = analyze(run_dir, sharpness_examples=sharpness_examples, progress=progress)
-    title = f"{cfg.task}" + (f" mod {cfg.modulus}" if applicable(cfg.task)["fourier"] else "") + f", {cfg.model}"
+    app = result["applies"]
+    what = equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}") \
+        if get_task(cfg.task).fields else cfg.task + (f" mod {cfg.modulus}" if app["fourier"] else "")
+    title = f"{what}, {cfg.model}"
     files = rundir.snapshot_files(run_dir)
     final = rundir.load_snapshot(files[-1][1], run_dir) if files else rundir.load_model(run_dir)
     keys = result["key_frequencies"]
-    app = applicable(cfg.task)
-    figs = {"progress.png": figures.progress(result, rundir.read_metrics(run_dir), title=title)}
+    history = rundir.read_metrics(run_dir)
+    figs = {"progress.png": figures.progress(result, history, title=title)}
     if app["embeddings"]:
         figs["embeddings.png"] = figures.embeddings(final, cfg.task, keys, use_tsne=use_tsne,
                                                     title=f"{title}, step {result['snapshots'][-1]['step']:,}")
     if app["fourier"]:
         figs["fourier.png"] = figures.fourier(final, keys, title=title)
+    if app["multiplicative"]:
+        mkeys = result["multiplicative"]["key_frequencies"]
+        figs["fourier_multiplicative.png"] = figures.fourier(final, mkeys, title=title, multiplicative=True)
+        figs["multiplicative_planes.png"] = figures.multiplicative_planes(final, mkeys, title=title)
+    if app["irreps"]:
+        figs["irreps.png"] = figures.irreps(result, history, title=title)
+    if app["parity"]:
+        figs["parity.png"] = figures.parity(result, history, title=title)
     if len(files) > 1 and app["embeddings"]:
         pick = sorted({round(i * (len(files) - 1) / (min(strip, len(files)) - 1)) for i in range(min(strip, len(files)))})
         models = [(files[i][0], rundir.load_snapshot(files[i][1], run_dir)) for i in pick]

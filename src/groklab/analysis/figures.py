@@ -102,18 +102,104 @@ def embeddings_over_time(models: Sequence[tuple[int, object]], task: str, key: i
     return fig
 
 
-def fourier(model, keys: Sequence[int], title: str | None = None) -> Figure:
+def fourier(model, keys: Sequence[int], title: str | None = None, multiplicative: bool = False) -> Figure:
+    """The norm of the input embeddings and of the neuron-logit map in each frequency of Z_p (or, with
+    ``multiplicative``, of Z_p^* in discrete-log order), key ones in red."""
     from .embeddings import neuron_logit_map
+    from .multiplicative import multiplicative_norms
 
+    norm_of = multiplicative_norms if multiplicative else frequency_norms
     fig = Figure(figsize=(11, 3.4))
     axes = fig.subplots(1, 2)
     for ax, (name, W) in zip(axes, [("input embeddings", symbol_embeddings(model)),
                                     ("neuron-logit map", neuron_logit_map(model))]):
-        norms = frequency_norms(W).numpy()
+        norms = norm_of(W).numpy()
         k = np.arange(len(norms))
         ax.bar(k, norms, color=["tab:red" if i in keys else "0.6" for i in k], width=0.8)
-        ax.set(xlabel="frequency k of Z_p", ylabel="norm", title=f"{name}: norm per frequency (key in red)")
+        group = "Z_p^* (discrete-log order; 0 left out)" if multiplicative else "Z_p"
+        ax.set(xlabel=f"frequency k of {group}", ylabel="norm", title=f"{name}: norm per frequency (key in red)")
         ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def multiplicative_planes(model, keys: Sequence[int], title: str | None = None) -> Figure:
+    """The nonzero residues' input embeddings in the plane of each of the three strongest key multiplicative
+    frequencies: for a network that multiplies through discrete logarithms, residue x = g^l lands near angle
+    2 pi k l / (p - 1), a circle walked in discrete-log order."""
+    from .multiplicative import in_log_order, log_order
+
+    W = in_log_order(symbol_embeddings(model))
+    ks = strongest(W, keys, 3)
+    fig = Figure(figsize=(3.4 * max(1, len(ks)), 3.3))
+    axes = fig.subplots(1, max(1, len(ks)), squeeze=False)[0]
+    p = model.cfg.n_symbols
+    for ax, k in zip(axes, ks):
+        _plane(ax, frequency_plane(W, k), k, f"frequency {k} of Z_p^*\n(colour: {k} log x mod {p - 1})")
+    if not ks:
+        axes[0].text(0.5, 0.5, "no key frequency", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle((title + ": " if title else "") + f"residues in discrete-log order (generator "
+                 f"{int(log_order(p)[1]) if p > 2 else 1})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def irreps(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
+    """The embedding's and unembedding's norm share in each irrep's component at the last snapshot (a random
+    embedding's share is the component's dimension over |G|, the grey ticks), and the key irreps' shares and the
+    Gini over irreps across the snapshots beside validation accuracy."""
+    info, snaps = result["irreps"], result["snapshots"]
+    names, dims = info["names"], np.array(info["dims"], dtype=float)
+    fig = Figure(figsize=(13, 4))
+    ax, ax_t = fig.subplots(1, 2)
+    k = np.arange(len(names))
+    ax.bar(k - 0.2, snaps[-1]["irrep_shares"], width=0.4, label="input embeddings",
+           color=["tab:red" if n in info["key_irreps"] else "tab:blue" for n in names])
+    ax.bar(k + 0.2, snaps[-1]["irrep_shares_unembed"], width=0.4, color="0.6", label="unembedding rows")
+    ax.scatter(k, dims / dims.sum(), marker="_", s=200, color="k", label="a random embedding", zorder=3)
+    ax.set_xticks(k, names, rotation=45 if len(names) > 8 else 0, fontsize=8)
+    ax.set(ylabel="share of the squared norm", title=f"{info['group']}: share per irrep (key in red)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    steps = np.array([max(r["step"], 1) for r in snaps])
+    for name in info["key_irreps"]:
+        i = names.index(name)
+        ax_t.plot(steps, [r["irrep_shares"][i] for r in snaps], "o-", ms=3, label=f"share of {name}")
+    ax_t.plot(steps, [r["irrep_gini"] for r in snaps], "s--", ms=3, color="k", label="Gini over irreps")
+    if len(history):
+        ax_t.plot([max(r["step"], 1) for r in history], [r["val_acc"] for r in history], color=VAL, alpha=0.6,
+                  label="validation accuracy")
+    ax_t.set(xscale="log", ylim=(-0.02, 1.02), xlabel="optimization steps", title="over training")
+    ax_t.legend(fontsize=7)
+    ax_t.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def parity(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
+    """Sparse parity's hidden progress: the first layer's weight share on the relevant bits and the output's
+    Walsh coefficient on their parity, across the snapshots, beside test accuracy."""
+    info, snaps = result["parity"], result["snapshots"]
+    steps = np.array([max(r["step"], 1) for r in snaps])
+    fig = Figure(figsize=(7.5, 4))
+    ax = fig.subplots()
+    if snaps[-1].get("relevant_share") is not None:
+        ax.plot(steps, [r["relevant_share"] for r in snaps], "o-", ms=3, color="tab:blue",
+                label=f"first layer's weight share on the {len(info['relevant_bits'])} relevant bits")
+    ax.plot(steps, [r["walsh_parity"] for r in snaps], "s-", ms=3, color="tab:purple",
+            label="Walsh coefficient of the output on their parity")
+    if len(history):
+        hs = [max(r["step"], 1) for r in history]
+        ax.plot(hs, [r["val_acc"] for r in history], color=VAL, label="test accuracy")
+        ax.plot(hs, [r["train_acc"] for r in history], color=TRAIN, alpha=0.5, label="training accuracy")
+    ax.set(xscale="log", ylim=(-0.05, 1.02), xlabel="optimization steps",
+           title=f"relevant bits {info['relevant_bits']}: hidden progress")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -142,17 +228,33 @@ def progress(result: Mapping, history: Sequence[Mapping] = (), title: str | None
     if len(history):
         ax.plot(hist_steps, [r["train_loss"] for r in history], color=TRAIN, label="train loss")
         ax.plot(hist_steps, [r["val_loss"] for r in history], color=VAL, label="validation loss")
-    if "restricted_loss" in snaps[-1]:
-        ax.plot(steps, [r["restricted_loss"] for r in snaps], "o-", ms=3, color="tab:blue", label="restricted loss")
-        ax.plot(steps, [r["excluded_loss"] for r in snaps], "o-", ms=3, color="tab:brown",
-                label="excluded loss (train)")
-    ax.set(yscale="log", ylabel="loss", title="loss; restricted and excluded (key frequencies)")
+    what = "key frequencies"
+    for prefix, name in (("", "key frequencies"), ("mult_", "key multiplicative frequencies"),
+                         ("irrep_", "key irreps")):
+        if f"{prefix}restricted_loss" in snaps[-1]:
+            what = name
+            ax.plot(steps, [r[f"{prefix}restricted_loss"] for r in snaps], "o-", ms=3, color="tab:blue",
+                    label="restricted loss")
+            ax.plot(steps, [r[f"{prefix}excluded_loss"] for r in snaps], "o-", ms=3, color="tab:brown",
+                    label="excluded loss (train)")
+    ax.set(yscale="log", ylabel="loss", title=f"loss; restricted and excluded ({what})")
     ax = axes[0, 2]
-    if "fourier_gini" in snaps[-1]:
-        ax.plot(steps, [r["fourier_gini"] for r in snaps], "o-", ms=3, label="Gini, embedding")
-        ax.plot(steps, [r["neuron_logit_gini"] for r in snaps], "o-", ms=3, label="Gini, neuron-logit map")
-        ax.set(ylim=(0, 1))
-    ax.set(ylabel="Gini of the Fourier norms", title="Fourier sparsity")
+    sparsity = [(k, label) for k, label in (("fourier_gini", "Gini, embedding (Z_p)"),
+                                            ("neuron_logit_gini", "Gini, neuron-logit map (Z_p)"),
+                                            ("mult_gini", "Gini, embedding (Z_p^*)"),
+                                            ("mult_neuron_logit_gini", "Gini, neuron-logit map (Z_p^*)"),
+                                            ("irrep_gini", "Gini over irreps, embedding"),
+                                            ("relevant_share", "relevant bits' share, first layer"),
+                                            ("walsh_parity", "Walsh coefficient on the parity"))
+                if snaps[-1].get(k) is not None]
+    for k, label in sparsity:
+        ax.plot(steps, [r[k] for r in snaps], "o-", ms=3, label=label)
+    if sparsity:
+        ax.set(ylim=(min(0.0, min(r[k] for r in snaps for k, _ in sparsity)) - 0.02, 1.02))
+    else:
+        ax.text(0.5, 0.5, "no structure measure applies to this task", ha="center", va="center", fontsize=8,
+                transform=ax.transAxes)
+    ax.set(ylabel="Gini / share", title="structure: the network's sparsity in its task's basis")
     ax = axes[1, 0]
     ax.plot(steps, [r["weight_norm"] for r in snaps], "o-", ms=3, color="k")
     ax.set(ylabel="weight norm", title="total weight norm")

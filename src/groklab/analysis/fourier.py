@@ -82,30 +82,38 @@ def fourier_gini(W: Tensor) -> float:
 LINEAR_TASKS = {"add": 1, "sub": -1}  # z = x + sign * y
 
 
-def _directions(p: int, sign: int, freqs: list[int]) -> Tensor:
-    """(2 * len(freqs), p * p) orthonormal directions cos / sin(2 pi k (x + sign y) / p) over the table's pairs."""
-    x, y = torch.meshgrid(torch.arange(p, dtype=torch.float64), torch.arange(p, dtype=torch.float64), indexing="ij")
-    s = (x + sign * y).flatten()
+def _directions(s: Tensor, m: int, freqs: list[int]) -> Tensor:
+    """(r, n) orthonormal directions spanning cos / sin(2 pi k s / m) over n rows of phases ``s`` (in Z_m)."""
+    s = s.to(torch.float64)
     rows = []
     for k in freqs:
-        rows.append(torch.cos(2 * math.pi * k * s / p))
-        if 2 * k != p:
-            rows.append(torch.sin(2 * math.pi * k * s / p))
-    d = torch.stack(rows) if rows else torch.zeros(0, p * p, dtype=torch.float64)
-    return d / d.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        rows.append(torch.cos(2 * math.pi * k * s / m))
+        if 2 * k != m:
+            rows.append(torch.sin(2 * math.pi * k * s / m))
+    if not rows:
+        return torch.zeros(0, len(s), dtype=torch.float64)
+    q, r = torch.linalg.qr(torch.stack(rows).T)  # orthonormal even where the phases are not evenly spread
+    return q[:, r.diagonal().abs() > 1e-9].T
+
+
+def project_on_phases(logits: Tensor, s: Tensor, m: int, freqs: list[int]) -> tuple[Tensor, Tensor]:
+    """Split logits (n, V), one row per pair, into the part on the key frequencies ``freqs`` of the pairs'
+    phases ``s`` (n,) in Z_m (for each answer column: its cos / sin(2 pi k s / m) components; plus the mean over
+    the rows) and the rest. Returns (restricted, excluded), restricted + excluded = logits + the mean (kept by
+    both)."""
+    L = logits.detach().double()
+    mean = L.mean(0, keepdim=True)
+    D = _directions(s, m, freqs)
+    on_keys = D.T @ (D @ (L - mean))
+    return (mean + on_keys).float(), (L - on_keys).float()
 
 
 def project_logits(logits: Tensor, task: str, freqs: list[int]) -> tuple[Tensor, Tensor]:
-    """Split the logits of the full table, (p * p, p) with rows in (x, y) order, into the part on the key
-    frequencies of x +/- y (for each answer z: the cos / sin(k (x + y)) components, which span
-    cos(k (x + y - z)); plus the mean over the table) and the rest. Returns (restricted, excluded) logits,
-    restricted + excluded = logits + the mean (kept by both)."""
+    """``project_on_phases`` for the full table of x +/- y mod p, (p * p, p) with rows in (x, y) order: the key
+    frequencies of x +/- y (for each answer z, the cos / sin(k (x + y)) components span cos(k (x + y - z)))."""
     p = logits.shape[1]
-    L = logits.detach().double()
-    mean = L.mean(0, keepdim=True)
-    D = _directions(p, LINEAR_TASKS[task], freqs)
-    on_keys = D.T @ (D @ (L - mean))
-    return (mean + on_keys).float(), (L - on_keys).float()
+    x, y = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    return project_on_phases(logits, (x + LINEAR_TASKS[task] * y).flatten() % p, p, freqs)
 
 
 def restricted_excluded_loss(logits: Tensor, answers: Tensor, train_mask: Tensor, task: str,
