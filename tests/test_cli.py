@@ -110,7 +110,7 @@ def test_finished_run_is_not_overwritten_without_force(tmp_path, capsys):
 def test_tasks_list_and_show(capsys):
     assert main(["tasks"]) == 0
     listing = capsys.readouterr().out
-    assert "div_odd_sub" in listing and "s5_conj" in listing and "14400" in listing
+    assert "div_odd_sub" in listing and "s5_conj" in listing and "14,400" in listing and "set by its options" in listing
     assert main(["tasks", "show", "add", "--modulus", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "x,y,z" and len(lines) == 26 and lines[-1] == "4,4,3"

@@ -506,17 +506,21 @@ def tasks_list(ctx: typer.Context,
         return
     from .tasks import all_tasks, check_modulus, n_examples
 
-    typer.echo(f"{'id':<12} {'equation':<60} table size (p = {modulus})")
+    rows = []
     for t in all_tasks().values():
         if t.fields:
-            size = "set by " + ", ".join(_flag(f) for f in t.fields if f != "seed")
+            size = "set by its options"
         else:
             try:
                 check_modulus(t.id, modulus)
                 size = f"{n_examples(t.id, modulus):,}"
             except ConfigError:
                 size = "needs a prime modulus"
-        typer.echo(f"{t.id:<12} {t.equation:<60} {size}")
+        rows.append((t.id, t.equation, size))
+    w_id, w_eq = (max(len(r[i]) for r in rows) for i in (0, 1))
+    typer.echo(f"{'id':<{w_id}}  {'equation':<{w_eq}}  table size (p = {modulus})")
+    for tid, equation, size in rows:
+        typer.echo(f"{tid:<{w_id}}  {equation:<{w_eq}}  {size}")
 
 
 @tasks_app.command("show")
