@@ -102,7 +102,8 @@ def main() -> None:
     for name, (over, search) in methods.items():
         best, trials = {}, 0
         if search:
-            best, _, _ = tune(tunings[name], args.store)
+            outcome = tune(tunings[name], args.store)
+            best = outcome.best if outcome.best is not None else outcome.closest  # said in the table's column
             trials = args.trials
         if args.tune_only:
             continue

@@ -71,6 +71,7 @@ def test_safetensors_export_loads_back_into_the_same_model(pre_run, tmp_path):
     model = rundir.load_model(pre_run)
     assert main(["export", str(pre_run), "--to", "safetensors", str(tmp_path / "st")]) == 0
     assert sorted(p.name for p in (tmp_path / "st").iterdir()) == ["config.json", "model.safetensors"]
+    assert (tmp_path / "st").stat().st_mode & 0o777 == pre_run.stat().st_mode & 0o777  # as a run directory is
     meta = json.loads((tmp_path / "st" / "config.json").read_text())
     assert meta["step"] == 150 and meta["config"]["norm"] == "pre"
     back = load_safetensors(tmp_path / "st")

@@ -201,3 +201,40 @@ def test_runs_command_refuses_bad_status_and_unwritable_csv_in_one_line(tmp_path
     import pandas as pd
 
     assert len(pd.read_csv(tmp_path / "r.csv")) == 8 and "weight_decay" in pd.read_csv(tmp_path / "r.csv").columns
+
+
+def test_one_colour_per_setting_in_every_figure_and_dataframes_are_rows(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from groklab import RunConfig
+    from groklab.plots import FIGURES, Palette, compare, data_efficiency, selection
+    from groklab.store import Store
+
+    store = Store(tmp_path / "s.db")
+    row = {"step": 0, "train_loss": 1.0, "train_acc": 0.1, "val_loss": 1.0, "val_acc": 0.1, "weight_norm": 1.0,
+           "lr": 1e-3, "elapsed_s": 0.0}
+    for wd in (1.0, 0.0):  # weight decay 1 first: in each figure's own order it would take the first colour
+        for f in (0.3, 0.6):
+            cfg = RunConfig(task="add", modulus=7, train_fraction=f, weight_decay=wd)
+            store.finish_run(cfg, {"task": "add", "modulus": 7, "train_fraction": f, "seed": 0, "steps_run": 10,
+                                   "status": "budget_exhausted", "best_val_acc": f * (1 + wd),
+                                   "step_val_acc_99": 5 if wd else None, "step_train_acc_99": 2}, [row])
+    runs = store.runs()
+    sel = selection(store, runs, [runs[0]["id"], runs[2]["id"]])
+    colour_of = {}  # figure -> {weight decay in the line's label: colour}
+    for name in ("data-efficiency", "best-val", "curves"):
+        fig = FIGURES[name].draw(sel)
+        colour_of[name] = {("1" if "weight_decay=1" in ln.get_label() else "0"): to_hex(ln.get_color())
+                           for ln in fig.axes[0].get_lines() if "weight_decay=" in ln.get_label()}
+    wd1 = [r for r in runs if r["config"].find('"weight_decay": 1.0') >= 0]
+    wd0 = [r for r in runs if r not in wd1]
+    fig = compare({"no decay": wd0, "decay 1": wd1}, palette=sel.palette)
+    colour_of["compare"] = {("1" if ln.get_label() == "decay 1" else "0"): to_hex(ln.get_color())
+                            for ln in fig.axes[0].get_lines() if ln.get_label() in ("decay 1", "no decay")}
+    assert all(c == colour_of["best-val"] for c in colour_of.values()), colour_of
+    assert colour_of["best-val"]["1"] != colour_of["best-val"]["0"]
+    assert Palette(runs)(wd1[0]) == sel.palette(wd1[1])
+    # a DataFrame of the store (Store.to_dataframe) is what the figures take as well
+    fig = data_efficiency(store.to_dataframe())
+    assert {ln.get_label() for ln in fig.axes[0].get_lines()} >= {
+        "add, weight_decay=1: validation", "add, weight_decay=0: validation"}

@@ -133,3 +133,16 @@ def test_a_metrics_file_with_a_step_written_twice_reads_one_row_per_step(tmp_pat
     data = rundir.metrics_csv(rows) + rundir.metrics_row(rows[1]) + rundir.metrics_row(rows[2])
     (tmp_path / "metrics.csv").write_bytes(data)
     assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [0, 10, 20]
+
+
+def test_reading_commands_never_make_a_store_of_an_empty_file(tmp_path, capsys):
+    from groklab.cli import main
+
+    empty = tmp_path / "zero.db"
+    empty.write_bytes(b"")
+    for args in (["plot", "best-val", "--store", str(empty), "-o", str(tmp_path / "b.png")],
+                 ["runs", "--store", str(empty)], ["report", "--store", str(empty), "-o", str(tmp_path / "r")]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is not a groklab store (an empty file)" in err, err
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["zero.db"]

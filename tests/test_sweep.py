@@ -75,12 +75,14 @@ def test_sweep_writes_every_run_and_a_rerun_skips_them(tmp_path, capsys):
     f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1], "task": ["add", "mul"]})
     store = tmp_path / "s.db"
     assert main(["sweep", str(f), "--store", str(store), "--workers", "1", "--quiet"]) == 0
-    assert "4 runs: 0 already finished, 4 run now" in capsys.readouterr().out
+    assert "4 runs: 0 already finished, 4 run now; 4 budget exhausted; store:" in capsys.readouterr().out
     rows = Store(store).runs()
     assert len(rows) == 4 and all(r["status"] == "budget_exhausted" and r["steps_run"] == 40 for r in rows)
     stamps = {r["config_hash"]: r["updated_at"] for r in rows}
-    assert main(["sweep", str(f), "--store", str(store), "--quiet"]) == 0
-    assert "4 runs: 4 already finished, 0 run now" in capsys.readouterr().out
+    assert main(["sweep", str(f), "--store", str(store)]) == 0
+    printed = capsys.readouterr()
+    assert "4 runs: 4 already finished, 0 run now; 4 budget exhausted;" in printed.out
+    assert "run/s" not in printed.err  # a finished sweep draws no bar
     assert {r["config_hash"]: r["updated_at"] for r in Store(store).runs()} == stamps
     assert main(["plot", "data-efficiency", "--store", str(store), "-o", str(tmp_path / "f.png")]) == 0
     assert main(["plot", "curves", "--store", str(store), "-o", str(tmp_path / "c.png")]) == 0

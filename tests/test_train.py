@@ -142,15 +142,23 @@ def test_events_describe_a_run_that_generalized_without_fitting_its_training_set
     assert describe(s) == "generalized at step 400 but never fit 99% of its training answers (final training accuracy 0.850)"
 
 
-def test_the_progress_bar_ends_where_an_early_stop_will(tiny):
-    from groklab.train import RunState, _expected_end
+def test_the_progress_bar_says_the_phase_not_an_eta_to_the_budget(tiny):
+    from groklab.train import RunState
 
     run = RunState(tiny, None)
-    assert _expected_end([run]) == tiny.steps
-    run.streak_start = 700  # validation accuracy has held 99% since step 700
-    assert _expected_end([run]) == 800  # 700 + stop_patience 100, at an evaluation (every 100 steps there)
-    assert _expected_end([run, RunState(tiny.replace(steps=5000, seed=1), None)]) == 5000
-    assert _expected_end([RunState(tiny.replace(early_stop=False), None, streak_start=700)]) == tiny.steps
+    assert run.phase(None) == "starting"
+    row = {"step": 100, "train_loss": 1.0, "val_loss": 3.0, "weight_norm": 10.0, "train_acc": 0.5, "val_acc": 0.1}
+    run.record(row)
+    assert run.phase(20.0).startswith("memorizing (train 0.500, val 0.100)")
+    run.record({**row, "step": 200, "train_acc": 1.0})
+    assert run.phase(20.0).startswith("memorized at 200, waiting to generalize")
+    run.record({**row, "step": 700, "train_acc": 1.0, "val_acc": 0.995})
+    run.record({**row, "step": 760, "train_acc": 1.0, "val_acc": 0.995})
+    # stop_patience 100: 40 more updates after step 760, 2 s at 20 updates/s
+    assert run.phase(20.0).startswith("generalized at 700, holding 99% 40 more updates, ~2 s")
+    free = RunState(tiny.replace(early_stop=False), None)
+    free.record({**row, "train_acc": 1.0, "val_acc": 1.0})
+    assert free.phase(None).startswith("val >= 0.99 since 100")
 
 
 def test_resume_policy_is_the_librarys(tiny, tmp_path):

@@ -14,13 +14,14 @@ FILE = """
 task = "add"
 modulus = 11
 train_fraction = 0.8
+model = "mlp"
 d_model = 32
 d_mlp = 64
-lr = 3e-3
-steps = 200
+weight_decay = 1.0
+steps = 2000
 stop_patience = 20
 [search]
-lr = { low = 1e-3, high = 1e-2, log = true }
+lr = { low = 1e-2, high = 3e-2, log = true }
 warmup_steps = { choices = [10, 30] }
 [tune]
 trials = 2
@@ -32,19 +33,44 @@ def test_tune_searches_writes_every_trial_to_the_store_and_replays(tmp_path, cap
     f = tmp_path / "t.toml"
     f.write_text(FILE)
     tuning = load_tuning(f)
-    best, value, table = tune(tuning, tmp_path / "t.db")
+    outcome = tune(tuning, tmp_path / "t.db")
+    best, value, table = outcome.best, outcome.value, outcome.table
     assert len(table) == 2 and set(table.columns) >= {"trial", "lr", "warmup_steps", "objective"}
-    assert value == table["objective"].min() and best["warmup_steps"] in (10, 30) and 1e-3 <= best["lr"] <= 1e-2
+    assert value == table["objective"].min() and best["warmup_steps"] in (10, 30) and 1e-2 <= best["lr"] <= 3e-2
     assert len(Store(tmp_path / "t.db").runs()) == 2 * 2
     # the objective is the median step to 99% over the seeds, read from the store
     rows = [Store(tmp_path / "t.db").get(tuning.config(best, s)) for s in (0, 1)]
     assert objective_value(rows) == value
     # the same command again replays the same trials from the store
     assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "-o", str(tmp_path / "best.toml")]) == 0
-    assert "2 trials x 2 seeds" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 trials x 2 seeds" in out and "99% validation accuracy held from step" in out
     assert len(Store(tmp_path / "t.db").runs()) == 4
     best_cfg = RunConfig.from_toml(tmp_path / "best.toml")
     assert best_cfg.lr == pytest.approx(best["lr"]) and best_cfg.warmup_steps == best["warmup_steps"]
+
+
+def test_a_search_where_nothing_reached_99_names_no_best_and_writes_none(tmp_path, capsys):
+    f = tmp_path / "t.toml"
+    f.write_text(FILE.replace("steps = 2000", "steps = 20"))  # 20 updates: no trial generalizes
+    args = ["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "-o", str(tmp_path / "best.toml")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "no trial reached 99% validation accuracy within its 20 updates: none is best" in out
+    assert "not written" in out and not (tmp_path / "best.toml").exists()
+    assert main(args + ["--force"]) == 0  # replayed from the store; the closest trial written on request
+    assert RunConfig.from_toml(tmp_path / "best.toml").steps == 20
+
+
+@pytest.mark.parametrize("tables, message", [
+    ("[axes]\nlr = [1e-3, 3e-3]\n", "a tune file searches a [search] space instead of sweeping [axes]"),
+    ("[search]\nlr = { low = 1e-3, high = 1e-2 }\n[tune]\nseeds = \"0,1\"\n", "e.g. seeds = [0, 1, 2]"),
+])
+def test_tune_files_that_look_like_sweep_files_are_told_what_to_write(tmp_path, capsys, tables, message):
+    f = tmp_path / "t.toml"
+    f.write_text('[base]\ntask = "add"\nmodulus = 7\n' + tables)
+    assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_objective_counts_never_as_twice_the_budget():

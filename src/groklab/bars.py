@@ -14,11 +14,13 @@ def pace() -> dict:
     return {} if sys.stderr.isatty() else {"mininterval": 30.0, "maxinterval": 60.0}
 
 
-def training_bar(total: int, initial: int):
-    """A training's bar over updates (its total is moved as the expected end moves)."""
+def training_bar(budget: int, initial: int):
+    """A training's bar: updates done, elapsed time, updates/s and the run's phase (the postfix); no ETA to the
+    budget, which an early stop makes meaningless (the phase says how many updates the stop rule still needs)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05, **pace())
+    return tqdm(initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
+                bar_format="{n_fmt}/" + f"{budget:,}" + " steps [{elapsed}, {rate_fmt}] {postfix}", **pace())
 
 
 def sweep_bar(total: int, finished: int):

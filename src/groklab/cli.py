@@ -17,6 +17,7 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 
 from . import rundir
 from .analysis.sharpness import SHARPNESS_EXAMPLES
+from .bars import pace
 from .rundir import FINISHED
 from .config import RunConfig, check_keys, parse_value, preset_names, read_toml
 from .errors import ConfigError
@@ -90,6 +91,13 @@ def read_config_file(path: Path) -> tuple[dict, str | None]:
 def build_config(preset: str | None, config: Path | None, flags: dict) -> RunConfig:
     """defaults <- preset (--preset, else the config file's, else paper) <- config file <- flags."""
     values, file_preset = read_config_file(config) if config else ({}, None)
+    if preset and config:
+        from .config import load_preset
+
+        if set(load_preset(preset)) <= set(values):
+            raise ConfigError(f"--preset {preset} would change nothing: config file {str(config)!r} sets every field "
+                              "it sets (a run's config.json holds them all); leave out --preset, or give the fields "
+                              "to change as flags")
     for k, v in flags.items():
         if v is not None:
             values[k] = parse_value(k, v) if k == "batch_size" else v  # the one flag typed "int | str"
@@ -167,7 +175,7 @@ def sweep(
 ):
     """Run a sweep into a store; running it again skips finished runs and resumes interrupted ones."""
     from .grid import load_sweep, parse_axis
-    from .sweep import run_sweep
+    from .sweep import outcome_line, run_sweep
 
     overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
     if file is None and not overrides:
@@ -177,7 +185,7 @@ def sweep(
                         max_ensemble=ensemble, runs_root=runs_dir, progress=not quiet, threads=parse_threads(threads),
                         ship_runs=ship_runs)
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
-               + _busy(counts) + f"; store: {store}")
+               + _busy(counts) + f"; {outcome_line(counts)}; store: {store}")
 
 
 @app.command()
@@ -206,6 +214,7 @@ def compare(
     from .compare import format_table, load_comparison, run_comparison
     from .grid import parse_axis
     from .plots import compare as draw
+    from .sweep import outcome_line
 
     overrides = {k: parse_axis(k, v) for k, v in axes.items() if v is not None}
     comparison = load_comparison(file, overrides)
@@ -219,7 +228,8 @@ def compare(
         outcome.table.to_csv(csv, index=False)
     counts = outcome.counts
     typer.echo(f"{len(comparison.variants)} variants, {counts['total']} runs: {counts['skipped']} already finished, "
-               f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s" + _busy(counts) + f"; store: {store}")
+               f"{counts['ran']} run now in {time.perf_counter() - t0:.0f} s" + _busy(counts)
+               + f"; {outcome_line(counts)}; store: {store}")
     typer.echo(format_table(outcome.table))
     _save(draw(outcome.results, title=outcome.saved.title), output)
 
@@ -247,6 +257,8 @@ def tune(
     trials: Optional[int] = typer.Option(None, help="number of trials (default: the file's, else 20)"),
     workers: Optional[int] = typer.Option(None, help="local worker processes (default: the CPU cores)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the best config as TOML here"),
+    force: bool = typer.Option(False, help="with -o when no trial reached 99%: write the trial with the highest "
+                                           "best validation accuracy"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ):
     """Search hyper-parameters for the fewest updates to 99% validation accuracy (median over the seeds), with
@@ -257,15 +269,33 @@ def tune(
     if output is not None:
         _check_folder(output)
     t0 = time.perf_counter()
-    best, value, table = _stoppable(run_tune, tuning, store, workers=workers, progress=not quiet,
-                                    said="tuning interrupted; the same command replays the finished trials and goes on")
-    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s; "
-               f"best: {best} -> median step to 99% validation accuracy {value:g}")
+    outcome = _stoppable(run_tune, tuning, store, workers=workers, progress=not quiet,
+                         said="tuning interrupted; the same command replays the finished trials and goes on")
+    typer.echo(outcome.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s")
+    chosen = outcome.best
+    if chosen is None:
+        closest = outcome.closest
+        typer.echo(f"no trial reached 99% validation accuracy within its {outcome.budget:,} updates: none is best "
+                   f"(highest median best validation accuracy: {_params(closest)}); give more updates or a wider "
+                   "space")
+        if output is not None and not force:
+            typer.echo(f"{output} not written: nothing reached the target (--force writes the closest trial)")
+            return
+        chosen = closest
+    else:
+        row = outcome.table.loc[outcome.table["objective"] == outcome.value].iloc[0]
+        typer.echo(f"best: {_params(chosen)} -> 99% validation accuracy held from step {outcome.value:,.0f} "
+                   f"(median over {row['seeds']} seeds; {row['reached']} of them reached it"
+                   + ("; the others counted at twice the budget" if row["reached"] < row["seeds"] else "") + ")")
     if output is not None:
-        cfg = tuning.config(best, tuning.seeds[0])
+        cfg = tuning.config(chosen, tuning.seeds[0])
         rundir.atomic_write(Path(output), cfg.to_toml().encode())
         typer.echo(f"wrote {output}")
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 def _check_output(output: Path) -> None:
@@ -404,17 +434,19 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
     app_ = applicable(cfg.task, params_of(cfg))
     typer.echo(f"{cfg.task} ({cfg.model}): " + ", ".join(f"{k.replace('_', ' ')} {'yes' if v else 'no'}"
                                                          for k, v in app_.items()), err=True)
-    from tqdm.auto import tqdm
-
-    bar = None if quiet else tqdm(unit="snapshot", dynamic_ncols=True)
+    bars = []  # a bar over the snapshots, made at the first one (none for a run without snapshots)
 
     def tick(i: int, n: int) -> None:
-        if bar is not None:
-            bar.total = n
-            bar.update(1)
+        if quiet or n < 2:
+            return
+        if not bars:
+            from tqdm.auto import tqdm
+
+            bars.append(tqdm(total=n, unit="snapshot", dynamic_ncols=True, **pace()))
+        bars[0].update(1)
 
     result = write_analysis(run, out, sharpness_examples=sharpness_examples, use_tsne=tsne, progress=tick)
-    if bar is not None:
+    for bar in bars:
         bar.close()
     if logger != "none":
         from .loggers import Loggers

@@ -18,6 +18,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from . import loggers
@@ -149,11 +150,18 @@ class RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], preset: str | None = None) -> "RunConfig":
-        """Build from a mapping (over a preset's values when given); unknown keys are refused."""
+    def from_dict(cls, data: dict[str, Any], preset: str | None = None, loose: Collection[str] = ()) -> "RunConfig":
+        """Build from a mapping (over a preset's values when given); unknown keys are refused. A field that means
+        nothing for the run (``inapplicable``: ``n_heads`` of an MLP, ``muon_lr`` without Muon) is refused when
+        ``data`` gives it, and left at its default when the preset or a key of ``loose`` does (a preset, or a
+        sweep's base, is a starting point for runs it does not fully describe), so no config stores it."""
         values = load_preset(preset) if preset else {}
         check_keys(data, "config")
+        loose = {*(k for k in values if k not in data), *loose}
         values.update(data)
+        for name in inapplicable(values):
+            if name in loose:
+                values.pop(name)
         return cls(**values)
 
     @classmethod
@@ -179,6 +187,13 @@ class RunConfig:
 
 
 TASK_FIELDS = ("expression", "group", "group_op", "n_bits", "parity_k", "n_examples")  # read by some tasks only
+# fields read by some update rules only (optimizer -> its own fields; beta1, beta2, eps: not SGD's)
+OPTIMIZER_FIELDS = {"muon_lr": ("muon",), "muon_momentum": ("muon",), "momentum": ("sgd",),
+                    "beta1": ("adamw", "adam", "muon"), "beta2": ("adamw", "adam", "muon"),
+                    "eps": ("adamw", "adam", "muon")}
+# fields that only mean something while another is switched on: field -> (the switch, its "off" test)
+SWITCHED = {"grokfast_alpha": ("grokfast_lamb", lambda v: v == 0), "grokfast_ma_window": ("grokfast_ma_lamb",
+            lambda v: v == 0), "decay_to_init": ("weight_decay", lambda v: v == 0)}
 NOT_IDENTITY = {"device", "checkpoint_every", "snapshots", "logger"}  # where and what a run writes, not what it computes
 # the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
 HASHED_SINCE_0_1 = frozenset((
@@ -237,6 +252,38 @@ def _type_ok(value, annotation: str) -> bool:
     return True
 
 
+def inapplicable(values: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of a config (a mapping of fields over the defaults) set away from their default where they mean
+    nothing for the run, each with why: another task's, another model's or another update rule's settings, a
+    switch's companion with the switch off. Such a field is never stored: it would change the run's identity and
+    nothing else."""
+    get = lambda k: values.get(k, FIELDS[k].default)  # noqa: E731
+    out: dict[str, str] = {}
+
+    def set_(k):
+        return k in values and values[k] != FIELDS[k].default
+
+    task = values.get("task", FIELDS["task"].default)
+    if task in all_tasks():
+        for name in TASK_FIELDS:
+            if set_(name) and name not in get_task(task).fields:
+                users = [t.id for t in all_tasks().values() if name in t.fields]
+                out[name] = f"does not apply to task {task!r}; only to task {', '.join(users)}"
+    model = get("model")
+    if model in MODELS:
+        for name in sorted({f for spec in MODELS.values() for f in spec.fields} - set(MODELS[model].fields)):
+            if set_(name):
+                users = [m for m, spec in MODELS.items() if name in spec.fields]
+                out[name] = f"does not apply to model {model!r}; only to model {', '.join(users)}"
+    for name, rules in OPTIMIZER_FIELDS.items():
+        if set_(name) and get("optimizer") not in rules:
+            out[name] = f"does not apply to optimizer {get('optimizer')!r}; only to optimizer {', '.join(rules)}"
+    for name, (switch, off) in SWITCHED.items():
+        if set_(name) and off(get(switch)):
+            out[name] = f"does nothing while {switch} is {get(switch)!r}"
+    return out
+
+
 def _validate(cfg: RunConfig) -> None:
     for f in fields(cfg):
         v = getattr(cfg, f.name)
@@ -261,12 +308,8 @@ def _validate(cfg: RunConfig) -> None:
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} {v!r} is outside [0, 1)")
     loggers.parse(cfg.logger)
-    task = get_task(cfg.task)
-    for name in TASK_FIELDS:  # a task's own settings only where they mean something, so none is saved unread
-        if name not in task.fields and getattr(cfg, name) != FIELDS[name].default:
-            users = [t.id for t in all_tasks().values() if name in t.fields]
-            raise ConfigError(f"{name} {getattr(cfg, name)!r} does not apply to task {cfg.task!r}; only to "
-                              f"task {', '.join(users)}")
+    for name, why in inapplicable(cfg.to_dict()).items():  # settings only where they mean something: none saved unread
+        raise ConfigError(f"{name} {getattr(cfg, name)!r} {why}")
     check_task(cfg.task, cfg.modulus, **cfg.task_params)
     MODELS[cfg.model].check(cfg)
     split_sizes(cfg.table_size, cfg.train_fraction)

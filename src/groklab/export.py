@@ -63,10 +63,11 @@ def _check_out(out: Path) -> Path:
 def _write(out: Path, files: dict[str, bytes]) -> None:
     """Write every file into a new folder, or nothing: a failure leaves no half-written export."""
     import shutil
-    import tempfile
+
+    from .rundir import folder_beside
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = folder_beside(out)
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)

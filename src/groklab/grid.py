@@ -32,7 +32,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import FIELDS, RunConfig, check_keys, parse_value, read_toml
+from .config import FIELDS, RunConfig, check_keys, inapplicable, parse_value, read_toml
 from .errors import ConfigError
 
 # the top-level keys of a sweep file, with what each holds
@@ -98,15 +98,24 @@ class Sweep:
 
     def configs(self) -> list[RunConfig]:
         """Every combination of the axes (and rows of the zipped fields) over the base, validated; duplicates
-        removed."""
+        removed. A field that means nothing for some combinations (``config.inapplicable``: ``n_heads`` where
+        the model axis says mlp) is left out of those; one that means nothing for any is refused."""
         names = list(self.axes)
         rows = [dict(zip(self.zipped, vals)) for vals in zip(*self.zipped.values())] if self.zipped else [{}]
-        out, seen = [], set()
+        out, seen, used, unused = [], set(), set(), {}
         for combo, row in itertools.product(itertools.product(*(self.axes[n] for n in names)), rows):
-            cfg = RunConfig.from_dict({**self.base, **row, **dict(zip(names, combo))}, preset=self.preset)
+            values = {**self.base, **row, **dict(zip(names, combo))}
+            left_out = inapplicable(values)
+            used.update(k for k in values if k not in left_out)
+            for k, why in left_out.items():
+                unused.setdefault(k, f"sweep: none of its runs uses {k} {values[k]!r}: it {why}")
+            cfg = RunConfig.from_dict(values, preset=self.preset, loose=left_out)
             if cfg.hash() not in seen:
                 seen.add(cfg.hash())
                 out.append(cfg)
+        for k, message in unused.items():
+            if k not in used:
+                raise ConfigError(message)
         return out
 
     def with_base(self, overrides: dict) -> "Sweep":
@@ -114,9 +123,9 @@ class Sweep:
         return Sweep({**self.base, **overrides}, self.axes, self.preset, self.zipped)
 
 
-def read_tables(path: str | Path, kind: str, allowed: dict[str, str]) -> dict:
-    """A sweep-like file's top-level tables, refusing a key not in ``allowed`` (named in the error)."""
-    data = read_toml(path, kind)
+def read_tables(path: str | Path, kind: str, allowed: dict[str, str], data: dict | None = None) -> dict:
+    """A sweep-like file's top-level tables (``data``: already read), refusing a key not in ``allowed``."""
+    data = read_toml(path, kind) if data is None else data
     unknown = set(data) - set(allowed)
     if unknown:
         raise ConfigError(f"{kind} {str(path)!r}: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(allowed)}")

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .errors import ConfigError
-from .queries import ARCH_FIELDS, by_setting, config_of, fmt_value, run_labels, varying
+from .queries import ARCH_FIELDS, by_setting, config_of, fmt_value, run_labels, setting_label, varying
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,6 +42,26 @@ if TYPE_CHECKING:
 TRAIN, VAL = "tab:red", "tab:green"
 
 
+class Palette:
+    """One colour per setting (a store row's task and the fields that vary between ``runs``, not its training
+    fraction or seed), the same in every figure drawn with it: a report colours weight decay 1 alike in its
+    curves, data-efficiency, best-validation and compare figures."""
+
+    def __init__(self, runs: Sequence[Mapping]):
+        self.fields = varying(runs, exclude=("train_fraction",))
+        self.keys = sorted(by_setting(runs, exclude=("train_fraction",)))
+
+    def setting(self, row: Mapping) -> str:
+        return setting_label(row, self.fields)
+
+    def __call__(self, row: Mapping):
+        key = self.setting(row)
+        if key not in self.keys:  # a row the palette was not built from: the next colour
+            self.keys.append(key)
+        i = self.keys.index(key)
+        return f"C{i % 10}" if len(self.keys) <= 10 else _TAB20(i % 20)
+
+
 def new_figure(**kwargs) -> Figure:
     """A matplotlib Figure (object API: no pyplot, no backend chosen, no global figure state)."""
     from matplotlib.figure import Figure
@@ -48,10 +69,12 @@ def new_figure(**kwargs) -> Figure:
     return Figure(**kwargs)
 
 
-def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title: str | None = None) -> Figure:
+def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title: str | None = None,
+           colours: Mapping[str, object] | None = None) -> Figure:
     """Accuracy (and loss) of one or several runs vs log-scaled optimization steps.
 
-    ``histories`` maps a label to a list of metrics rows (step, train_acc, val_acc, ...).
+    ``histories`` maps a label to a list of metrics rows (step, train_acc, val_acc, ...); ``colours`` (optional)
+    a label to its colour (a ``Palette``'s, to match the other figures).
     """
     many = len(histories) > 3  # a legend beside the axes, one entry per run (dashed: training)
     fig = new_figure(figsize=((11 if loss else 6) + (3.5 if many else 0), 4), layout="constrained" if many else None)
@@ -60,7 +83,8 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
     single = len(histories) == 1
     for i, (label, rows) in enumerate(histories.items()):
         steps = np.array([max(r["step"], 1) for r in rows])
-        style = dict(lw=1.8) if single else dict(lw=1.2, color=_TAB20(i) if many else f"C{i}")
+        colour = (colours or {}).get(label) or (_TAB20(i % 20) if many else f"C{i % 10}")
+        style = dict(lw=1.8) if single else dict(lw=1.2, color=colour)
         pre = "" if single else f"{label} "
         ax_acc.plot(steps, [r["train_acc"] for r in rows], label=None if many else f"{pre}train",
                     ls="-" if single else "--", **({"color": TRAIN} if single else {}), **style)
@@ -194,28 +218,33 @@ def save_curves(rows: Sequence[Mapping], path: str | Path, title: str | None = N
     fig.savefig(path, dpi=90)
 
 
-def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: int | None = None) -> Figure:
-    """Median steps to 99% validation accuracy vs training fraction, one line per task.
+def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: int | None = None,
+                    palette: Palette | None = None) -> Figure:
+    """Median steps to 99% validation accuracy vs training fraction, one line per task and setting.
 
-    Shaded: the range over seeds. Runs that never reached 99% count as the budget
-    (their fraction is marked with an open circle at the top and the median may rest on it).
+    ``summaries``: store rows (``Store(path).runs()``, or ``Store.to_dataframe()``'s rows). Shaded: the range over
+    seeds. Runs that never reached 99% count as the budget (their fraction is marked with an open circle at the
+    budget, dotted, and the median may rest on it). Training (memorization) steps are dashed in the same colour.
     """
+    summaries = _rows(summaries)
+    palette = palette or Palette(summaries)
     fig = new_figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
     by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
     tasks = sorted(by_task)
     _fraction_lines(ax, {f"{t}: validation": _by_key(by_task[t], "train_fraction") for t in tasks},
-                    lambda r: r["step_val_acc_99"], missing=top)
+                    lambda r: r["step_val_acc_99"], missing=top, colour=palette)
     if train:
         _fraction_lines(ax, {f"{t}: train": _by_key(by_task[t], "train_fraction") for t in tasks},
                         lambda r: r["step_train_acc_99"],
                         {f"{t}: train": {"ls": "--", "marker": "s", "alpha": 0.6} for t in tasks}, missing=top,
-                        shade=False)
-    ax.axhline(top, color="grey", lw=0.8, ls=":")
+                        shade=False, colour=palette)
+    _budget_line(ax, top)
     ax.set(yscale="log", xlabel="Training data fraction", ylabel="Steps until 99% accuracy")
+    _steps_axis(ax)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + _missing_handles(ax), fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -226,22 +255,59 @@ def _spread(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, styles=None, missing=None,
-                    shade: bool = True):
+                    shade: bool = True, colour: Callable[[Mapping], object] | None = None):
     """One line per group: the median over seeds of ``key_value(row)`` at each training fraction, and the
-    range shaded. ``missing``: the value drawn for a row whose value is None (open circles mark where)."""
+    range shaded. ``missing``: the value drawn for a row whose value is None (open circles mark where).
+    ``colour(row)``: a group's colour from its first row (a ``Palette``); by default one per group."""
     styles = styles or {}
     for i, (label, by_frac) in enumerate(groups.items()):
         fr = sorted(by_frac)
         vals = [[missing if key_value(r) is None else key_value(r) for r in by_frac[f]] for f in fr]
         med, lo, hi = zip(*(_spread(v) for v in vals))
-        st = {"color": f"C{i % 10}" if len(groups) <= 10 else _TAB20(i % 20), "marker": "o", "ms": 4,
-              **styles.get(label, {})}
+        c = colour(by_frac[fr[0]][0]) if colour is not None else \
+            (f"C{i % 10}" if len(groups) <= 10 else _TAB20(i % 20))
+        st = {"color": c, "marker": "o", "ms": 4, **styles.get(label, {})}
         line, = ax.plot(fr, med, label=label, **st)
         if shade:
             ax.fill_between(fr, lo, hi, color=line.get_color(), alpha=0.12, lw=0)
         cut = [f for f in fr if any(key_value(r) is None for r in by_frac[f])] if missing is not None else []
         if cut and shade:
             ax.plot(cut, [missing] * len(cut), "o", mfc="white", mec=line.get_color(), ms=7)
+
+
+def _budget_line(ax, budget: int) -> None:
+    ax.axhline(budget, color="grey", lw=0.8, ls=":", label=f"budget ({budget:,} steps)")
+
+
+def _missing_handles(ax) -> list:
+    """A legend entry for the open circles (runs that never reached 99%, drawn at the budget), when there are."""
+    from matplotlib.lines import Line2D
+
+    if not any(getattr(line, "get_mfc", lambda: None)() == "white" for line in ax.get_lines()):
+        return []
+    return [Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=7,
+                   label="a seed never reached 99% (counted at the budget)")]
+
+
+def _steps_axis(ax) -> None:
+    """A log axis of steps labelled in plain numbers (1,000, not 10^3); over a narrow range (less than 3x, where
+    log ticks would read 7.95x10^2) a linear axis, so that a 4% gap looks like one."""
+    from matplotlib.ticker import FuncFormatter
+
+    lo, hi = ax.get_ylim()
+    if lo > 0 and hi / lo < 3:
+        ax.set_yscale("linear")
+        ax.set_ylim(0, hi * 1.05)
+    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def _rows(rows) -> list[Mapping]:
+    """Rows as a list of mappings: store rows, or a DataFrame's (``Store.to_dataframe()``)."""
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
+        return rows.astype(object).where(rows.notna(), None).to_dict("records")  # NaN (SQL NULL) as None
+    return list(rows)
 
 
 def _TAB20(i: int):
@@ -259,10 +325,12 @@ def _by_key(rows: Sequence[Mapping], key: str) -> dict:
 
 
 def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None = None,
-             labels: Mapping[str, str] | None = None) -> Figure:
+             labels: Mapping[str, str] | None = None, palette: Palette | None = None) -> Figure:
     """Best validation accuracy within the budget vs training fraction, one line per task (median over
     seeds, range shaded), in the style of the paper's Figure 2 (right): tasks named by their equation,
-    symmetric operations drawn solid and the others dashed."""
+    symmetric operations drawn solid and the others dashed. ``summaries``: store rows (or a DataFrame of them)."""
+    summaries = _rows(summaries)
+    palette = palette or Palette(summaries)
     fig = new_figure(figsize=(10, 5), layout="constrained")
     ax = fig.subplots()
     symmetric, labels = symmetric or {}, labels or {}
@@ -278,7 +346,7 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     order = sorted(by_task, key=lambda k: (not sym(k, False), k))
     groups = {name(k): _by_key(by_task[k], "train_fraction") for k in order}
     styles = {name(k): {"ls": "-" if sym(k, True) else "--"} for k in order}
-    _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles)
+    _fraction_lines(ax, groups, lambda r: r["best_val_acc"] or 0.0, styles, colour=palette)
     ax.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
     fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8,
@@ -286,7 +354,8 @@ def best_val(summaries: Sequence[Mapping], symmetric: Mapping[str, bool] | None 
     return fig
 
 
-def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) -> Figure:
+def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None,
+            palette: Palette | None = None) -> Figure:
     """Variants side by side (paper Figure 2, left): for each variant, the best validation accuracy within
     the budget vs training fraction (left) and the steps to 99% validation accuracy (right; a run that never
     got there is drawn at its budget, open circle), median over seeds with the range shaded.
@@ -295,17 +364,22 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None) 
     best_val_acc, step_val_acc_99, steps)."""
     fig = new_figure(figsize=(12, 5.4), layout="constrained")
     ax_best, ax_steps = fig.subplots(1, 2)
+    palette = palette or Palette([r for rows in results.values() for r in rows])
     groups = {name: _by_key(rows, "train_fraction") for name, rows in results.items() if rows}
-    _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0)
+    _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0, colour=palette)
     ax_best.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     budget = max((r.get("steps") or r.get("steps_run") or 1 for rows in results.values() for r in rows), default=1)
-    _fraction_lines(ax_steps, groups, lambda r: r["step_val_acc_99"], missing=budget)
-    ax_steps.axhline(budget, color="grey", lw=0.8, ls=":")
+    _fraction_lines(ax_steps, groups, lambda r: r["step_val_acc_99"], missing=budget, colour=palette)
+    _budget_line(ax_steps, budget)
     ax_steps.set(xlabel="Training data fraction", ylabel="Steps until 99% validation accuracy", yscale="log")
+    _steps_axis(ax_steps)
     for ax in (ax_best, ax_steps):
         ax.grid(alpha=0.3)
     handles, labels = ax_best.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(5, max(1, len(labels))), fontsize=8)
+    extra = [h for h in ax_steps.get_legend_handles_labels()[0] if h.get_label().startswith("budget")]
+    extra += _missing_handles(ax_steps)
+    fig.legend(handles + extra, labels + [h.get_label() for h in extra], loc="outside lower center",
+               ncol=min(5, max(1, len(labels) + len(extra))), fontsize=8)
     if title:
         fig.suptitle(title)
     return fig
@@ -323,6 +397,11 @@ class Selection:
     run_ids: list[int] | None = None
     source: str = "the store"
     comparison: SavedComparison | None = None  # the store's last groklab compare
+
+    @cached_property
+    def palette(self) -> Palette:
+        """One colour per setting of the selection's runs, shared by every figure drawn from it."""
+        return Palette(self.runs)
 
 
 def selection(store, runs: list[dict], run_ids: list[int] | None = None, source: str = "the store") -> Selection:
@@ -372,7 +451,12 @@ def _store_curves(sel: Selection) -> Figure:
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise ConfigError(f"run id {missing[0]} is not a finished run of {sel.source}; see groklab runs")
-    return curves({label: sel.metrics(i) for i, label in zip(ids, run_labels([by_id[i] for i in ids]))})
+    chosen = [by_id[i] for i in ids]
+    labels = run_labels(chosen)
+    # coloured by setting when the runs span several (as the other figures are), else one colour per run
+    colours = {lab: sel.palette(r) for lab, r in zip(labels, chosen)} \
+        if len({sel.palette.setting(r) for r in chosen}) > 1 else None
+    return curves({label: sel.metrics(i) for i, label in zip(ids, labels)}, colours=colours)
 
 
 @figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)",
@@ -394,7 +478,7 @@ def _store_model_wise(sel: Selection) -> Figure:
 @figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)",
         lambda sel: _varies(sel, "train_fraction"))
 def _store_data_efficiency(sel: Selection) -> Figure:
-    return data_efficiency(sel.runs)
+    return data_efficiency(sel.runs, palette=sel.palette)
 
 
 @figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)",
@@ -410,7 +494,7 @@ def _store_best_val(sel: Selection) -> Figure:
         if get_task(c["task"]).fields:  # the setting's own equation (the formula, the group)
             labels[key] = equation_of(c["task"], **params) + key[len(c["task"]):]
         labels.setdefault(c["task"], get_task(c["task"]).equation)
-    return best_val(sel.runs, symmetric, labels)
+    return best_val(sel.runs, symmetric, labels, palette=sel.palette)
 
 
 @figure("compare", "the variants of the store's last groklab compare side by side (Figure 2, left)",
@@ -418,4 +502,4 @@ def _store_best_val(sel: Selection) -> Figure:
 def _store_compare(sel: Selection) -> Figure:
     if not sel.comparison:
         raise ConfigError(f"{sel.source} holds no comparison; groklab compare FILE --store S saves one")
-    return compare(sel.comparison.results(sel.runs), title=sel.comparison.title or None)
+    return compare(sel.comparison.results(sel.runs), title=sel.comparison.title or None, palette=sel.palette)

@@ -42,16 +42,20 @@ def fmt_value(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def setting_label(r: Mapping, fields: Sequence[str]) -> str:
+    """A row's setting: its task and each of ``fields`` as ``name=value``."""
+    c = config_of(r)
+    return ", ".join([str(r.get("task", ""))] + [f"{k}={fmt_value(c.get(k))}" for k in fields if k != "task"])
+
+
 def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str, list[Mapping]]:
     """Store rows grouped by every setting that varies between them (``varying``): label -> rows; the label is
     ``task`` and each varying field's ``name=value`` (task alone when only seeds and ``exclude`` differ), so a
     figure never pools, say, weight decay 0 and 1 as if they were seeds."""
-    fields = [k for k in varying(runs, exclude) if k != "task"]
+    fields = varying(runs, exclude)
     out: dict[str, list[Mapping]] = {}
     for r in runs:
-        c = config_of(r)
-        label = ", ".join([str(r["task"])] + [f"{k}={fmt_value(c.get(k))}" for k in fields])
-        out.setdefault(label, []).append(r)
+        out.setdefault(setting_label(r, fields), []).append(r)
     return out
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import io
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def write(page: Page, out: Path) -> Path:
         raise ConfigError(f"{str(out)!r} exists and is not a groklab report; choose a new or empty folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = rundir.folder_beside(out)
     except OSError as e:
         raise ConfigError(f"cannot write {str(out)!r}: {e.strerror or e}") from None
     try:

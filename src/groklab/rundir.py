@@ -50,6 +50,16 @@ class Status(StrEnum):
 FINISHED = (Status.GENERALIZED, Status.BUDGET_EXHAUSTED, Status.DIVERGED)
 
 
+def folder_beside(out: Path) -> Path:
+    """A new hidden folder next to ``out``, to fill and then rename to ``out`` (a folder written whole or not at
+    all). Made with the umask's mode, as a run directory is (``tempfile.mkdtemp``'s 0700 would leave an export or
+    a report unreadable to others)."""
+    out = Path(out)
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+    tmp.mkdir()
+    return tmp
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` all or nothing: temporary file, fsync, rename.
 

@@ -136,6 +136,7 @@ class Store:
 
     def __init__(self, path: str | Path, create: bool = True):
         self.path = Path(path)
+        self.create = create  # False: a command that reads a store never makes one (not even in an empty file)
         if not self.path.exists():
             if not create:
                 raise ConfigError(f"store {str(self.path)!r} does not exist")
@@ -164,6 +165,9 @@ class Store:
         tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
             raise ConfigError(f"{str(self.path)!r} is an SQLite file but not a groklab store")
+        if not tables and not self.create:
+            raise ConfigError(f"{str(self.path)!r} is not a groklab store (an empty file); a sweep, compare or tune "
+                              "--store makes one")
         if tables:
             version = self._version()
             if version > SCHEMA_VERSION:

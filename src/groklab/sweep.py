@@ -16,12 +16,13 @@ One Ctrl-C or SIGTERM stops the whole sweep: running runs checkpoint, queued gro
 
 >>> from groklab import RunConfig
 >>> run_sweep([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)], "sweep.db")   # doctest: +SKIP
-{'total': 2, 'skipped': 0, 'ran': 2, 'busy': 0}
+{'total': 2, 'skipped': 0, 'ran': 2, 'busy': 0, 'outcomes': {'budget_exhausted': 2}}
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
     workers = workers or usable_cores()
     groups = make_groups(todo, workers, max_ensemble)
     share = threads or max(1, usable_cores() // min(workers, max(len(groups), 1)))
-    bar = sweep_bar(len(todo), finished) if progress else None
+    bar = sweep_bar(len(todo), finished) if progress and todo else None  # nothing to run: no bar
     hashes = {c.hash() for c in todo}
 
     def tick() -> None:
@@ -149,7 +150,19 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
         if bar is not None:
             bar.close()
         store.release(hashes)  # claimed runs this sweep did not finish (stopped, or a worker failed)
+    every = {c.hash() for c in configs}
+    outcomes = Counter(r["status"] for r in store.runs() if r["config_hash"] in every)
     store.close()
     if signals.signum is not None:
         raise SweepInterrupted(signals.signum)
-    return {"total": len(configs), "skipped": finished, "ran": len(todo), "busy": len(busy)}
+    return {"total": len(configs), "skipped": finished, "ran": len(todo), "busy": len(busy),
+            "outcomes": dict(outcomes)}
+
+
+def outcome_line(counts: dict) -> str:
+    """What a sweep's runs came to, in words: '24 generalized, 6 budget exhausted, 1 diverged'."""
+    order = ("generalized", "budget_exhausted", "diverged", "interrupted", "running", "failed")
+    seen = counts.get("outcomes", {})
+    parts = [f"{seen[k]} {k.replace('_', ' ')}" for k in order if seen.get(k)]
+    parts += [f"{n} {k}" for k, n in seen.items() if k not in order and n]
+    return ", ".join(parts) or "no runs"

@@ -72,6 +72,28 @@ class RunState:
     def elapsed(self) -> float:
         return self.elapsed_before + time.perf_counter() - self.t0
 
+    @property
+    def memorized_at(self) -> int | None:
+        return next((r["step"] for r in self.history if r["train_acc"] >= THRESHOLD), None)
+
+    def phase(self, rate: float | None) -> str:
+        """Where the run is, in words a user can trust: memorizing, waiting to generalize, or holding 99% for
+        the stop rule (with the updates, and at ``rate`` updates/s the seconds, left)."""
+        if not self.history:
+            return "starting"
+        h = self.history[-1]
+        accs = f"train {h['train_acc']:.3f}, val {h['val_acc']:.3f}"
+        memorized = self.memorized_at
+        if memorized is None:
+            return f"memorizing ({accs})"
+        if self.streak_start is None:
+            return f"memorized at {memorized:,}, waiting to generalize ({accs})"
+        if not self.cfg.early_stop:
+            return f"val >= 0.99 since {self.streak_start:,} ({accs})"
+        left = max(0, self.streak_start + self.cfg.stop_patience - h["step"])
+        eta = f", ~{left / rate:.0f} s" if rate else ""
+        return f"generalized at {self.streak_start:,}, holding 99% {left:,} more updates{eta} ({accs})"
+
     def eval_due(self, step: int) -> bool:
         return step > self.last_eval and is_eval_step(step, self.cfg)
 
@@ -165,19 +187,6 @@ def _title(cfg: RunConfig) -> str:
     return f"{what}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
 
 
-def _expected_end(runs: list[RunState]) -> int:
-    """The step the slowest run will stop at if nothing changes: its budget, or, once its validation accuracy
-    holds 99% under the early stop, the end of that streak's patience."""
-    def end(r: RunState) -> int:
-        if r.cfg.early_stop and r.streak_start is not None:
-            t = r.streak_start + r.cfg.stop_patience
-            every = eval_interval(t, r.cfg.eval_every)
-            return min(r.cfg.steps, -(-t // every) * every)  # the stop rule is checked at evaluations
-        return r.cfg.steps
-
-    return max(end(r) for r in runs)
-
-
 def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None, resume: bool = False,
                 progress: bool = False, stop_flag=None, on_finish=None) -> list[RunResult]:
     """Train runs that may stack (see ``engine.GroupSpec``) as one group; one RunResult per config, in order.
@@ -195,7 +204,7 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     runs = [r for r, _ in started]
     g = Group.build(cfgs, [ckpt for _, ckpt in started])
     results: dict[int, RunResult] = {}
-    bar = training_bar(_expected_end(runs), min(m.step for m in g.members)) if progress else None
+    bar = training_bar(max(r.cfg.steps for r in runs), min(m.step for m in g.members)) if progress else None
     try:
         _loop(g, runs, results, bar, stop_flag, on_finish, threads)
     except BaseException:
@@ -227,11 +236,9 @@ def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_fini
                     run.record({"step": m.step, **stats[e], "elapsed_s": round(run.elapsed, 3)})
                     if run.status == Status.RUNNING and m.step - run.last_ckpt >= run.cfg.checkpoint_every:
                         _checkpoint(run, g, e)
-                if bar is not None:
-                    h = runs[g.members[0].index].history[-1]
-                    bar.total = _expected_end([runs[m.index] for m in g.members])  # the ETA of an early stop
-                    bar.set_postfix_str(f"train {h['train_acc']:.3f} ({h['train_loss']:.2e}) "
-                                        f"val {h['val_acc']:.3f} ({h['val_loss']:.2e})", refresh=False)
+                if bar is not None:  # the first run's phase (a training of one run: its own)
+                    bar.set_postfix_str(runs[g.members[0].index].phase(bar.format_dict.get("rate")),
+                                        refresh=False)
             if interrupt.hit or (stop_flag is not None and stop_flag()):
                 for m in g.members:
                     runs[m.index].status = Status.INTERRUPTED

@@ -30,6 +30,7 @@ from typing import Any
 
 from .config import FIELDS, RunConfig, check_keys
 from .errors import ConfigError
+from .config import read_toml
 from .grid import read_tables
 from .rundir import FINISHED
 from .store import Store
@@ -82,8 +83,14 @@ class Tuning:
 
 
 def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
-    data = read_tables(path, "tune file", TUNE_TABLES)
+    data = read_toml(path, "tune file")
     where = f"tune file {str(path)!r}"
+    if "axes" in data or "zip" in data:
+        raise ConfigError(f"{where}: a tune file searches a [search] space instead of sweeping "
+                          f"[{'axes' if 'axes' in data else 'zip'}]: give each field to try as "
+                          "{ choices = [...] } or { low = ..., high = ... } in [search], and the seeds in [tune] as "
+                          "seeds = [0, 1, 2]")
+    data = read_tables(path, "tune file", TUNE_TABLES, data)
     base, search, tune = data.get("base", {}), data.get("search", {}), data.get("tune", {})
     check_keys(base, "tune base")
     if not isinstance(search, dict) or not search:
@@ -94,10 +101,12 @@ def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
                           "sampler_seed, start")
     n = trials if trials is not None else tune.get("trials", 20)
     seeds = tune.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]  # one seed
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"{where}: trials {n!r} must be an integer >= 1")
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-        raise ConfigError(f"{where}: seeds {seeds!r} must be a list of integers >= 0")
+        raise ConfigError(f"{where}: seeds {seeds!r} must be integers >= 0, e.g. seeds = [0, 1, 2]")
     t = Tuning(base, search, n, seeds, data.get("preset"), int(tune.get("sampler_seed", 0)), tune.get("start"))
     t.check(where)
     return t
@@ -119,12 +128,37 @@ def objective_value(rows: list[dict]) -> float:
                             for r in rows]))
 
 
-def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, progress: bool = False):
-    """Run the search; returns (best params, best value, a DataFrame of every trial)."""
+@dataclass
+class Outcome:
+    """A search's result: every trial (a DataFrame: its params, objective, seeds that reached 99%, median best
+    validation accuracy), and the best trial's params and objective; ``best`` is None when no run of any trial
+    reached 99% validation accuracy (then no trial is better than another at the objective)."""
+
+    table: Any
+    best: dict | None
+    value: float | None
+    budget: int
+
+    @property
+    def closest(self) -> dict:
+        """The params of the trial with the highest median best validation accuracy (a choice to make knowingly
+        when nothing reached the target)."""
+        i = self.table.sort_values(["best_val_acc", "trial"], ascending=[False, True]).index[0]
+        return {k: _plain(self.table.at[i, k]) for k in self.table.columns
+                if k not in ("trial", "objective", "reached", "seeds", "best_val_acc")}
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, progress: bool = False) -> Outcome:
+    """Run the search; returns its ``Outcome`` (every trial, and the best one if any run reached 99%)."""
     try:
         import optuna
     except ImportError:
         raise ConfigError("groklab tune needs Optuna: pip install 'groklab[tune]'") from None
+    import numpy as np
     import pandas as pd
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -151,5 +185,10 @@ def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, pro
         value = objective_value(rows)
         study.tell(trial, value)
         rows_out.append({"trial": number, **params, "objective": value,
-                         "reached": sum(r["step_val_acc_99"] is not None for r in rows), "seeds": len(rows)})
-    return study.best_params, study.best_value, pd.DataFrame(rows_out)
+                         "reached": sum(r["step_val_acc_99"] is not None for r in rows), "seeds": len(rows),
+                         "best_val_acc": float(np.median([r["best_val_acc"] or 0.0 for r in rows]))})
+    table = pd.DataFrame(rows_out)
+    budget = tuning.config({}, tuning.seeds[0]).steps
+    if not table["reached"].any():
+        return Outcome(table, None, None, budget)
+    return Outcome(table, study.best_params, study.best_value, budget)

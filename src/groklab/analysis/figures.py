@@ -212,9 +212,49 @@ def _shade(ax, phases: Mapping) -> None:
             ax.axvspan(max(span[0], 1), span[1], color=PHASE_COLOURS[name], alpha=0.08, lw=0)
 
 
+MEASURE_NAMES = (("weight_norm", "weight norm"), ("fourier_gini", "Gini, embedding (Z_p)"),
+                 ("neuron_logit_gini", "Gini, neuron-logit map (Z_p)"), ("mult_gini", "Gini, embedding (Z_p^*)"),
+                 ("irrep_gini", "Gini over irreps, embedding"), ("relevant_share", "relevant bits' share"),
+                 ("walsh_parity", "Walsh coefficient on the parity"), ("restricted_loss", "restricted loss"),
+                 ("excluded_loss", "excluded loss (train)"), ("sharpness", "top Hessian eigenvalue"),
+                 ("perturbed_loss_rise", "loss rise, 5% weight noise"), ("zero_loss_frac", "zero-loss share"),
+                 ("logit_norm", "logit norm"))
+
+
+def _progress_at_one_step(snap: Mapping, history: Sequence[Mapping], title: str | None) -> Figure:
+    """Without snapshots: the curves, and the measures of the final weights as numbers (one point of each would
+    be an empty axis with a dot); the measures over training need ``--snapshots N``."""
+    fig = Figure(figsize=(14, 4))
+    ax_acc, ax_loss, ax_text = fig.subplots(1, 3)
+    steps = np.array([max(r["step"], 1) for r in history])
+    if len(history):
+        ax_acc.plot(steps, [r["train_acc"] for r in history], color=TRAIN, label="train")
+        ax_acc.plot(steps, [r["val_acc"] for r in history], color=VAL, label="validation")
+        ax_loss.plot(steps, [r["train_loss"] for r in history], color=TRAIN, label="train loss")
+        ax_loss.plot(steps, [r["val_loss"] for r in history], color=VAL, label="validation loss")
+    ax_acc.set(ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
+    ax_loss.set(yscale="log", ylabel="loss", title="loss")
+    for a in (ax_acc, ax_loss):
+        a.set(xscale="log", xlabel="optimization steps")
+        a.grid(alpha=0.3)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=7)
+    lines = [f"{label}: {snap[k]:.4g}" for k, label in MEASURE_NAMES if snap.get(k) is not None]
+    ax_text.axis("off")
+    ax_text.text(0, 1, f"the final weights (step {snap['step']:,}):\n" + "\n".join(lines)
+                 + "\n\nthese measures over training need snapshots:\ngroklab train --snapshots 40 ...",
+                 va="top", fontsize=9, family="monospace", transform=ax_text.transAxes)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def progress(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
     """The measures over the snapshots (``progress.analyze``'s result) beside the evaluation curves."""
     snaps = result["snapshots"]
+    if len(snaps) < 2:
+        return _progress_at_one_step(snaps[-1], history, title)
     steps = np.array([max(r["step"], 1) for r in snaps])
     hist_steps = np.array([max(r["step"], 1) for r in history])
     fig = Figure(figsize=(14, 7.5))
