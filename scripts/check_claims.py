@@ -53,8 +53,8 @@ def missing_citations(name: str, claim: dict) -> list[str]:
 def measure(claim: dict, workdir: Path) -> tuple[dict, float]:
     out = workdir / "run"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "groklab", "train", *claim["args"], "--out", str(out)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "groklab", "train", *claim["args"], "--quiet", "--out", str(out)],
+                   check=True, stdout=subprocess.DEVNULL)
     return json.loads((out / "summary.json").read_text()), time.perf_counter() - t0
 
 

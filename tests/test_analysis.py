@@ -122,14 +122,12 @@ def test_phases_read_off_the_curves():
     assert phases(steps, [0.1] * 6, [0.0] * 6)["circuit_formation"] is None
 
 
-@pytest.fixture(scope="module")
-def grokked(tmp_path_factory):
-    """x + y mod 23 on 80% of the table (the quick preset), kept at ~30 log-spaced steps."""
-    out = tmp_path_factory.mktemp("run") / "add23"
-    cfg = RunConfig.from_dict({"snapshots": 30}, preset="quick")
-    result = train(cfg, out=out)
-    assert result.summary["status"] == "generalized"
-    return out
+@pytest.fixture
+def grokked(quick_run):
+    """x + y mod 23 on 80% of the table (the quick preset), kept at ~30 log-spaced steps (conftest's run)."""
+    summary = rundir.read_summary(quick_run[0])
+    assert summary["status"] == "generalized"
+    return quick_run[0]
 
 
 def test_snapshots_are_log_spaced_and_the_last_is_the_final_model(grokked):

@@ -1,23 +1,12 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
 from groklab.cli import main
 
-TINY = ["--task", "add", "--modulus", "23", "--train-fraction", "0.8", "--d-model", "64", "--d-mlp", "128",
-        "--lr", "3e-3", "--steps", "3000", "--stop-patience", "100", "--quiet"]
 
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "groklab", *args], capture_output=True, text=True, timeout=300)
-
-
-def test_train_command_generalizes_and_reports_events(tmp_path):
-    out = tmp_path / "R"
-    p = run_cli("train", *TINY, "--out", str(out))
-    assert p.returncode == 0, p.stderr
+def test_train_command_generalizes_and_reports_events(quick_run):
+    out, p = quick_run
     assert "memorized at step" in p.stdout and "generalized at step" in p.stdout
     assert f"run directory: {out}" in p.stdout
     s = json.loads((out / "summary.json").read_text())

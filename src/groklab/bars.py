@@ -20,7 +20,7 @@ def training_bar(budget: int, initial: int):
     from tqdm.auto import tqdm
 
     return tqdm(initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
-                bar_format="{n_fmt}/" + f"{budget:,}" + " steps [{elapsed}, {rate_fmt}] {postfix}", **pace())
+                bar_format="{n_fmt}/" + f"{budget:,}" + " steps [{elapsed}, {rate_fmt}{postfix}]", **pace())
 
 
 def sweep_bar(total: int, finished: int):

@@ -119,7 +119,7 @@ def train(
 ):
     """Train one run. With no arguments: the paper's setup on x / y mod 97 with 50% of the data."""
     from .events import describe
-    from .train import train as run_train
+    from .train import task_label, train as run_train
 
     set_threads(parse_threads(threads))
 
@@ -141,7 +141,7 @@ def train(
         resolve_device(cfg.device)  # refused before anything is written
         out = out or Path("runs") / rundir.run_name(cfg, stamp=time.strftime("%Y%m%d-%H%M%S"))
         rundir.prepare(out, cfg, force=force)
-    typer.echo(f"{cfg.task} mod {cfg.modulus}, {cfg.train_fraction:.0%} of the data, {cfg.optimizer} "
+    typer.echo(f"{task_label(cfg)}, {cfg.train_fraction:.0%} of the data, {cfg.optimizer} "
                f"lr {cfg.lr:g} wd {cfg.weight_decay:g}, batch {cfg.resolved_batch_size}, budget {cfg.steps:,} "
                f"-> {out}", err=True)
     result = run_train(cfg, out, resume=resume is not None, progress=not quiet)

@@ -92,7 +92,7 @@ class RunState:
             return f"val >= 0.99 since {self.streak_start:,} ({accs})"
         left = max(0, self.streak_start + self.cfg.stop_patience - h["step"])
         eta = f", ~{left / rate:.0f} s" if rate else ""
-        return f"generalized at {self.streak_start:,}, holding 99% {left:,} more updates{eta} ({accs})"
+        return f"val >= 0.99 since {self.streak_start:,}: stops if it holds {left:,} more updates{eta} ({accs})"
 
     def eval_due(self, step: int) -> bool:
         return step > self.last_eval and is_eval_step(step, self.cfg)
@@ -180,11 +180,16 @@ def _finish(run: RunState, g: Group, e: int) -> RunResult:
     return RunResult(run.cfg, summary, run.history, run.run_dir)
 
 
-def _title(cfg: RunConfig) -> str:
+def task_label(cfg: RunConfig) -> str:
+    """A run's task in a few words: ``div mod 97``, ``x^3 + x * y mod 23``, ``x . y in S4``, ``digits``."""
     task = get_task(cfg.task)
-    what = equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}") if task.fields else \
-        cfg.task + (f" mod {cfg.modulus}" if task.modular else "")
-    return f"{what}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
+    if task.fields:
+        return equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}")
+    return cfg.task + (f" mod {cfg.modulus}" if task.modular else "")
+
+
+def _title(cfg: RunConfig) -> str:
+    return f"{task_label(cfg)}, {cfg.train_fraction:.0%} of data, {cfg.optimizer} wd={cfg.weight_decay:g}"
 
 
 def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None, resume: bool = False,
