@@ -120,6 +120,9 @@ def test_phases_read_off_the_curves():
     ph = phases(steps, [0.1, 0.995, 1, 1, 1, 1], [0.0, 0.0, 0.1, 0.4, 0.7, 0.995])
     assert ph == {"memorization": [0, 10], "circuit_formation": [10, 30], "cleanup": [30, 50]}
     assert phases(steps, [0.1] * 6, [0.0] * 6)["circuit_formation"] is None
+    # two answers (parity): chance is 1/2, so cleanup starts where validation accuracy passes 3/4, not 1/2
+    binary = phases(steps, [0.5, 0.995, 1, 1, 1, 1], [0.5, 0.52, 0.6, 0.7, 0.8, 0.995], chance=0.5)
+    assert binary == {"memorization": [0, 10], "circuit_formation": [10, 30], "cleanup": [30, 50]}
 
 
 @pytest.fixture
@@ -295,3 +298,18 @@ def test_parity_weight_moves_to_the_relevant_bits_before_test_accuracy_does(tmp_
     assert max(s["walsh_parity"] for s in hidden) > 0.05
     assert snaps[-1]["relevant_share"] > max(s["relevant_share"] for s in hidden)
     assert result["parity"]["relevant_bits"] == sorted(result["parity"]["relevant_bits"])
+
+
+def test_without_snapshots_the_progress_figure_shows_the_curves_and_says_what_needs_snapshots(tmp_path, capsys):
+    cfg = RunConfig(task="add", modulus=7, train_fraction=0.6, d_model=32, n_heads=2, d_mlp=64, steps=40)
+    train(cfg, out=tmp_path / "run")
+    assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--sharpness-examples", "8"]) == 0
+    printed = capsys.readouterr()
+    assert "snapshot/s" not in printed.err and "no snapshots: only the final weights" in printed.err
+    from groklab.analysis import analysis_figures
+
+    result, figs = analysis_figures(tmp_path / "run", 8, False, 6, None)
+    fig = figs["progress.png"]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert len(fig.axes) == 3 and any("--snapshots" in t and "the final weights (step 40)" in t for t in texts)
+    assert all(ax.get_lines() for ax in fig.axes[:2])  # the curves: no empty axes

@@ -113,3 +113,42 @@ def test_the_parser_refuses_text_that_is_not_the_field_type_in_one_line(name, te
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
         parse_value(name, text)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"model": "mlp", "n_heads": 8}, "n_heads 8 does not apply to model 'mlp'; only to model transformer"),
+    ({"mlp_embed": "sum"}, "mlp_embed 'sum' does not apply to model 'transformer'; only to model mlp"),
+    ({"muon_lr": 0.05}, "muon_lr 0.05 does not apply to optimizer 'adamw'; only to optimizer muon"),
+    ({"optimizer": "adam", "momentum": 0.9}, "momentum 0.9 does not apply to optimizer 'adam'; only to optimizer sgd"),
+    ({"grokfast_ma_window": 50}, "grokfast_ma_window 50 does nothing while grokfast_ma_lamb is 0.0"),
+    ({"weight_decay": 0.0, "decay_to_init": True}, "decay_to_init True does nothing while weight_decay is 0.0"),
+    ({"task": "add", "n_bits": 8}, "n_bits 8 does not apply to task 'add'; only to task parity"),
+])
+def test_a_setting_that_means_nothing_for_the_run_is_refused_not_stored(values, message):
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_dict(values)
+    assert message in str(e.value)
+
+
+def test_a_presets_settings_that_do_not_apply_are_dropped_and_a_sweep_leaves_them_where_they_do_not(
+        tmp_path, capsys, monkeypatch):
+    import json
+
+    import groklab.config as config
+    from groklab.cli import main
+    from groklab.grid import Sweep
+
+    monkeypatch.setattr(config, "load_preset", lambda name: {"n_heads": 8, "beta2": 0.95, "lr": 3e-3})
+    mlp = RunConfig.from_dict({"model": "mlp", "optimizer": "sgd"}, preset="mine")
+    assert (mlp.n_heads, mlp.beta2, mlp.lr) == (RunConfig().n_heads, RunConfig().beta2, 3e-3)
+    assert RunConfig.from_dict({}, preset="mine").n_heads == 8
+    monkeypatch.undo()
+    configs = Sweep({"modulus": 7, "n_heads": 2, "d_model": 32}, {"model": ["transformer", "mlp"]}).configs()
+    assert [(c.model, c.n_heads) for c in configs] == [("transformer", 2), ("mlp", RunConfig().n_heads)]
+    with pytest.raises(ConfigError, match="none of its runs uses n_heads 2"):
+        Sweep({"modulus": 7, "n_heads": 2, "model": "mlp"}, {"seed": [0, 1]}).configs()
+    # a run's config.json sets every field: a preset beside it would change nothing
+    (tmp_path / "config.json").write_text(json.dumps(RunConfig(task="add", modulus=7).to_dict()))
+    assert main(["train", "--config", str(tmp_path / "config.json"), "--preset", "fast", "--quiet",
+                 "--out", str(tmp_path / "R")]) == 2
+    assert "--preset fast would change nothing" in capsys.readouterr().err and not (tmp_path / "R").exists()

@@ -43,11 +43,11 @@ def strip(rows):
 
 
 def test_sigkilled_run_resumed_equals_uninterrupted_run_bitwise(tmp_path):
-    args = [*TINY, "--steps", "500", "--no-early-stop", "--checkpoint-every", "40"]
+    args = [*TINY, "--steps", "300", "--no-early-stop", "--checkpoint-every", "40"]
     whole = groklab("train", *args, "--out", str(tmp_path / "whole"))
     assert whole.wait(300) == 0, whole.stderr.read()
     cut = groklab("train", *args, "--out", str(tmp_path / "cut"))
-    wait_for_checkpoint(tmp_path / "cut", 200, cut)
+    wait_for_checkpoint(tmp_path / "cut", 120, cut)
     cut.send_signal(signal.SIGKILL)
     cut.wait()
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "running"

@@ -190,17 +190,20 @@ def measure(model, cfg, data: Data, keys: dict | list | None = None, sharpness_e
     return out
 
 
-def phases(steps: list[int], train_acc: list[float], val_acc: list[float]) -> dict[str, list[int] | None]:
+def phases(steps: list[int], train_acc: list[float], val_acc: list[float],
+           chance: float = 0.0) -> dict[str, list[int] | None]:
     """The three phases of Nanda et al. as read off the accuracy curves: memorization up to the first step with
-    99% training accuracy; cleanup from the last step validation accuracy was under 50% before it reached 99%
-    (the validation loss falls as weight decay removes the memorizing components) to that step; circuit
-    formation between. None where a boundary is never reached. A reading of the curves, not a measurement of
-    the circuit: compare with the restricted and excluded losses."""
+    99% training accuracy; cleanup from the last step validation accuracy was under half way from ``chance``
+    (the accuracy of always answering the commonest answer: 1/97 for a table mod 97, 1/2 for parity) to 1
+    before it reached 99% (the validation loss falls as weight decay removes the memorizing components) to that
+    step; circuit formation between. None where a boundary is never reached. A reading of the curves, not a
+    measurement of the circuit: compare with the restricted and excluded losses."""
     mem, gen = steps_at(steps, train_acc), steps_at(steps, val_acc)
     out: dict[str, list[int] | None] = {"memorization": [steps[0], mem] if mem is not None else None,
                                         "circuit_formation": None, "cleanup": None}
     if mem is not None and gen is not None and gen > mem:
-        low = [s for s, a in zip(steps, val_acc) if s <= gen and a < 0.5]
+        half = (chance + 1.0) / 2
+        low = [s for s, a in zip(steps, val_acc) if s <= gen and a < half]
         start = max(mem, low[-1]) if low else mem
         out["circuit_formation"] = [mem, start]
         out["cleanup"] = [start, gen]
@@ -228,7 +231,8 @@ def analyze(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, sharpness_ite
         if progress is not None:
             progress(i + 1, len(models))
     curve = rundir.read_metrics(run_dir) or rows  # the evaluations are denser than the snapshots
-    ph = phases([r["step"] for r in curve], [r["train_acc"] for r in curve], [r["val_acc"] for r in curve])
+    chance = float(torch.bincount(data.table.z).max()) / len(data.table)  # always answering the commonest answer
+    ph = phases([r["step"] for r in curve], [r["train_acc"] for r in curve], [r["val_acc"] for r in curve], chance)
     out = {"task": cfg.task, "modulus": cfg.modulus, "model": cfg.model, "applies": app,
            "key_frequencies": keys.get("fourier", []), "fourier_gini": rows[-1].get("fourier_gini"),
            "sharpness": rows[-1]["sharpness"], "phases": ph, "n_snapshots": len(files),
