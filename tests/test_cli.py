@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 

@@ -37,7 +37,7 @@ def test_a_store_written_by_groklab_0_1_keeps_its_finished_runs(tmp_path):
     store = Store(path)
     assert all(store.get(c)["status"] == "budget_exhausted" for c in cfgs)
     counts = run_sweep(cfgs, path, workers=1, progress=False)
-    assert counts == {"total": 4, "skipped": 4, "ran": 0, "busy": 0}
+    assert counts == {"total": 4, "skipped": 4, "ran": 0, "busy": 0, "outcomes": {"budget_exhausted": 4}}
 
 
 def test_an_older_store_is_migrated_in_place_and_a_newer_one_refused(tmp_path):
