@@ -146,7 +146,7 @@ def main():
           "throughput over one run at a time. (a') is the reference after groklab.runtime.keep_freed_memory(),\n"
           "which groklab's engine calls on the CPU. FLOP/s columns: fraction of the measured fp32 matmul peak;\n"
           "'model' counts the reference's full-sequence FLOPs per update, 'executed' the FLOPs each engine\n"
-          "performs. bf16 is not the same computation (see README); all other rows are fp32.")
+          "performs. bf16 is not the same computation (see docs/benchmarks.md); all other rows are fp32.")
 
 if __name__ == "__main__":
     main()

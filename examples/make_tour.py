@@ -43,8 +43,8 @@ print("groklab", groklab.__version__, "->", work)"""),
 
 x + y mod 23 on 80% of the table, a width-64 transformer, AdamW with weight decay 1: it memorizes its training
 set in about a hundred updates and generalizes several times later. Pre-LayerNorm (`norm="pre"`) so that it
-exports to TransformerLens below; 20 snapshots of the weights for the analysis."""),
-    ("code", """cfg = RunConfig.from_dict({"norm": "pre", "snapshots": 20}, preset="quick")
+exports to TransformerLens below; 12 snapshots of the weights for the analysis."""),
+    ("code", """cfg = RunConfig.from_dict({"norm": "pre", "snapshots": 12}, preset="quick")
 run = train(cfg, out=work / "add23")
 s = run.summary
 print(f"memorized at step {s['step_train_acc_99']}, generalized at step {s['step_val_acc_99']} "
@@ -77,7 +77,7 @@ coefficient, the restricted and excluded losses of Nanda et al., sharpness, soft
 frequencies are the few the network ends up using; on each one's plane the residues lie on a circle."""),
     ("code", """from groklab.analysis import write_analysis
 
-result = write_analysis(work / "add23", sharpness_examples=64, use_tsne=False)
+result = write_analysis(work / "add23", sharpness_examples=32, use_tsne=False)
 last = result["snapshots"][-1]
 print("key frequencies", result["key_frequencies"], "Fourier Gini", round(result["fourier_gini"], 2))
 print("phases", {k: v for k, v in result["phases"].items() if v})

@@ -1,4 +1,4 @@
-"""Screenshot a groklab report in headless Chromium (the README's picture of the report).
+"""Screenshot a groklab report in headless Chromium (the picture of the report in docs/comparisons.md).
 
     python scripts/report_screenshot.py REPORT_DIR docs/report.png [--width 1280 --height 900]
 

@@ -165,7 +165,7 @@ def test_a_grokked_run_uses_a_few_frequencies_and_its_restricted_loss_falls_firs
 def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_path, capsys):
     out = tmp_path / "analysis"
     assert main(["analyze", str(grokked), "--out", str(out), "--no-tsne", "--sharpness-examples", "64",
-                 "--quiet"]) == 0
+                 "--sharpness-iters", "5", "--quiet"]) == 0
     printed = capsys.readouterr()
     assert "key frequencies" in printed.out and "restricted excluded yes" in printed.err
     data = json.loads((out / "analysis.json").read_text())

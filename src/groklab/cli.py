@@ -16,7 +16,7 @@ import typer
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 from . import rundir
-from .analysis.sharpness import SHARPNESS_EXAMPLES
+from .analysis.sharpness import SHARPNESS_EXAMPLES, SHARPNESS_ITERS
 from .bars import pace
 from .rundir import FINISHED
 from .config import RunConfig, check_keys, parse_value, preset_names, read_toml
@@ -119,7 +119,8 @@ def train(
 ):
     """Train one run. With no arguments: the paper's setup on x / y mod 97 with 50% of the data."""
     from .events import describe
-    from .train import task_label, train as run_train
+    from .tasks import task_label
+    from .train import train as run_train
 
     set_threads(parse_threads(threads))
 
@@ -407,6 +408,8 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
             out: Optional[Path] = typer.Option(None, help="folder to write (default RUN/analysis)"),
             sharpness_examples: int = typer.Option(SHARPNESS_EXAMPLES, help="training examples the sharpness is "
                                                                                "measured on"),
+            sharpness_iters: int = typer.Option(SHARPNESS_ITERS, help="power iterations for the top Hessian "
+                                                                       "eigenvalue"),
             tsne: bool = typer.Option(True, help="draw the t-SNE panel (scikit-learn; a few seconds)"),
             logger: Optional[str] = typer.Option(None, help="log the measures over the snapshots as analysis/* to "
                                                  "these loggers (default: the run's own, its config's logger)"),
@@ -428,6 +431,8 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
         raise ConfigError(f"{str(run)!r} is not a run directory (no config.json)")
     if sharpness_examples < 1:
         raise ConfigError(f"sharpness examples {sharpness_examples} is too small; must be >= 1")
+    if sharpness_iters < 1:
+        raise ConfigError(f"sharpness iterations {sharpness_iters} is too small; must be >= 1")
     cfg = load_config(run)
     logger = cfg.logger if logger is None else logger
     check_available(logger)
@@ -445,7 +450,8 @@ def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or u
             bars.append(tqdm(total=n, unit="snapshot", dynamic_ncols=True, **pace()))
         bars[0].update(1)
 
-    result = write_analysis(run, out, sharpness_examples=sharpness_examples, use_tsne=tsne, progress=tick)
+    result = write_analysis(run, out, sharpness_examples=sharpness_examples, use_tsne=tsne, progress=tick,
+                            sharpness_iters=sharpness_iters)
     for bar in bars:
         bar.close()
     if logger != "none":

@@ -147,7 +147,10 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def replace(self, **changes) -> "RunConfig":
-        return RunConfig.from_dict({**self.to_dict(), **changes})
+        """This config with ``changes``; a field the changes make meaningless (``inapplicable``: the Grokfast-MA
+        window once its amplification is 0) goes back to its default."""
+        kept = self.to_dict()
+        return RunConfig.from_dict({**kept, **changes}, loose=set(kept) - set(changes))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], preset: str | None = None, loose: Collection[str] = ()) -> "RunConfig":

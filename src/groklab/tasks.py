@@ -573,3 +573,11 @@ def split(n: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=gen)
     return perm[:n_train].sort().values, perm[n_train:].sort().values
+
+
+def task_label(cfg) -> str:
+    """A run's task in a few words, from a RunConfig: ``div mod 97``, ``x^3 + x * y mod 23``, ``x . y in S4``."""
+    task = get_task(cfg.task)
+    if task.fields:
+        return equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}")
+    return cfg.task + (f" mod {cfg.modulus}" if task.modular else "")

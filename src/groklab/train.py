@@ -32,7 +32,7 @@ from .models import get_model
 from .rundir import Status
 from .runtime import configure, thread_governor
 from .signals import Interrupt
-from .tasks import equation_of, get_task, shape_of
+from .tasks import shape_of, task_label
 
 
 def eval_interval(step: int, eval_every: int) -> int:
@@ -178,14 +178,6 @@ def _finish(run: RunState, g: Group, e: int) -> RunResult:
 
             save_curves(run.history, run.run_dir / "curves.png", title=_title(run.cfg))
     return RunResult(run.cfg, summary, run.history, run.run_dir)
-
-
-def task_label(cfg: RunConfig) -> str:
-    """A run's task in a few words: ``div mod 97``, ``x^3 + x * y mod 23``, ``x . y in S4``, ``digits``."""
-    task = get_task(cfg.task)
-    if task.fields:
-        return equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}")
-    return cfg.task + (f" mod {cfg.modulus}" if task.modular else "")
 
 
 def _title(cfg: RunConfig) -> str:

@@ -70,9 +70,14 @@ class Tuning:
                 if not space["low"] < space["high"] or (space.get("log") and space["low"] <= 0):
                     raise ConfigError(f"{where}: search {name} needs 0 < low < high for a log range, low < high "
                                       f"otherwise; got {space['low']} and {space['high']}")
+            # every corner of this key, with the other keys at their first choice or low end (a key may only
+            # mean something beside another: grokfast_ma_window beside grokfast_ma_lamb > 0)
+            others = {k: (sp["choices"][0] if "choices" in sp else sp["low"]) for k, sp in self.search.items()
+                      if k != name and isinstance(sp, dict) and ("choices" in sp and sp["choices"] or "low" in sp)}
+            others = {k: int(v) if FIELDS[k].type == "int" else v for k, v in others.items()}
             for v in space.get("choices", [space.get("low"), space.get("high")]):
                 try:
-                    self.config({name: int(v) if FIELDS[name].type == "int" else v}, self.seeds[0])
+                    self.config({**others, name: int(v) if FIELDS[name].type == "int" else v}, self.seeds[0])
                 except ConfigError as e:
                     raise ConfigError(f"{where}: search {name} = {v!r}: {e}") from None
         if self.start is not None:

@@ -19,18 +19,18 @@ import io
 from pathlib import Path
 
 from .. import rundir
-from ..tasks import equation_of, get_task
+from ..tasks import task_label
 from ..errors import ConfigError
 from . import embeddings, fourier, sharpness
 from .progress import analyze, applicable, measure, phases
-from .sharpness import SHARPNESS_EXAMPLES
+from .sharpness import SHARPNESS_EXAMPLES, SHARPNESS_ITERS
 
 __all__ = ["SHARPNESS_EXAMPLES", "analysis_figures", "analyze", "applicable", "embeddings", "fourier", "measure", "phases",
            "sharpness", "write_analysis"]
 
 
 def analysis_figures(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, use_tsne: bool = True, strip: int = 6,
-                     progress=None) -> tuple[dict, dict]:
+                     progress=None, sharpness_iters: int = SHARPNESS_ITERS) -> tuple[dict, dict]:
     """Analyse a run directory: ``analyze``'s result and the figures that apply, by file name (``progress.png``,
     ...), as matplotlib Figures."""
     from . import figures
@@ -39,11 +39,9 @@ def analysis_figures(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, use_
     if not (run_dir / "checkpoint.pt").exists() and not rundir.snapshot_files(run_dir):
         raise ConfigError(f"{str(run_dir)!r} has no checkpoint or snapshots to analyse")
     cfg = rundir.load_config(run_dir)
-    result = analyze(run_dir, sharpness_examples=sharpness_examples, progress=progress)
+    result = analyze(run_dir, sharpness_examples=sharpness_examples, sharpness_iters=sharpness_iters, progress=progress)
     app = result["applies"]
-    what = equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}") \
-        if get_task(cfg.task).fields else cfg.task + (f" mod {cfg.modulus}" if app["fourier"] else "")
-    title = f"{what}, {cfg.model}"
+    title = f"{task_label(cfg)}, {cfg.model}"
     files = rundir.snapshot_files(run_dir)
     final = rundir.load_snapshot(files[-1][1], run_dir) if files else rundir.load_model(run_dir)
     keys = result["key_frequencies"]
@@ -72,9 +70,9 @@ def analysis_figures(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, use_
 
 
 def write_analysis(run_dir, out_dir=None, sharpness_examples: int = SHARPNESS_EXAMPLES, use_tsne: bool = True,
-                   strip: int = 6, progress=None) -> dict:
+                   strip: int = 6, progress=None, sharpness_iters: int = SHARPNESS_ITERS) -> dict:
     """Analyse a run directory and write its figures and ``analysis.json`` (to ``RUN/analysis`` by default)."""
-    result, figs = analysis_figures(run_dir, sharpness_examples, use_tsne, strip, progress)
+    result, figs = analysis_figures(run_dir, sharpness_examples, use_tsne, strip, progress, sharpness_iters)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "analysis"
     try:
         out.mkdir(parents=True, exist_ok=True)

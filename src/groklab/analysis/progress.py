@@ -25,7 +25,7 @@ from ..tasks import get_task, is_s5, params_of, parity_data
 from . import multiplicative, parity, representations
 from .embeddings import neuron_logit_map, symbol_embeddings, unembedding_rows
 from .fourier import LINEAR_TASKS, frequency_norms, gini, key_frequencies, restricted_excluded_loss
-from .sharpness import SHARPNESS_EXAMPLES, perturbation_sharpness, top_hessian_eigenvalue
+from .sharpness import SHARPNESS_EXAMPLES, SHARPNESS_ITERS, perturbation_sharpness, top_hessian_eigenvalue
 
 
 COMPOSITION = {"s5_mul": ("S5", "mul"), "s5_conj": ("S5", "conj"), "s5_aba": ("S5", "aba")}
@@ -135,7 +135,7 @@ def find_keys(model, cfg) -> dict[str, list[int]]:
 
 
 def measure(model, cfg, data: Data, keys: dict | list | None = None, sharpness_examples: int = SHARPNESS_EXAMPLES,
-            sharpness_iters: int = 50) -> dict:
+            sharpness_iters: int = SHARPNESS_ITERS) -> dict:
     """Every measure of one model (see the module doc); ``keys``: ``find_keys``'s (a list: the additive key
     frequencies), for the restricted and excluded losses."""
     params = params_of(cfg)
@@ -210,7 +210,8 @@ def phases(steps: list[int], train_acc: list[float], val_acc: list[float],
     return out
 
 
-def analyze(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, sharpness_iters: int = 50, progress=None) -> dict:
+def analyze(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, sharpness_iters: int = SHARPNESS_ITERS,
+            progress=None) -> dict:
     """Every measure at every snapshot of a run (its final checkpoint when it kept none)."""
     cfg = rundir.load_config(run_dir)
     data = Data.of(cfg)

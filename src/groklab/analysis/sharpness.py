@@ -15,6 +15,7 @@ from torch import Tensor
 from ..losses import get_loss, loss_dtype
 
 SHARPNESS_EXAMPLES = 512  # training examples the sharpness is measured on (groklab analyze and report alike)
+SHARPNESS_ITERS = 50  # power iterations for the top Hessian eigenvalue
 
 
 def _loss(model, x: Tensor, y: Tensor, z: Tensor, loss: str, precision: str) -> Tensor:
