@@ -17,6 +17,7 @@ def test_the_tour_notebook_is_stored_without_outputs():
 def test_the_tour_notebook_runs_top_to_bottom(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("transformer_lens")  # the tour's last part (the interp extra)
     nb = nbformat.read(TOUR, as_version=4)
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
