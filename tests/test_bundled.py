@@ -38,3 +38,17 @@ def test_accelerator_methods_are_valid():
     tunings = tunings_of(base, methods, preset, trials=20, seeds=[0], start=start)
     assert tunings["AdamW (tuned)"].start == {"lr": 1e-2, "weight_decay": 1.0, "warmup_steps": 50}
     assert tunings["Muon"].config({}, 0).optimizer == "muon" and tunings["StableMax"].config({}, 0).loss == "stablemax"
+
+
+def test_the_docs_print_every_claim_they_cite():
+    """docs/claims.toml lists the step counts the pages print (scripts/check_claims.py reruns them): every page
+    citing a claim prints its numbers, so a number changed on a page without its claim (or the reverse) fails."""
+    import sys
+
+    sys.path.insert(0, str(SWEEPS.parent / "scripts"))
+    from check_claims import load, missing_citations
+
+    claims = load()
+    assert {"main", "quick"} <= set(claims)
+    for name, claim in claims.items():
+        assert missing_citations(name, claim) == [], name
