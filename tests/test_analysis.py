@@ -313,3 +313,15 @@ def test_without_snapshots_the_progress_figure_shows_the_curves_and_says_what_ne
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert len(fig.axes) == 3 and any("--snapshots" in t and "the final weights (step 40)" in t for t in texts)
     assert all(ax.get_lines() for ax in fig.axes[:2])  # the curves: no empty axes
+
+
+def test_key_irreps_are_completed_until_they_tell_every_element_apart():
+    """S4's 2-dimensional irrep factors through S3 (its kernel is the Klein four-group): a key set of it alone is
+    completed with the next irrep by share per dimension, a faithful one."""
+    from groklab.analysis.representations import isotypic, kernel_of, key_irreps
+
+    iso = isotypic("S4")
+    names = list(iso.names)
+    assert [int(kernel_of(iso, c).sum()) for c in range(len(names))] == [24, 12, 4, 1, 1]
+    shares = dict(zip(names, [0.002, 0.003, 0.331, 0.245, 0.419]))  # a grokked S4 MLP's embedding
+    assert [names[k] for k in key_irreps([shares[n] for n in names], iso)] == ["2a", "3b"]

@@ -162,10 +162,19 @@ def irrep_shares(W: Tensor, iso: Isotypic) -> Tensor:
     return torch.as_tensor(parts / max(parts.sum(), 1e-300))
 
 
+def kernel_of(iso: Isotypic, c: int) -> np.ndarray:
+    """The group elements a component's representations send to the identity (a boolean mask over the group):
+    where ``sum dim(rho) chi_rho(g)`` reaches its value at the identity, ``dims[c]``."""
+    return np.abs(iso.kernels[c] - iso.dims[c]) < 1e-6 * max(1, iso.dims[c])
+
+
 def key_irreps(shares, iso: Isotypic, max_keys: int | None = None) -> list[int]:
     """The components (not the trivial one) that carry an embedding: by share per dimension (a random
     embedding's share of a component is its dimension over |G|), cut at the largest ratio between consecutive
-    ones among the first half. Indices into ``iso.names``, increasing."""
+    ones among the first half, then completed, in the same order, until together they are faithful (no element
+    but the identity acts trivially in all of them): a set that is not (S4's 2-dimensional irrep alone, which
+    factors through S3) cannot tell the group's elements apart, so it cannot be how the network composes them
+    (Chughtai et al. 2023). Indices into ``iso.names``, increasing."""
     per_dim = np.asarray(shares, dtype=np.float64)[1:] / np.asarray(iso.dims[1:], dtype=np.float64)
     if len(per_dim) <= 1:
         return [1] if len(per_dim) else []
@@ -173,7 +182,14 @@ def key_irreps(shares, iso: Isotypic, max_keys: int | None = None) -> list[int]:
     s = per_dim[order]
     limit = max(1, min(len(s) - 1, max_keys or len(s), (len(s) + 1) // 2))
     n = int(np.argmax(s[:limit] / np.maximum(s[1: limit + 1], 1e-300))) + 1
-    return sorted(int(k) + 1 for k in order[:n])
+    chosen = [int(k) + 1 for k in order[:n]]
+    trivial = np.logical_and.reduce([kernel_of(iso, c) for c in chosen])
+    for k in order[n:]:
+        if trivial.sum() <= 1:
+            break
+        chosen.append(int(k) + 1)
+        trivial &= kernel_of(iso, int(k) + 1)
+    return sorted(chosen)
 
 
 def irrep_gini(shares, iso: Isotypic) -> float:
