@@ -19,7 +19,7 @@ import torch
 from .. import rundir
 from ..data import RunSplit, TaskTable
 from ..engine import autocast, score_table, split_means, weight_norms
-from ..events import steps_at
+from ..events import held_from, steps_at
 from ..losses import get_loss, loss_dtype
 from ..tasks import get_task, is_s5, params_of, parity_data
 from . import multiplicative, parity, representations
@@ -195,10 +195,11 @@ def phases(steps: list[int], train_acc: list[float], val_acc: list[float],
     """The three phases of Nanda et al. as read off the accuracy curves: memorization up to the first step with
     99% training accuracy; cleanup from the last step validation accuracy was under half way from ``chance``
     (the accuracy of always answering the commonest answer: 1/97 for a table mod 97, 1/2 for parity) to 1
-    before it reached 99% (the validation loss falls as weight decay removes the memorizing components) to that
-    step; circuit formation between. None where a boundary is never reached. A reading of the curves, not a
+    before it generalized (the step from which validation accuracy held 99%, as the run's summary says; the
+    validation loss falls as weight decay removes the memorizing components) to that step; circuit formation
+    between. None where a boundary is never reached. A reading of the curves, not a
     measurement of the circuit: compare with the restricted and excluded losses."""
-    mem, gen = steps_at(steps, train_acc), steps_at(steps, val_acc)
+    mem, gen = steps_at(steps, train_acc), held_from(steps, val_acc)  # generalized: as the run's summary says
     out: dict[str, list[int] | None] = {"memorization": [steps[0], mem] if mem is not None else None,
                                         "circuit_formation": None, "cleanup": None}
     if mem is not None and gen is not None and gen > mem:
