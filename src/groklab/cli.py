@@ -274,29 +274,15 @@ def tune(
                          said="tuning interrupted; the same command replays the finished trials and goes on")
     typer.echo(outcome.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     typer.echo(f"{tuning.trials} trials x {len(tuning.seeds)} seeds in {time.perf_counter() - t0:.0f} s")
-    chosen = outcome.best
+    typer.echo(outcome.describe())
+    if output is None:
+        return
+    chosen = outcome.choice(force)
     if chosen is None:
-        closest = outcome.closest
-        typer.echo(f"no trial reached 99% validation accuracy within its {outcome.budget:,} updates: none is best "
-                   f"(highest median best validation accuracy: {_params(closest)}); give more updates or a wider "
-                   "space")
-        if output is not None and not force:
-            typer.echo(f"{output} not written: nothing reached the target (--force writes the closest trial)")
-            return
-        chosen = closest
-    else:
-        row = outcome.table.loc[outcome.table["objective"] == outcome.value].iloc[0]
-        typer.echo(f"best: {_params(chosen)} -> 99% validation accuracy held from step {outcome.value:,.0f} "
-                   f"(median over {row['seeds']} seeds; {row['reached']} of them reached it"
-                   + ("; the others counted at twice the budget" if row["reached"] < row["seeds"] else "") + ")")
-    if output is not None:
-        cfg = tuning.config(chosen, tuning.seeds[0])
-        rundir.atomic_write(Path(output), cfg.to_toml().encode())
-        typer.echo(f"wrote {output}")
-
-
-def _params(params: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        typer.echo(f"{output} not written: nothing reached the target (--force writes the closest trial)")
+        return
+    rundir.atomic_write(Path(output), tuning.config(chosen, tuning.seeds[0]).to_toml().encode())
+    typer.echo(f"wrote {output}")
 
 
 def _check_output(output: Path) -> None:

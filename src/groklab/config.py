@@ -17,8 +17,8 @@ import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
-from pathlib import Path
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from . import loggers
@@ -266,7 +266,7 @@ def inapplicable(values: Mapping[str, Any]) -> dict[str, str]:
     def set_(k):
         return k in values and values[k] != FIELDS[k].default
 
-    task = values.get("task", FIELDS["task"].default)
+    task = get("task")
     if task in all_tasks():
         for name in TASK_FIELDS:
             if set_(name) and name not in get_task(task).fields:

@@ -49,7 +49,7 @@ class Palette:
 
     def __init__(self, runs: Sequence[Mapping]):
         self.fields = varying(runs, exclude=("train_fraction",))
-        self.keys = sorted(by_setting(runs, exclude=("train_fraction",)))
+        self.keys = sorted({self.setting(r) for r in runs})  # by_setting's labels, without grouping the rows
 
     def setting(self, row: Mapping) -> str:
         return setting_label(row, self.fields)
@@ -58,8 +58,7 @@ class Palette:
         key = self.setting(row)
         if key not in self.keys:  # a row the palette was not built from: the next colour
             self.keys.append(key)
-        i = self.keys.index(key)
-        return f"C{i % 10}" if len(self.keys) <= 10 else _TAB20(i % 20)
+        return _colour(self.keys.index(key), len(self.keys))
 
 
 def new_figure(**kwargs) -> Figure:
@@ -83,7 +82,7 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
     single = len(histories) == 1
     for i, (label, rows) in enumerate(histories.items()):
         steps = np.array([max(r["step"], 1) for r in rows])
-        colour = (colours or {}).get(label) or (_TAB20(i % 20) if many else f"C{i % 10}")
+        colour = (colours or {}).get(label) or _colour(i, 20 if many else 10)  # many runs: tab20
         style = dict(lw=1.8) if single else dict(lw=1.2, color=colour)
         pre = "" if single else f"{label} "
         ax_acc.plot(steps, [r["train_acc"] for r in rows], label=None if many else f"{pre}train",
@@ -233,18 +232,18 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
     by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
     tasks = sorted(by_task)
-    _fraction_lines(ax, {f"{t}: validation": _by_key(by_task[t], "train_fraction") for t in tasks},
-                    lambda r: r["step_val_acc_99"], missing=top, colour=palette)
+    circles = _fraction_lines(ax, {f"{t}: validation": _by_key(by_task[t], "train_fraction") for t in tasks},
+                              lambda r: r["step_val_acc_99"], missing=top, colour=palette)
     if train:
         _fraction_lines(ax, {f"{t}: train": _by_key(by_task[t], "train_fraction") for t in tasks},
                         lambda r: r["step_train_acc_99"],
                         {f"{t}: train": {"ls": "--", "marker": "s", "alpha": 0.6} for t in tasks}, missing=top,
                         shade=False, colour=palette)
-    _budget_line(ax, top)
+    handles = ax.get_legend_handles_labels()[0] + _budget_legend(ax, top, circles)
     ax.set(yscale="log", xlabel="Training data fraction", ylabel="Steps until 99% accuracy")
     _steps_axis(ax)
     ax.grid(alpha=0.3)
-    ax.legend(handles=ax.get_legend_handles_labels()[0] + _missing_handles(ax), fontsize=7)
+    ax.legend(handles=handles, fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -258,14 +257,15 @@ def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, s
                     shade: bool = True, colour: Callable[[Mapping], object] | None = None):
     """One line per group: the median over seeds of ``key_value(row)`` at each training fraction, and the
     range shaded. ``missing``: the value drawn for a row whose value is None (open circles mark where).
-    ``colour(row)``: a group's colour from its first row (a ``Palette``); by default one per group."""
+    ``colour(row)``: a group's colour from its first row (a ``Palette``); by default one per group. Returns
+    whether it drew any open circle."""
     styles = styles or {}
+    circles = False
     for i, (label, by_frac) in enumerate(groups.items()):
         fr = sorted(by_frac)
         vals = [[missing if key_value(r) is None else key_value(r) for r in by_frac[f]] for f in fr]
         med, lo, hi = zip(*(_spread(v) for v in vals))
-        c = colour(by_frac[fr[0]][0]) if colour is not None else \
-            (f"C{i % 10}" if len(groups) <= 10 else _TAB20(i % 20))
+        c = colour(by_frac[fr[0]][0]) if colour is not None else _colour(i, len(groups))
         st = {"color": c, "marker": "o", "ms": 4, **styles.get(label, {})}
         line, = ax.plot(fr, med, label=label, **st)
         if shade:
@@ -273,20 +273,18 @@ def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, s
         cut = [f for f in fr if any(key_value(r) is None for r in by_frac[f])] if missing is not None else []
         if cut and shade:
             ax.plot(cut, [missing] * len(cut), "o", mfc="white", mec=line.get_color(), ms=7)
+            circles = True
+    return circles
 
 
-def _budget_line(ax, budget: int) -> None:
-    ax.axhline(budget, color="grey", lw=0.8, ls=":", label=f"budget ({budget:,} steps)")
-
-
-def _missing_handles(ax) -> list:
-    """A legend entry for the open circles (runs that never reached 99%, drawn at the budget), when there are."""
+def _budget_legend(ax, budget: int, circles: bool) -> list:
+    """The budget's dotted line, and the legend entries that explain it and the open circles (runs that never
+    reached 99%, drawn at the budget; only when some were drawn)."""
     from matplotlib.lines import Line2D
 
-    if not any(getattr(line, "get_mfc", lambda: None)() == "white" for line in ax.get_lines()):
-        return []
-    return [Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=7,
-                   label="a seed never reached 99% (counted at the budget)")]
+    line = ax.axhline(budget, color="grey", lw=0.8, ls=":", label=f"budget ({budget:,} steps)")
+    return [line] + ([Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=7,
+                             label="a seed never reached 99% (counted at the budget)")] if circles else [])
 
 
 def _steps_axis(ax) -> None:
@@ -310,10 +308,13 @@ def _rows(rows) -> list[Mapping]:
     return list(rows)
 
 
-def _TAB20(i: int):
+def _colour(i: int, n: int):
+    """The i-th of n colours: matplotlib's ten cycle colours, or tab20's twenty beyond ten."""
+    if n <= 10:
+        return f"C{i % 10}"
     from matplotlib import colormaps
 
-    return colormaps["tab20"](i)
+    return colormaps["tab20"](i % 20)
 
 
 def _by_key(rows: Sequence[Mapping], key: str) -> dict:
@@ -369,17 +370,14 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None,
     _fraction_lines(ax_best, groups, lambda r: r["best_val_acc"] or 0.0, colour=palette)
     ax_best.set(xlabel="Training data fraction", ylabel="Best validation accuracy", ylim=(-0.02, 1.02))
     budget = max((r.get("steps") or r.get("steps_run") or 1 for rows in results.values() for r in rows), default=1)
-    _fraction_lines(ax_steps, groups, lambda r: r["step_val_acc_99"], missing=budget, colour=palette)
-    _budget_line(ax_steps, budget)
+    circles = _fraction_lines(ax_steps, groups, lambda r: r["step_val_acc_99"], missing=budget, colour=palette)
+    extra = _budget_legend(ax_steps, budget, circles)
     ax_steps.set(xlabel="Training data fraction", ylabel="Steps until 99% validation accuracy", yscale="log")
     _steps_axis(ax_steps)
     for ax in (ax_best, ax_steps):
         ax.grid(alpha=0.3)
-    handles, labels = ax_best.get_legend_handles_labels()
-    extra = [h for h in ax_steps.get_legend_handles_labels()[0] if h.get_label().startswith("budget")]
-    extra += _missing_handles(ax_steps)
-    fig.legend(handles + extra, labels + [h.get_label() for h in extra], loc="outside lower center",
-               ncol=min(5, max(1, len(labels) + len(extra))), fontsize=8)
+    handles = ax_best.get_legend_handles_labels()[0] + extra
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(5, len(handles)), fontsize=8)
     if title:
         fig.suptitle(title)
     return fig

@@ -161,8 +161,6 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
 
 def outcome_line(counts: dict) -> str:
     """What a sweep's runs came to, in words: '24 generalized, 6 budget exhausted, 1 diverged'."""
-    order = ("generalized", "budget_exhausted", "diverged", "interrupted", "running", "failed")
     seen = counts.get("outcomes", {})
-    parts = [f"{seen[k]} {k.replace('_', ' ')}" for k in order if seen.get(k)]
-    parts += [f"{n} {k}" for k, n in seen.items() if k not in order and n]
-    return ", ".join(parts) or "no runs"
+    order = [*FINISHED, *(s for s in rundir.Status if s not in FINISHED)]
+    return ", ".join(f"{seen[s]} {s.replace('_', ' ')}" for s in order if seen.get(s)) or "no runs"

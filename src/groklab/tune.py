@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import FIELDS, RunConfig, check_keys
+from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
-from .config import read_toml
 from .grid import read_tables
 from .rundir import FINISHED
 from .store import Store
@@ -72,12 +71,12 @@ class Tuning:
                                       f"otherwise; got {space['low']} and {space['high']}")
             # every corner of this key, with the other keys at their first choice or low end (a key may only
             # mean something beside another: grokfast_ma_window beside grokfast_ma_lamb > 0)
-            others = {k: (sp["choices"][0] if "choices" in sp else sp["low"]) for k, sp in self.search.items()
+            others = {k: _typed(k, sp["choices"][0] if "choices" in sp else sp["low"])
+                      for k, sp in self.search.items()
                       if k != name and isinstance(sp, dict) and ("choices" in sp and sp["choices"] or "low" in sp)}
-            others = {k: int(v) if FIELDS[k].type == "int" else v for k, v in others.items()}
             for v in space.get("choices", [space.get("low"), space.get("high")]):
                 try:
-                    self.config({**others, name: int(v) if FIELDS[name].type == "int" else v}, self.seeds[0])
+                    self.config({**others, name: _typed(name, v)}, self.seeds[0])
                 except ConfigError as e:
                     raise ConfigError(f"{where}: search {name} = {v!r}: {e}") from None
         if self.start is not None:
@@ -85,6 +84,11 @@ class Tuning:
                 raise ConfigError(f"{where}: start must be a table of values, e.g. {{ lr = 1e-2 }}")
             check_keys(self.start, "start")
             self.config({k: v for k, v in self.start.items() if k in self.search}, self.seeds[0])
+
+
+def _typed(name: str, value):
+    """A value of the search space as its field's type (an int field's bounds may be written as floats)."""
+    return int(value) if FIELDS[name].type == "int" else value
 
 
 def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
@@ -135,26 +139,56 @@ def objective_value(rows: list[dict]) -> float:
 
 @dataclass
 class Outcome:
-    """A search's result: every trial (a DataFrame: its params, objective, seeds that reached 99%, median best
-    validation accuracy), and the best trial's params and objective; ``best`` is None when no run of any trial
-    reached 99% validation accuracy (then no trial is better than another at the objective)."""
+    """A search's result: every trial (``table``, a DataFrame: its params, objective, seeds that reached 99%,
+    median best validation accuracy), the searched fields, the budget, and the best trial's row; ``best_trial``
+    is None when no run of any trial reached 99% validation accuracy (then no trial is better than another at
+    the objective)."""
 
     table: Any
-    best: dict | None
-    value: float | None
+    params: list[str]
     budget: int
+    best_trial: int | None
+
+    def _params_of(self, i: int) -> dict:
+        return {k: _plain(self.table.at[i, k]) for k in self.params}
+
+    @property
+    def best(self) -> dict | None:
+        return None if self.best_trial is None else self._params_of(self.best_trial)
+
+    @property
+    def value(self) -> float | None:
+        return None if self.best_trial is None else float(self.table.at[self.best_trial, "objective"])
 
     @property
     def closest(self) -> dict:
         """The params of the trial with the highest median best validation accuracy (a choice to make knowingly
         when nothing reached the target)."""
-        i = self.table.sort_values(["best_val_acc", "trial"], ascending=[False, True]).index[0]
-        return {k: _plain(self.table.at[i, k]) for k in self.table.columns
-                if k not in ("trial", "objective", "reached", "seeds", "best_val_acc")}
+        return self._params_of(self.table.sort_values(["best_val_acc", "trial"], ascending=[False, True]).index[0])
+
+    def choice(self, force: bool = False) -> dict | None:
+        """The params to write as the best config: the best trial's; when none reached 99%, the closest one only
+        with ``force``."""
+        return self.best if self.best is not None else (self.closest if force else None)
+
+    def describe(self) -> str:
+        """The outcome in one line: the best trial and when it generalized, or that none did."""
+        if self.best_trial is None:
+            return (f"no trial reached 99% validation accuracy within its {self.budget:,} updates: none is best "
+                    f"(highest median best validation accuracy: {_format(self.closest)}); give more updates or a "
+                    "wider space")
+        row = self.table.loc[self.best_trial]
+        return (f"best: {_format(self.best)} -> 99% validation accuracy held from step {self.value:,.0f} (median "
+                f"over {row['seeds']} seeds; {row['reached']} of them reached it"
+                + ("; the others counted at twice the budget" if row["reached"] < row["seeds"] else "") + ")")
 
 
 def _plain(v):
     return v.item() if hasattr(v, "item") else v
+
+
+def _format(params: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, progress: bool = False) -> Outcome:
@@ -192,8 +226,6 @@ def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, pro
         rows_out.append({"trial": number, **params, "objective": value,
                          "reached": sum(r["step_val_acc_99"] is not None for r in rows), "seeds": len(rows),
                          "best_val_acc": float(np.median([r["best_val_acc"] or 0.0 for r in rows]))})
-    table = pd.DataFrame(rows_out)
-    budget = tuning.config({}, tuning.seeds[0]).steps
-    if not table["reached"].any():
-        return Outcome(table, None, None, budget)
-    return Outcome(table, study.best_params, study.best_value, budget)
+    table = pd.DataFrame(rows_out)  # row i is trial i
+    return Outcome(table, list(tuning.search), tuning.config({}, tuning.seeds[0]).steps,
+                   study.best_trial.number if table["reached"].any() else None)

@@ -75,10 +75,7 @@ def embeddings(model, task: str, keys: Sequence[int] = (), use_tsne: bool = True
                 _scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular)
             else:
                 _plane(axes[r, c], xy, k, f"{ptitle}\n(colour: {k} x mod {p})")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def embeddings_over_time(models: Sequence[tuple[int, object]], task: str, key: int | None) -> Figure:
@@ -119,10 +116,7 @@ def fourier(model, keys: Sequence[int], title: str | None = None, multiplicative
         group = "Z_p^* (discrete-log order; 0 left out)" if multiplicative else "Z_p"
         ax.set(xlabel=f"frequency k of {group}", ylabel="norm", title=f"{name}: norm per frequency (key in red)")
         ax.grid(alpha=0.3, axis="y")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def multiplicative_planes(model, keys: Sequence[int], title: str | None = None) -> Figure:
@@ -174,10 +168,7 @@ def irreps(result: Mapping, history: Sequence[Mapping] = (), title: str | None =
     ax_t.set(xscale="log", ylim=(-0.02, 1.02), xlabel="optimization steps", title="over training")
     ax_t.legend(fontsize=7)
     ax_t.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def parity(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
@@ -200,10 +191,7 @@ def parity(result: Mapping, history: Sequence[Mapping] = (), title: str | None =
            title=f"relevant bits {info['relevant_bits']}: hidden progress")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def _shade(ax, phases: Mapping) -> None:
@@ -212,13 +200,33 @@ def _shade(ax, phases: Mapping) -> None:
             ax.axvspan(max(span[0], 1), span[1], color=PHASE_COLOURS[name], alpha=0.08, lw=0)
 
 
-MEASURE_NAMES = (("weight_norm", "weight norm"), ("fourier_gini", "Gini, embedding (Z_p)"),
-                 ("neuron_logit_gini", "Gini, neuron-logit map (Z_p)"), ("mult_gini", "Gini, embedding (Z_p^*)"),
-                 ("irrep_gini", "Gini over irreps, embedding"), ("relevant_share", "relevant bits' share"),
-                 ("walsh_parity", "Walsh coefficient on the parity"), ("restricted_loss", "restricted loss"),
+# the structure measures (each task's sparsity in its own basis), by their analysis.json key
+STRUCTURE = (("fourier_gini", "Gini, embedding (Z_p)"), ("neuron_logit_gini", "Gini, neuron-logit map (Z_p)"),
+             ("mult_gini", "Gini, embedding (Z_p^*)"), ("mult_neuron_logit_gini", "Gini, neuron-logit map (Z_p^*)"),
+             ("irrep_gini", "Gini over irreps, embedding"), ("relevant_share", "relevant bits' share, first layer"),
+             ("walsh_parity", "Walsh coefficient on the parity"))
+MEASURE_NAMES = (("weight_norm", "weight norm"), *STRUCTURE, ("restricted_loss", "restricted loss"),
                  ("excluded_loss", "excluded loss (train)"), ("sharpness", "top Hessian eigenvalue"),
                  ("perturbed_loss_rise", "loss rise, 5% weight noise"), ("zero_loss_frac", "zero-loss share"),
                  ("logit_norm", "logit norm"))
+
+
+def _curves(ax_acc, ax_loss, history: Sequence[Mapping]) -> None:
+    """The evaluation curves: training and validation accuracy on one axis, their losses on the other."""
+    if len(history):
+        steps = np.array([max(r["step"], 1) for r in history])
+        ax_acc.plot(steps, [r["train_acc"] for r in history], color=TRAIN, label="train")
+        ax_acc.plot(steps, [r["val_acc"] for r in history], color=VAL, label="validation")
+        ax_loss.plot(steps, [r["train_loss"] for r in history], color=TRAIN, label="train loss")
+        ax_loss.plot(steps, [r["val_loss"] for r in history], color=VAL, label="validation loss")
+    ax_acc.set(ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
+
+
+def _finish(fig: Figure, title: str | None) -> Figure:
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def _progress_at_one_step(snap: Mapping, history: Sequence[Mapping], title: str | None) -> Figure:
@@ -226,13 +234,7 @@ def _progress_at_one_step(snap: Mapping, history: Sequence[Mapping], title: str 
     be an empty axis with a dot); the measures over training need ``--snapshots N``."""
     fig = Figure(figsize=(14, 4))
     ax_acc, ax_loss, ax_text = fig.subplots(1, 3)
-    steps = np.array([max(r["step"], 1) for r in history])
-    if len(history):
-        ax_acc.plot(steps, [r["train_acc"] for r in history], color=TRAIN, label="train")
-        ax_acc.plot(steps, [r["val_acc"] for r in history], color=VAL, label="validation")
-        ax_loss.plot(steps, [r["train_loss"] for r in history], color=TRAIN, label="train loss")
-        ax_loss.plot(steps, [r["val_loss"] for r in history], color=VAL, label="validation loss")
-    ax_acc.set(ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
+    _curves(ax_acc, ax_loss, history)
     ax_loss.set(yscale="log", ylabel="loss", title="loss")
     for a in (ax_acc, ax_loss):
         a.set(xscale="log", xlabel="optimization steps")
@@ -244,10 +246,7 @@ def _progress_at_one_step(snap: Mapping, history: Sequence[Mapping], title: str 
     ax_text.text(0, 1, f"the final weights (step {snap['step']:,}):\n" + "\n".join(lines)
                  + "\n\nthese measures over training need snapshots:\ngroklab train --snapshots 40 ...",
                  va="top", fontsize=9, family="monospace", transform=ax_text.transAxes)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, title)
 
 
 def progress(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
@@ -256,18 +255,10 @@ def progress(result: Mapping, history: Sequence[Mapping] = (), title: str | None
     if len(snaps) < 2:
         return _progress_at_one_step(snaps[-1], history, title)
     steps = np.array([max(r["step"], 1) for r in snaps])
-    hist_steps = np.array([max(r["step"], 1) for r in history])
     fig = Figure(figsize=(14, 7.5))
     axes = fig.subplots(2, 3)
-    ax = axes[0, 0]
-    if len(history):
-        ax.plot(hist_steps, [r["train_acc"] for r in history], color=TRAIN, label="train")
-        ax.plot(hist_steps, [r["val_acc"] for r in history], color=VAL, label="validation")
-    ax.set(ylabel="accuracy", ylim=(-0.02, 1.02), title="accuracy")
+    _curves(axes[0, 0], axes[0, 1], history)
     ax = axes[0, 1]
-    if len(history):
-        ax.plot(hist_steps, [r["train_loss"] for r in history], color=TRAIN, label="train loss")
-        ax.plot(hist_steps, [r["val_loss"] for r in history], color=VAL, label="validation loss")
     what = "key frequencies"
     for prefix, name in (("", "key frequencies"), ("mult_", "key multiplicative frequencies"),
                          ("irrep_", "key irreps")):
@@ -279,14 +270,7 @@ def progress(result: Mapping, history: Sequence[Mapping] = (), title: str | None
                     label="excluded loss (train)")
     ax.set(yscale="log", ylabel="loss", title=f"loss; restricted and excluded ({what})")
     ax = axes[0, 2]
-    sparsity = [(k, label) for k, label in (("fourier_gini", "Gini, embedding (Z_p)"),
-                                            ("neuron_logit_gini", "Gini, neuron-logit map (Z_p)"),
-                                            ("mult_gini", "Gini, embedding (Z_p^*)"),
-                                            ("mult_neuron_logit_gini", "Gini, neuron-logit map (Z_p^*)"),
-                                            ("irrep_gini", "Gini over irreps, embedding"),
-                                            ("relevant_share", "relevant bits' share, first layer"),
-                                            ("walsh_parity", "Walsh coefficient on the parity"))
-                if snaps[-1].get(k) is not None]
+    sparsity = [(k, label) for k, label in STRUCTURE if snaps[-1].get(k) is not None]
     for k, label in sparsity:
         ax.plot(steps, [r[k] for r in snaps], "o-", ms=3, label=label)
     if sparsity:
