@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import reference  # noqa: E402
 
 from groklab import RunConfig  # noqa: E402
-from groklab.tasks import make_table, split, tokens  # noqa: E402
+from groklab.data import split, tokens  # noqa: E402
+from groklab.tasks import make_table  # noqa: E402
 from groklab.engine import Group  # noqa: E402
 from groklab.runtime import configure, keep_freed_memory  # noqa: E402
 

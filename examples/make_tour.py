@@ -77,7 +77,7 @@ coefficient, the restricted and excluded losses of Nanda et al., sharpness, soft
 frequencies are the few the network ends up using; on each one's plane the residues lie on a circle."""),
     ("code", """from groklab.analysis import write_analysis
 
-result = write_analysis(work / "add23", sharpness_examples=32, use_tsne=False)
+result = write_analysis(work / "add23", sharpness_examples=32, tsne=False)
 last = result["snapshots"][-1]
 print("key frequencies", result["key_frequencies"], "Fourier Gini", round(result["fourier_gini"], 2))
 print("phases", {k: v for k, v in result["phases"].items() if v})
@@ -92,7 +92,7 @@ periodic: the stripes are the key frequencies at work."""),
     ("code", """import torch
 
 from groklab.export import hooked_transformer
-from groklab.tasks import TokenLayout
+from groklab.data import TokenLayout
 
 model = hooked_transformer(work / "add23")
 x = torch.arange(23).repeat_interleave(23)

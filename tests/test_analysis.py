@@ -1,118 +1,15 @@
-"""Looking inside: Fourier norms, key frequencies and Gini, restricted / excluded losses, sharpness, embeddings,
-snapshots, and groklab analyze on a run that really grokked."""
+"""Looking inside a run (``analysis.progress`` and the analysis registry): every analysis that applies, at every
+snapshot of a run that really grokked; what ``groklab analyze`` writes and says; an analysis added from outside."""
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from groklab import RunConfig, rundir, train
-from groklab.analysis import analyze, embeddings, fourier, phases, sharpness
+from groklab.analysis import ANALYSES, Analysis, Series, analysis_figures, analyze, phases
 from groklab.cli import main
-from groklab.models import Model, get_model
-
-
-def _wave(p, k, phase=0.0):
-    x = torch.arange(p, dtype=torch.float64)
-    return torch.cos(2 * math.pi * k * x / p + phase)
-
-
-def test_fourier_norms_of_a_planted_embedding_find_exactly_its_frequencies():
-    p, g = 23, torch.Generator().manual_seed(0)
-    waves = torch.stack([_wave(p, 3), _wave(p, 3, math.pi / 2), _wave(p, 7, 0.4), _wave(p, 7, 0.4 + math.pi / 2)], 1)
-    W = waves @ torch.randn(4, 16, generator=g, dtype=torch.float64) + 0.05 * torch.randn(p, 16, generator=g,
-                                                                                          dtype=torch.float64)
-    norms = fourier.frequency_norms(W)
-    assert norms.shape == (p // 2 + 1,)
-    assert fourier.key_frequencies(norms) == [3, 7]
-    random = torch.randn(p, 16, generator=g, dtype=torch.float64)
-    assert fourier.fourier_gini(W) > 0.7 > 0.3 > fourier.fourier_gini(random)
-    # Parseval: the basis is orthonormal, so the norms add up to the matrix's
-    assert torch.isclose((norms ** 2).sum(), W.pow(2).sum())
-
-
-def test_gini_of_known_vectors():
-    assert fourier.gini([1, 1, 1, 1]) == 0.0
-    assert fourier.gini([0, 0, 0, 1]) == pytest.approx(0.75)
-    assert fourier.gini([0, 0]) == 0.0
-
-
-def test_restricted_and_excluded_logits_split_a_planted_fourier_circuit():
-    """Logits cos(2 pi k (x + y - z) / p) on key k, plus noise: restricting to k keeps the circuit (loss as low as
-    the circuit's), excluding k leaves the noise (loss near chance)."""
-    p, k = 13, 4
-    x, y = (t.flatten() for t in torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"))
-    z = (x + y) % p
-    circuit = 40 * torch.cos(2 * math.pi * k * ((x + y)[:, None] - torch.arange(p)[None, :]) / p)
-    noise = 0.3 * torch.randn(p * p, p, generator=torch.Generator().manual_seed(0))
-    logits = (circuit + noise).float()
-    restricted, excluded = fourier.project_logits(logits, "add", [k])
-    torch.testing.assert_close(restricted - restricted.mean(1, keepdim=True),
-                               (circuit - circuit.mean(1, keepdim=True)).float(), atol=0.15, rtol=0)
-    train = torch.rand(p * p, generator=torch.Generator().manual_seed(1)) < 0.5
-    r, e = fourier.restricted_excluded_loss(logits, z, train, "add", [k])
-    assert r < 0.05 and e > 0.8 * math.log(p)
-
-
-def _tiny_model(seed=0):
-    cfg = RunConfig(task="add", modulus=5, d_model=8, n_heads=2, d_mlp=8, n_layers=1)
-    spec = get_model("transformer")
-    params = spec.init(spec.config(cfg, 5), [seed])
-    return Model(spec, spec.config(cfg, 5), {k: v[0] for k, v in params.items()}), cfg
-
-
-def test_top_hessian_eigenvalue_matches_a_direct_hessian_on_a_tiny_model():
-    model, _ = _tiny_model()
-    x, y = (t.flatten() for t in torch.meshgrid(torch.arange(5), torch.arange(5), indexing="ij"))
-    z = (x + y) % 5
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    flat0 = torch.cat([p.detach().flatten() for p in model.parameters()]).double()
-
-    def loss_of(flat):
-        params, i = {}, 0
-        for n, s in zip(names, shapes):
-            params[n.split(".", 1)[1].replace("__", ".")] = flat[i: i + s.numel()].view(s).unsqueeze(0)
-            i += s.numel()
-        logits = model.spec.answer_logits(params, x[None], y[None], model.cfg)[0]
-        return F.cross_entropy(logits, z)
-
-    H = torch.autograd.functional.hessian(loss_of, flat0)
-    eig = torch.linalg.eigvalsh(H)
-    want = eig[eig.abs().argmax()].item()
-    model.double()
-    got = sharpness.top_hessian_eigenvalue(model, x, y, z, iters=500, tol=1e-10)
-    assert got == pytest.approx(want, rel=1e-4)
-
-
-def test_perturbation_sharpness_restores_the_weights_and_is_zero_without_noise():
-    model, _ = _tiny_model()
-    x, y = torch.arange(5), torch.arange(5)
-    before = [p.detach().clone() for p in model.parameters()]
-    assert sharpness.perturbation_sharpness(model, x, y, (x + y) % 5, relative=0.0) == 0.0
-    assert sharpness.perturbation_sharpness(model, x, y, (x + y) % 5, relative=0.5) != 0.0
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
-
-
-def test_frequency_plane_puts_residues_on_a_circle():
-    p, k = 17, 5
-    g = torch.Generator().manual_seed(0)
-    W = torch.stack([_wave(p, k), _wave(p, k, math.pi / 2)], 1) @ torch.randn(2, 12, generator=g, dtype=torch.float64)
-    xy = embeddings.frequency_plane(W, k)
-    radius = np.linalg.norm(xy, axis=1)
-    assert radius.std() / radius.mean() < 0.3
-    steps = np.abs(np.diff(np.arctan2(xy[:, 1], xy[:, 0])))  # consecutive residues: 2 pi k / p apart
-    assert np.allclose(np.minimum(steps, 2 * np.pi - steps), 2 * np.pi * k / p, atol=0.3)
-
-
-def test_s5_labels_cosets_and_cycle_types():
-    lab = embeddings.labels("s5_mul", 120)
-    cosets, types = lab["coset of S4 (sigma(4))"], lab["cycle type"]
-    assert sorted(set(cosets)) == [0, 1, 2, 3, 4] and all(cosets.count(c) == 24 for c in range(5))
-    assert types[0] == "1+1+1+1+1" and types.count("2+1+1+1") == 10 and types.count("5") == 24
 
 
 def test_phases_read_off_the_curves():
@@ -160,6 +57,8 @@ def test_a_grokked_run_uses_a_few_frequencies_and_its_restricted_loss_falls_firs
     assert s["restricted_loss"] < 0.5 * first["restricted_loss"] and s["restricted_loss"] < 0.5 * s["val_loss"]
     assert all(r["zero_loss_frac"] == 0.0 for r in snaps)  # weight decay keeps softmax collapse away
     assert result["phases"]["memorization"][1] < result["phases"]["cleanup"][1]
+    assert result["applies"] == {"embeddings": True, "fourier": True, "multiplicative": False, "irreps": False,
+                                 "parity": False, "sharpness": True}
 
 
 def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_path, capsys):
@@ -167,7 +66,7 @@ def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_pat
     assert main(["analyze", str(grokked), "--out", str(out), "--no-tsne", "--sharpness-examples", "64",
                  "--sharpness-iters", "5", "--quiet"]) == 0
     printed = capsys.readouterr()
-    assert "key frequencies" in printed.out and "restricted excluded yes" in printed.err
+    assert "key frequencies" in printed.out and "fourier yes" in printed.err and "irreps no" in printed.err
     data = json.loads((out / "analysis.json").read_text())
     assert {"key_frequencies", "fourier_gini", "sharpness", "phases", "snapshots"} <= set(data)
     assert all({"step", "sharpness", "fourier_gini", "restricted_loss", "excluded_loss"} <= set(s)
@@ -176,6 +75,7 @@ def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_pat
                                                "embeddings_over_time.png"}
     assert main(["analyze", str(tmp_path / "missing")]) == 2
     assert main(["analyze", str(grokked), "--sharpness-examples", "0"]) == 2
+    assert "sharpness_examples 0 is too small" in capsys.readouterr().err
     assert main(["analyze"]) == 2
     assert "give a run directory" in capsys.readouterr().err
 
@@ -196,132 +96,53 @@ def test_analysis_at_the_last_snapshot_equals_the_last_metrics_row(tmp_path, set
     assert last["restricted_loss"] > 0 and last["sharpness"] == last["sharpness"]  # measured in the run's loss
 
 
-# -- multiplicative Fourier, group representations, parity (every task's own structure) ---------------------------
-
-
-def test_a_planted_multiplicative_frequency_is_found_exactly():
-    from groklab.analysis import multiplicative
-
-    p, k = 23, 4
-    logs = multiplicative.discrete_log(np.arange(p), p)
-    angle = 2 * math.pi * k * logs / (p - 1)
-    W = torch.tensor(np.stack([np.cos(angle), np.sin(angle)], 1))
-    W[0] = 0.0  # the zero residue has no logarithm
-    norms = multiplicative.multiplicative_norms(W)
-    assert fourier.key_frequencies(norms) == [k]
-    assert float(norms[k] ** 2 / (norms ** 2).sum()) == pytest.approx(1.0)
-    assert sorted(multiplicative.log_order(p).tolist()) == list(range(1, p))
-    assert multiplicative.monomial("custom", {"expression": "3 * x^2 / y", "modulus": 7}) == (2, -1)
-    assert multiplicative.monomial("custom", {"expression": "x + y", "modulus": 7}) is None
-    assert multiplicative.monomial("mul", {"modulus": 12}) is None  # Z_12^* is not cyclic
-
-
-GROUPS = ["S3", "S4", "S5", "S6", "A4", "A5", "A6", *[f"D{n}" for n in range(3, 31)], "Z2", "Z7", "Z12", "Z97",
-          "Z4xZ6", "S3xZ5", "D4xZ2xZ2", "A4xZ3", "Z10xZ100"]
-
-
-@pytest.mark.parametrize("name", GROUPS)
-def test_characters_of_every_offered_group_are_orthogonal(name):
-    from groklab.analysis.representations import character_table, conjugacy_classes, isotypic
-    from groklab.groups import get_group
-
-    g = get_group(name)
-    t = character_table(g)
-    n = g.order
-    gram = t.chars @ t.chars.conj().T
-    assert np.allclose(gram, n * np.eye(len(t.chars)), atol=1e-6 * n)  # first orthogonality
-    assert sum(d * d for d in t.degrees) == n and all(np.allclose(c[0], d) for c, d in zip(t.chars, t.degrees))
-    if n <= 200:
-        assert len(t.chars) == len(conjugacy_classes(g))
-        same_class = np.isclose(t.chars.conj().T @ t.chars, 0, atol=1e-6)  # second orthogonality: 0 across classes
-        cls = np.empty(n, int)
-        for i, c in enumerate(conjugacy_classes(g)):
-            cls[c] = i
-        assert np.array_equal(~same_class, cls[:, None] == cls[None, :])
-    iso = isotypic(name)
-    assert sum(iso.dims) == n and iso.names[0] in ("1a", "k0") or iso.names[0].startswith(("1a", "k0"))
-
-
-def test_an_embedding_that_lives_in_one_irrep_is_found_in_it():
-    from groklab.analysis.representations import irrep_shares, isotypic, key_irreps
-
-    iso = isotypic("S4")
-    target = iso.names.index("3a")
-    W = iso.projector([target]) @ torch.randn(24, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    shares = irrep_shares(W, iso).numpy()
-    assert shares[target] == pytest.approx(1.0) and key_irreps(shares, iso) == [target]
-    P = iso.projector([1, 2, 3])
-    assert torch.allclose(P @ P, P, atol=1e-10) and torch.allclose(P, P.T, atol=1e-12)
-
-
-def test_a_grokked_multiplication_uses_a_few_multiplicative_frequencies(tmp_path):
-    """x * y mod 23 (the quick setting): most of the embedding's norm ends in its key multiplicative frequencies,
-    their Gini rises several-fold, and the additive basis explains far less."""
-    cfg = RunConfig.from_dict({"task": "mul", "snapshots": 12}, preset="quick")
-    assert train(cfg, out=tmp_path / "run").summary["status"] == "generalized"
-    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
-    first, last = result["snapshots"][0], result["snapshots"][-1]
-    keys = result["multiplicative"]["key_frequencies"]
-    share = lambda s: np.sum(np.array(s["mult_norms"])[keys] ** 2) / np.sum(np.array(s["mult_norms"])[1:] ** 2)  # noqa: E731
-    assert 1 <= len(keys) <= 6 and share(last) > 0.6
-    assert last["mult_gini"] > 3 * first["mult_gini"] and last["mult_gini"] > 5 * last["fourier_gini"]
-    assert last["mult_restricted_loss"] < last["mult_excluded_loss"]
-
-
-def test_a_grokked_group_composition_uses_a_few_irreps(tmp_path):
-    """D12 (the symmetries of a 12-gon, order 24): its embedding ends in a few irreps, whose restricted loss is
-    far below the excluded one."""
-    cfg = RunConfig(task="group", group="D12", model="mlp", train_fraction=0.8, d_model=64, d_mlp=128, lr=1e-2,
-                    steps=5000, stop_patience=100, snapshots=12)
-    assert train(cfg, out=tmp_path / "run").summary["status"] == "generalized"
-    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
-    first, last = result["snapshots"][0], result["snapshots"][-1]
-    keys = [result["irreps"]["names"].index(k) for k in result["irreps"]["key_irreps"]]
-    assert keys and sum(last["irrep_shares"][k] for k in keys) > 0.6
-    assert last["irrep_gini"] > 3 * first["irrep_gini"]
-    assert last["irrep_restricted_loss"] < last["irrep_excluded_loss"]
-
-
-def test_parity_weight_moves_to_the_relevant_bits_before_test_accuracy_does(tmp_path):
-    """Barak et al.'s hidden progress: 3 relevant bits among 30, 500 strings to train on; while test accuracy is
-    still at chance, the first layer's weight share on the relevant bits has already grown well past its 3 / 30,
-    and the output's Walsh coefficient on their parity has left 0."""
-    cfg = RunConfig(task="parity", model="mlp", n_bits=30, parity_k=3, n_examples=1000, d_mlp=256, steps=1500,
-                    early_stop=False, snapshots=16)
-    train(cfg, out=tmp_path / "run")
-    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
-    snaps = result["snapshots"]
-    chance = 3 / 30
-    assert snaps[0]["relevant_share"] == pytest.approx(chance, rel=0.1) and abs(snaps[0]["walsh_parity"]) < 0.02
-    hidden = [s for s in snaps if s["val_acc"] < 0.6 and s["train_acc"] == 1.0]
-    assert hidden and max(s["relevant_share"] for s in hidden) > 1.3 * chance
-    assert max(s["walsh_parity"] for s in hidden) > 0.05
-    assert snaps[-1]["relevant_share"] > max(s["relevant_share"] for s in hidden)
-    assert result["parity"]["relevant_bits"] == sorted(result["parity"]["relevant_bits"])
-
-
 def test_without_snapshots_the_progress_figure_shows_the_curves_and_says_what_needs_snapshots(tmp_path, capsys):
     cfg = RunConfig(task="add", modulus=7, train_fraction=0.6, d_model=32, n_heads=2, d_mlp=64, steps=40)
     train(cfg, out=tmp_path / "run")
     assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--sharpness-examples", "8"]) == 0
     printed = capsys.readouterr()
     assert "snapshot/s" not in printed.err and "no snapshots: only the final weights" in printed.err
-    from groklab.analysis import analysis_figures
-
-    result, figs = analysis_figures(tmp_path / "run", 8, False, 6, None)
+    result, figs = analysis_figures(tmp_path / "run", sharpness_examples=8, tsne=False)
     fig = figs["progress.png"]
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert len(fig.axes) == 3 and any("--snapshots" in t and "the final weights (step 40)" in t for t in texts)
     assert all(ax.get_lines() for ax in fig.axes[:2])  # the curves: no empty axes
+    assert any("top Hessian eigenvalue" in t for t in texts)  # the sharpness analysis's measures, listed
 
 
-def test_key_irreps_are_completed_until_they_tell_every_element_apart():
-    """S4's 2-dimensional irrep factors through S3 (its kernel is the Klein four-group): a key set of it alone is
-    completed with the next irrep by share per dimension, a faithful one."""
-    from groklab.analysis.representations import isotypic, kernel_of, key_irreps
+def test_an_analysis_registered_from_python_is_measured_said_drawn_and_has_its_own_flag(tmp_path, capsys):
+    """The extension point: one Analysis object (applies, measure, summary, lines, figures, its series in the
+    progress figure, a setting of its own) and ``groklab analyze`` runs it, with no change to groklab."""
+    from groklab.fields import Field
+    from groklab.plots import new_figure
 
-    iso = isotypic("S4")
-    names = list(iso.names)
-    assert [int(kernel_of(iso, c).sum()) for c in range(len(names))] == [24, 12, 4, 1, 1]
-    shares = dict(zip(names, [0.002, 0.003, 0.331, 0.245, 0.419]))  # a grokked S4 MLP's embedding
-    assert [names[k] for k in key_irreps([shares[n] for n in names], iso)] == ["2a", "3b"]
+    def measure(snap, keys):
+        return {"embedding_rms": float(snap.model["W_E"].detach().pow(2).mean().sqrt()) * snap.options["rms_scale"]}
+
+    def figures(d):
+        fig = new_figure()
+        fig.subplots().plot([r["embedding_rms"] for r in d.result["snapshots"]])
+        return {"rms.png": fig}
+
+    rms = Analysis("rms", "the embedding's root mean square", applies=lambda cfg: cfg.model == "transformer",
+                   measure=measure, summary=lambda rows, keys, snap: {"rms": rows[-1]["embedding_rms"]},
+                   lines=lambda r: [f"embedding rms {r['rms']:.3f}"], figures=figures,
+                   series=(Series("embedding_rms", "embedding rms", "structure"),),
+                   fields=(Field("rms_scale", 1.0, "a factor on the rms", gt=0.0),))
+    cfg = RunConfig(task="add", modulus=7, train_fraction=0.6, d_model=16, n_heads=2, d_mlp=32, steps=30,
+                    snapshots=3)
+    train(cfg, out=tmp_path / "run")
+    ANALYSES.register(rms)
+    try:
+        assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--sharpness-examples", "8", "--rms-scale", "2",
+                     "--quiet"]) == 0
+        out = capsys.readouterr().out
+        data = json.loads((tmp_path / "run" / "analysis" / "analysis.json").read_text())
+        assert data["applies"]["rms"] and data["rms"] > 0 and f"embedding rms {data['rms']:.3f}" in out
+        assert (tmp_path / "run" / "analysis" / "rms.png").exists()
+        one = float(rundir.load_model(tmp_path / "run")["W_E"].detach().pow(2).mean().sqrt())
+        assert data["snapshots"][-1]["embedding_rms"] == pytest.approx(2 * one)
+        assert main(["analyze", str(tmp_path / "run"), "--rms-scale", "0"]) == 2
+    finally:
+        ANALYSES.unregister("rms")
+    assert "rms_scale 0.0 must be > 0.0" in capsys.readouterr().err

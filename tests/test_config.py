@@ -82,13 +82,14 @@ def test_bad_values_name_the_field_and_what_is_allowed(values, message):
 
 
 def test_registry_entries_become_choices_at_once():
-    from groklab.losses import LOSSES, cross_entropy
+    from groklab.losses import LOSSES, Loss
+    from groklab.losses.cross_entropy import cross_entropy
 
-    LOSSES["my_loss"] = cross_entropy
+    LOSSES.register(Loss("my_loss", "cross-entropy under another name", cross_entropy))
     try:
         assert RunConfig(loss="my_loss").loss == "my_loss"
     finally:
-        del LOSSES["my_loss"]
+        LOSSES.unregister("my_loss")
     with pytest.raises(ConfigError):
         RunConfig(loss="my_loss")
 

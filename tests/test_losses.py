@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 from groklab import RunConfig
 from groklab.engine import Group
-from groklab.losses import LOSSES, cross_entropy
+from groklab.losses import LOSSES, Loss
+from groklab.losses.cross_entropy import cross_entropy
 
 
 def test_cross_entropy_is_per_example_and_matches_pytorch():
@@ -19,7 +20,7 @@ def test_cross_entropy_is_per_example_and_matches_pytorch():
 
 def test_the_engine_trains_and_evaluates_with_the_configured_loss():
     """A registered loss drives both the update and the logged loss: here one whose gradient is zero."""
-    LOSSES["zero"] = lambda logits, target: 0.0 * logits.sum(-1) + 5.0
+    LOSSES.register(Loss("zero", "a constant", lambda logits, target: 0.0 * logits.sum(-1) + 5.0))
     try:
         cfg = RunConfig(task="add", modulus=7, d_model=16, n_heads=2, d_mlp=16, weight_decay=0.0, loss="zero")
         g = Group.build([cfg])
@@ -29,7 +30,7 @@ def test_the_engine_trains_and_evaluates_with_the_configured_loss():
         row = g.evaluate()[0]
         assert row["train_loss"] == row["val_loss"] == 5.0
     finally:
-        del LOSSES["zero"]
+        LOSSES.unregister("zero")
 
 
 def prieto_log_stablemax(x, epsilon=1e-30):
@@ -39,7 +40,7 @@ def prieto_log_stablemax(x, epsilon=1e-30):
 
 
 def test_stablemax_values_and_gradient_follow_prieto_et_al():
-    from groklab.losses import stablemax
+    from groklab.losses.stablemax import stablemax
 
     g = torch.Generator().manual_seed(0)
     logits = (3 * torch.randn(2, 6, 9, generator=g, dtype=torch.float64)).requires_grad_(True)
@@ -62,7 +63,7 @@ def test_stablemax_values_and_gradient_follow_prieto_et_al():
 
 
 def test_mse_on_one_hot_targets():
-    from groklab.losses import mse
+    from groklab.losses.mse import mse
 
     logits, target = torch.randn(2, 4, 5), torch.randint(0, 5, (2, 4))
     want = F.mse_loss(logits, F.one_hot(target, 5).float(), reduction="none").mean(-1)

@@ -1,10 +1,13 @@
-"""The flat-buffer optimizers against torch.optim, one run and an ensemble with different hyper-parameters."""
+"""The engine's optimizer (``groklab.optim``) and the update rules (``groklab.rules``) against torch.optim, one run
+and an ensemble with different hyper-parameters."""
 
 import pytest
 import torch
 
 from groklab.interventions import INTERVENTIONS
-from groklab.optim import FlatParams, HyperParams, Optimizer, apply_decay
+from groklab.models.stacked import ParamInit
+from groklab.optim import FlatParams, HyperParams, Optimizer
+from groklab.rules import apply_decay
 
 
 def _hp(E, lr, wd, beta2, warmup, **extra):
@@ -126,7 +129,8 @@ def _muon_against_torch(monkeypatch, float32_ns: bool):
     torch.manual_seed(0)
     E, lrs, wds, mus = 2, [0.02, 0.05], [0.1, 0.0], [0.95, 0.9]
     W0 = torch.randn(E, 6, 10)
-    params = FlatParams({"blocks.0.mlp.W_in": W0.clone()})
+    params = FlatParams({"blocks.0.mlp.W_in": W0.clone()},
+                        inits={"blocks.0.mlp.W_in": ParamInit((6, 10), "linear", 6, matrix=((0,), (1,)))})
     hp = HyperParams({"lr": [1e-3] * E, "weight_decay": wds, "beta1": [0.9] * E, "beta2": [0.98] * E,
                       "eps": [1e-8] * E, "momentum": [0.0] * E, "warmup_steps": [0.0] * E, "muon_lr": lrs,
                       "muon_momentum": mus})
@@ -154,15 +158,22 @@ def test_muon_matches_torch_optim_muon(monkeypatch):
     assert _muon_against_torch(monkeypatch, float32_ns=False) < 3e-3
 
 
-def test_muon_sees_attention_weights_as_linear_layers_and_leaves_embeddings_to_adamw():
-    from groklab.optim import muon_matrix, newton_schulz
+def test_muon_reads_the_matrices_the_model_declares_attention_as_linear_layers_embeddings_left_to_adamw():
+    from groklab.models import get_model
+    from groklab.models.transformer import TransformerConfig
+    from groklab.rules import as_matrix
+    from groklab.rules.muon import newton_schulz
+    from groklab.rules.spec import from_matrix_index
 
+    shapes = get_model("transformer").param_shapes(TransformerConfig(7, n_layers=1, d_model=32, n_heads=4))
     t = torch.randn(2, 4, 32, 8)  # (E, heads, d_model, d_head)
-    m = muon_matrix("blocks.0.attn.W_Q", (4, 32, 8))(t)
+    m = as_matrix(t, shapes["blocks.0.attn.W_Q"].matrix)
     assert m.shape == (2, 32, 32) and torch.equal(m[1, :, 8:16], t[1, 1])  # head 1's columns
-    assert muon_matrix("blocks.0.attn.W_O", (4, 8, 32))(torch.randn(2, 4, 8, 32)).shape == (2, 32, 32)
-    assert muon_matrix("W_E", (9, 32)) is None and muon_matrix("W_U", (32, 7)) is None
-    assert muon_matrix("blocks.0.mlp.b_in", (64,)) is None
+    index = from_matrix_index((4, 32, 8), shapes["blocks.0.attn.W_Q"].matrix, "cpu")
+    back = torch.empty(2, 4 * 32 * 8).index_copy_(1, index, m.reshape(2, -1))
+    assert torch.equal(back.view_as(t), t)  # a step taken on the matrix goes back to the parameter's layout
+    assert as_matrix(torch.randn(2, 4, 8, 32), shapes["blocks.0.attn.W_O"].matrix).shape == (2, 32, 32)
+    assert all(shapes[n].matrix is None for n in ("W_E", "W_pos", "W_U", "blocks.0.mlp.b_in", "blocks.0.ln1.w"))
     O = newton_schulz(torch.randn(3, 16, 40))  # nearly orthogonal rows: singular values in about (0.5, 1.5)
     s = torch.linalg.svdvals(O)
     assert s.min() > 0.3 and s.max() < 1.6

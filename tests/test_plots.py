@@ -3,7 +3,7 @@
 import pytest
 
 from groklab.cli import main
-from groklab.plots import FIGURES, figure
+from groklab.figures import FIGURES, FigureSpec, Selection, selection
 
 
 def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
@@ -18,7 +18,6 @@ def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
                        "weight_norm": 1.0, "lr": 1e-3, "elapsed_s": 0.0}])
     seen = {}
 
-    @figure("n-runs", "a bar of how many runs the store holds")
     def n_runs(sel):
         from matplotlib.figure import Figure
 
@@ -27,11 +26,12 @@ def test_a_registered_figure_is_drawn_by_groklab_plot(tmp_path, capsys):
         fig.subplots().bar([0], [len(sel.runs)])
         return fig
 
+    FIGURES.register(FigureSpec("n-runs", "a bar of how many runs the store holds", n_runs))
     try:
         assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "n.png")]) == 0
         assert seen == {"runs": 1} and (tmp_path / "n.png").stat().st_size > 1000
     finally:
-        del FIGURES["n-runs"]
+        FIGURES.unregister("n-runs")
     assert main(["plot", "n-runs", "--store", str(tmp_path / "s.db"), "-o", str(tmp_path / "m.png")]) == 2
     assert "plot kind 'n-runs' is not allowed; allowed: curves, double-descent, model-wise, data-efficiency, best-val" in capsys.readouterr().err
 
@@ -67,7 +67,6 @@ def test_best_val_names_tasks_by_equation_and_dashes_the_asymmetric_ones(tmp_pat
             cfg = RunConfig(task=task, modulus=7, train_fraction=f)
             store.finish_run(cfg, {"task": task, "modulus": 7, "train_fraction": f, "seed": 0, "steps_run": 10,
                                    "status": "budget_exhausted", "best_val_acc": f}, [])
-    from groklab.plots import FIGURES, Selection
 
     fig = FIGURES["best-val"].draw(Selection(store.runs(), store.metrics))
     lines = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines()}
@@ -166,7 +165,7 @@ def test_plots_and_runs_do_not_pool_settings_as_if_they_were_seeds(tmp_path, cap
     groups = by_setting(rows, exclude=("train_fraction",))
     assert sorted(groups) == ["add, weight_decay=0", "add, weight_decay=1"]
     assert all(len(g) == 4 for g in groups.values())
-    fig = FIGURES["data-efficiency"].draw(__import__("groklab.plots", fromlist=["selection"]).selection(st, rows))
+    fig = FIGURES["data-efficiency"].draw(selection(st, rows))
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert {"add, weight_decay=0: validation", "add, weight_decay=1: validation"} <= set(labels)
     # groklab runs shows the setting that varies; the store's frame has every config field as a column
@@ -207,7 +206,7 @@ def test_one_colour_per_setting_in_every_figure_and_dataframes_are_rows(tmp_path
     from matplotlib.colors import to_hex
 
     from groklab import RunConfig
-    from groklab.plots import FIGURES, Palette, compare, data_efficiency, selection
+    from groklab.plots import Palette, compare, data_efficiency
     from groklab.store import Store
 
     store = Store(tmp_path / "s.db")

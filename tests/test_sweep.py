@@ -306,7 +306,7 @@ def test_a_sweep_finds_an_interrupted_run_where_its_store_row_says(tmp_path):
 
 def test_an_executor_is_one_function_and_one_registry_entry(tmp_path):
     """The extension point docs/architecture.md describes: a registered executor trains a sweep's groups."""
-    from groklab.executors import EXECUTORS, Executor, register
+    from groklab.executors import EXECUTORS, Executor
     from groklab.executors.local import train_into_store
     from groklab.signals import StopFlags
 
@@ -317,12 +317,12 @@ def test_an_executor_is_one_function_and_one_registry_entry(tmp_path):
             seen.append(len(g))
             train_into_store([c.to_dict() for c in g], work.dirs(g), str(work.store_path), 1, StopFlags(work.stop))
 
-    register(Executor("serial", "one group after another, in this process", serial))
+    EXECUTORS.register(Executor("serial", "one group after another, in this process", serial))
     try:
         cfgs = [RunConfig(task="add", seed=s, **SMALL) for s in (0, 1, 2)]
         counts = run_sweep(cfgs, tmp_path / "s.db", executor="serial", max_ensemble=2, progress=False)
     finally:
-        del EXECUTORS["serial"]
+        EXECUTORS.unregister("serial")
     assert counts["ran"] == 3 and sorted(seen) == [1, 2]
     assert all(r["status"] == "budget_exhausted" for r in Store(tmp_path / "s.db").runs())
     with pytest.raises(ConfigError, match="executor 'serial' is not allowed; allowed: local, ray"):

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import sys
 
+from .lazy import lazy
+from .rundir import FINISHED
+
+tqdm_auto = lazy("tqdm.auto")
+
 
 def pace() -> dict:
     """tqdm settings: redraw often on a terminal; into a file or pipe, a line every 30 s."""
@@ -17,23 +22,17 @@ def pace() -> dict:
 def training_bar(budget: int, initial: int):
     """A training's bar: updates done, elapsed time, updates/s and the run's phase (the postfix); no ETA to the
     budget, which an early stop makes meaningless (the phase says how many updates the stop rule still needs)."""
-    from tqdm.auto import tqdm
-
-    return tqdm(initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
+    return tqdm_auto.tqdm(initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05,
                 bar_format="{n_fmt}/" + f"{budget:,}" + " steps [{elapsed}, {rate_fmt}{postfix}]", **pace())
 
 
 def sweep_bar(total: int, finished: int):
     """A sweep's bar over runs, starting at the runs already finished."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True, **pace())
+    return tqdm_auto.tqdm(total=total + finished, initial=finished, unit="run", dynamic_ncols=True, **pace())
 
 
 def show_sweep(bar, rows: list[dict], n_todo: int) -> None:
     """Set a sweep's bar from the store rows of the runs it trains: finished, running, left."""
-    from .rundir import FINISHED
-
     if bar is None:
         return
     done = sum(r["status"] in FINISHED for r in rows)

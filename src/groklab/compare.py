@@ -18,7 +18,8 @@ A comparison file is a sweep file (``groklab.grid``) with a ``[variants]`` table
 Variant ``v`` runs base <- v's overrides, for every point of the axes. A variant may not set an axis field.
 Variants whose configs coincide share their runs. ``run_comparison`` trains them into a store (a sweep), reads
 each variant's finished runs back, tabulates them (``compare_table``) and keeps the comparison in the store
-(``SavedComparison``: the one format ``groklab compare`` writes and ``groklab plot compare`` and the report read).
+(``store.SavedComparison``: the one format ``groklab compare`` writes and ``groklab plot compare`` and the report
+read).
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ from pathlib import Path
 from .config import RunConfig, check_keys
 from .errors import ConfigError
 from .grid import TABLES, Sweep, load_sweep, read_tables
+from .lazy import lazy
 from .rundir import FINISHED
-from .store import Store
+from .store import SavedComparison, Store
+from .sweep import run_sweep
+from .tasks import get_task
+
+np = lazy("numpy")
+pd = lazy("pandas")
 
 COMPARE_TABLES = {**TABLES, "variants": "named overrides of the base, each a variant run over the whole grid"}
 
@@ -63,10 +70,12 @@ class Comparison:
                     out.append(c)
         return out
 
+    def saved(self) -> SavedComparison:
+        """The comparison as the store keeps it: its title and each variant's config hashes."""
+        return SavedComparison(self.title(), {name: [c.hash() for c in cfgs] for name, cfgs in self.configs().items()})
+
     def title(self) -> str:
         """What the chart's title says: the tasks compared."""
-        from .tasks import get_task
-
         tasks = sorted({f"{c.task} mod {c.modulus}" if get_task(c.task).modular else c.task
                         for c in self.all_configs()})
         return f"{', '.join(tasks)}: each variant's best validation accuracy and steps to 99%"
@@ -92,49 +101,15 @@ def load_comparison(path: str | Path, overrides: dict[str, list] | None = None) 
     return Comparison(sweep, variants)
 
 
-@dataclass(frozen=True)
-class SavedComparison:
-    """A comparison as the store keeps it (meta key ``comparison``): its title and each variant's config hashes.
-    The store's last ``groklab compare`` is what ``groklab plot compare`` and the report draw."""
-
-    title: str
-    variants: dict[str, list[str]]
-
-    KEY = "comparison"
-
-    @classmethod
-    def of(cls, comparison: Comparison) -> "SavedComparison":
-        return cls(comparison.title(), {name: [c.hash() for c in cfgs] for name, cfgs in comparison.configs().items()})
-
-    def save(self, store: Store) -> None:
-        store.set_meta(self.KEY, json.dumps({"title": self.title, "variants": self.variants}))
-
-    @classmethod
-    def load(cls, store: Store) -> "SavedComparison | None":
-        text = store.get_meta(cls.KEY)
-        if not text:
-            return None
-        data = json.loads(text)
-        return cls(data.get("title", ""), data["variants"])
-
-    def results(self, rows: list[dict]) -> dict[str, list[dict]]:
-        """Each variant's rows among ``rows`` (store rows), in the variant's order."""
-        by_hash = {r["config_hash"]: r for r in rows}
-        return {name: [by_hash[h] for h in hashes if h in by_hash] for name, hashes in self.variants.items()}
-
-
 def compare_results(comparison: Comparison, store: Store) -> dict[str, list[dict]]:
     """Each variant's finished runs in ``store`` (store rows with their config's ``steps`` budget)."""
     finished = [r for r in store.runs() if r["status"] in FINISHED]
-    return SavedComparison.of(comparison).results(finished)
+    return comparison.saved().results(finished)
 
 
 def compare_table(results: dict[str, list[dict]]):
     """One row per (variant, training fraction): runs, median and range of the best validation accuracy,
     runs that reached 99% validation accuracy and the median step they did (a pandas DataFrame)."""
-    import numpy as np
-    import pandas as pd
-
     out = []
     for name, rows in results.items():
         by_frac: dict[float, list[dict]] = {}
@@ -154,8 +129,6 @@ def compare_table(results: dict[str, list[dict]]):
 
 def format_table(table) -> str:
     """``compare_table``'s rows as the fixed-width text ``groklab compare`` prints."""
-    import pandas as pd
-
     lines = [f"{'variant':<28} {'frac':>5} {'runs':>4} {'best val (median, range)':>26} {'reached 99%':>11} "
              f"{'steps (median)':>14}"]
     for r in table.to_dict("records"):
@@ -180,13 +153,11 @@ class ComparisonOutcome:
 def run_comparison(comparison: Comparison, store_path: str | Path, **sweep_options) -> ComparisonOutcome:
     """Train every variant's runs into the store (``sweep.run_sweep``: finished runs skipped, interrupted ones
     resumed), read each variant's finished runs, tabulate them and save the comparison in the store."""
-    from .sweep import run_sweep
-
     counts = run_sweep(comparison.all_configs(), store_path, **sweep_options)
     store = Store(store_path, create=False)
     try:
         results = compare_results(comparison, store)
-        saved = SavedComparison.of(comparison)
+        saved = comparison.saved()
         saved.save(store)
     finally:
         store.close()

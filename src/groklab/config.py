@@ -1,5 +1,10 @@
-"""``RunConfig``: every option of a run, with the paper's defaults, validated when built.
+"""``RunConfig``: every setting of a run, with the paper's defaults, validated when built.
 
+A run's settings are RunConfig's own (``CORE``: the task, the split, the seed, the learning rate and weight decay,
+the budget, the schedule, where the run goes) and those the registries' entries bring: a task's (``expression``,
+``group``), a model's (``d_model``, ``n_heads``), an update rule's (``beta1``, ``momentum``), an intervention's
+(``grokfast_lamb``), groklab's own and the plugins' alike. ``fields()`` lists them all; a setting that means
+nothing for a run (another model's width, an intervention's companion with the intervention off) is refused.
 CLI flags, TOML files, sweep files and presets all go through ``RunConfig``::
 
     from groklab import RunConfig
@@ -13,110 +18,165 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import math
 import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Collection, Iterator, Mapping
 from importlib import resources
-from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import loggers
+from . import loggers, registry
 from .errors import ConfigError
+from .fields import Field
+from .interventions import INTERVENTIONS
 from .losses import LOSSES
 from .models import MODELS
-from .optim import RULES
-from .tasks import TaskIds, all_tasks, canonical_expression, check_task, get_task, n_examples, split_sizes
+from .rules import RULES
+from .tasks import TASKS, check_task, get_task, n_examples, split_sizes
+
+_F = Field
+# RunConfig's own settings, in segments between which the registries' entries' settings are listed
+_HEAD = (
+    _F("task", "div", "task id (see `groklab tasks`)", choices=TASKS.names),
+    _F("modulus", 97, "modulus p of the modular tasks (ignored by the S5 tasks)", min=2),
+    _F("train_fraction", 0.5, "fraction of the table used for training, in (0, 1)"),
+    _F("seed", 0, "seed of the split, the initialization and the batches (and of parity's bit strings)", min=0),
+)
+_MODEL = (_F("model", "transformer", "model (see groklab.models.MODELS)", choices=MODELS.names),)
+_LOSS = (
+    _F("dropout", 0.0, "residual dropout probability, in [0, 1)", min=0.0, lt=1.0),
+    _F("init_scale", 1.0, "multiplier on the initial weights (Omnigrok)", gt=0.0),
+    _F("loss", "cross_entropy", "per-example loss on the answer: cross_entropy, stablemax (Prieto et al. 2025), mse "
+       "on one-hot targets (see groklab.losses.LOSSES)", choices=LOSSES.names),
+    _F("loss_precision", "auto", "precision of the loss and its softmax: fp32, fp64, or auto (fp64 for stablemax as "
+       "published, fp32 otherwise); softmax collapse (a training loss of exactly 0) depends on it",
+       choices=("auto", "fp32", "fp64")),
+)
+_RULE = (
+    _F("optimizer", "adamw", "base optimizer: adamw, adam, sgd, or muon (Muon for the hidden matrices, AdamW for the "
+       "rest; see groklab.rules.RULES)", choices=RULES.names),
+    _F("lr", 1e-3, "peak learning rate", gt=0.0),
+    _F("weight_decay", 1.0, "weight decay (decoupled for adamw, L2 for adam and sgd)", min=0.0),
+    _F("decay_to_init", False, "decay the weights towards their initialization, not zero", switch="weight_decay"),
+)
+_WARMUP = (_F("warmup_steps", 10, "linear learning-rate warm-up, in updates", min=0),)
+_TAIL = (
+    _F("label_noise", 0.0, "fraction of training examples whose answer is replaced by a uniformly drawn wrong one, "
+       "fixed per seed (validation stays clean), in [0, 1)", min=0.0, lt=1.0),
+    _F("l2", 0.0, "L2 penalty in the loss, l2 * ||w||^2 / 2 over all weights (not decoupled: Adam's moments see it); "
+       "0: off", min=0.0),
+    _F("batch_size", "auto", "minibatch: 'auto' = min(512, n_train/2), 'full', or a number", words=("auto", "full"),
+       min=1),
+    _F("steps", 100_000, "budget of updates", min=1),
+    _F("early_stop", True, "stop once validation accuracy has held >= 0.99 for stop_patience updates"),
+    _F("stop_patience", 500, "updates validation accuracy must hold >= 0.99 before stopping", min=0),
+    _F("eval_every", 10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)",
+       min=1),
+    _F("checkpoint_every", 1000, "updates between checkpoints", min=1),
+    _F("snapshots", 0, "keep the parameters at about this many log-spaced steps over the budget (and at the end) in "
+       "RUN/snapshots/, for measures over time (groklab analyze); 0: none", min=0),
+    _F("logger", "none", "also log the metrics to: tensorboard (RUN/tensorboard/), wandb (offline unless WANDB_MODE "
+       "says otherwise), several joined by + (tensorboard+wandb), or none; see groklab.loggers"),
+    _F("device", "auto", "device", choices=("auto", "cpu", "cuda")),
+    _F("precision", "fp32", "matmul precision: fp32; bf16 autocast (CUDA, or CPUs with bf16 matmul: AVX512-BF16/AMX; "
+       "far slower on others) or tf32 (CUDA): not bitwise the same", choices=("fp32", "bf16", "tf32")),
+    _F("compile", False, "compile the training step with torch.compile: for CUDA; no gain measured on the CPU, and "
+       "compiling takes tens of seconds"),
+)
+# the order settings are listed in (flags, config.json): RunConfig's own, each registry's after what chooses it
+_LAYOUT = (_HEAD, TASKS, _MODEL, MODELS, _LOSS, LOSSES, _RULE, RULES, _WARMUP, INTERVENTIONS, _TAIL)
+CORE: tuple[Field, ...] = (*_HEAD, *_MODEL, *_LOSS, *_RULE, *_WARMUP, *_TAIL)
+SELECTED = (TASKS, MODELS, LOSSES, RULES)  # registries whose entry a run chooses by a field (its selector)
+registry.reserve("run", CORE, "RunConfig")
+
+NOT_IDENTITY = {"device", "checkpoint_every", "snapshots", "logger"}  # where and what a run writes, not what it computes
+# the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
+HASHED_SINCE_0_1 = frozenset((
+    "task", "modulus", "train_fraction", "seed", "n_layers", "d_model", "n_heads", "d_mlp", "act", "norm",
+    "dropout", "init_scale", "optimizer", "lr", "weight_decay", "decay_to_init", "beta1", "beta2", "eps",
+    "momentum", "warmup_steps", "grokfast_lamb", "grokfast_alpha", "batch_size", "steps", "early_stop",
+    "stop_patience", "eval_every", "precision", "compile"))
+
+_CACHE: dict[str, Any] = {"version": None, "fields": {}}
 
 
-def _f(default, doc: str, **meta):
-    return field(default=default, metadata={"doc": doc, **meta})
+def fields() -> dict[str, Field]:
+    """Every setting a run has, by name, in the order they are listed: RunConfig's own and every registry entry's
+    (plugins' included), recomputed when a registry changes."""
+    if _CACHE["version"] != registry.VERSION[0]:
+        out: dict[str, Field] = {}
+        for part in _LAYOUT:
+            for f in (part.fields().values() if hasattr(part, "fields") else part):
+                out.setdefault(f.name, f)
+        _CACHE.update(version=registry.VERSION[0], fields=out)
+    return _CACHE["fields"]
 
 
-@dataclass(frozen=True)
+class _Fields(Mapping):
+    """``FIELDS``: ``fields()`` as a mapping that stays current (``FIELDS["lr"].default``)."""
+
+    def __getitem__(self, name: str) -> Field:
+        return fields()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(fields())
+
+    def __len__(self) -> int:
+        return len(fields())
+
+
+FIELDS: Mapping[str, Field] = _Fields()
+
+
 class RunConfig:
-    """One run. Defaults are the paper's setup (appendix A.1.2) on division mod 97, 50% of the data."""
+    """One run. Defaults are the paper's setup (appendix A.1.2) on division mod 97, 50% of the data.
 
-    task: str = _f("div", "task id (see `groklab tasks`)", choices=TaskIds())
-    modulus: int = _f(97, "modulus p of the modular tasks (ignored by the S5 tasks)", min=2)
-    train_fraction: float = _f(0.5, "fraction of the table used for training, in (0, 1)")
-    seed: int = _f(0, "seed of the split, the initialization and the batches (and of parity's bit strings)", min=0)
-    expression: str = _f("", "task custom: the operation, a formula in x and y mod p, e.g. \"x^3 + x*y^2 + y\" "
-                         "(+ - * / ^, parentheses, integers; / multiplies by the inverse)")
-    group: str = _f("", "task group: S3-S6, A4-A6, D3-D30, Z<n>, or a product such as Z4xZ6")
-    group_op: str = _f("mul", "task group: the answer x . y (mul) or x . y . x^-1 (conj)", choices=("mul", "conj"))
-    n_bits: int = _f(40, "task parity: bits per string", min=1)
-    parity_k: int = _f(3, "task parity: the answer is the parity of this many fixed bits (drawn from the seed)",
-                       min=1)
-    n_examples: int = _f(2000, "task parity: bit strings drawn from the seed (train_fraction of them to train on)",
-                         min=2)
-    # model
-    model: str = _f("transformer", "model (see groklab.models.MODELS)", choices=MODELS)
-    n_layers: int = _f(2, "transformer layers", min=1)
-    d_model: int = _f(128, "residual stream width", min=1)
-    n_heads: int = _f(4, "attention heads (d_model must divide by it)", min=1)
-    d_mlp: int = _f(512, "hidden width of each MLP", min=1)
-    act: str = _f("relu", "MLP activation (quadratic: x^2, Gromov 2023)", choices=("relu", "gelu", "quadratic"))
-    norm: str = _f("post", "LayerNorm placement", choices=("post", "pre", "none"))
-    mlp_embed: str = _f("concat", "model mlp: the operands' embeddings concatenated (one table) or summed "
-                        "(a table each)", choices=("concat", "sum"))
-    dropout: float = _f(0.0, "residual dropout probability, in [0, 1)")
-    init_scale: float = _f(1.0, "multiplier on the initial weights (Omnigrok)", gt=0.0)
-    # optimization
-    loss: str = _f("cross_entropy", "per-example loss on the answer: cross_entropy, stablemax (Prieto et al. 2025), "
-                   "mse on one-hot targets (see groklab.losses.LOSSES)", choices=LOSSES)
-    loss_precision: str = _f("auto", "precision of the loss and its softmax: fp32, fp64, or auto (fp64 for stablemax as "
-                             "published, fp32 otherwise); softmax collapse (a training loss of exactly 0) depends on it",
-                             choices=("auto", "fp32", "fp64"))
-    optimizer: str = _f("adamw", "base optimizer: adamw, adam, sgd, or muon (Muon for the hidden matrices, AdamW "
-                        "for the rest; see groklab.optim.RULES)", choices=RULES)
-    lr: float = _f(1e-3, "peak learning rate", gt=0.0)
-    weight_decay: float = _f(1.0, "weight decay (decoupled for adamw, L2 for adam and sgd)", min=0.0)
-    decay_to_init: bool = _f(False, "decay the weights towards their initialization, not zero")
-    beta1: float = _f(0.9, "Adam beta1, in [0, 1)")
-    beta2: float = _f(0.98, "Adam beta2, in [0, 1)")
-    eps: float = _f(1e-8, "Adam epsilon", gt=0.0)
-    momentum: float = _f(0.0, "SGD momentum, in [0, 1)")
-    muon_lr: float = _f(0.02, "optimizer muon: learning rate of the matrices (Muon); the rest use lr (AdamW)", gt=0.0)
-    muon_momentum: float = _f(0.95, "optimizer muon: Muon's (Nesterov) momentum, in [0, 1)")
-    warmup_steps: int = _f(10, "linear learning-rate warm-up, in updates", min=0)
-    grokfast_lamb: float = _f(0.0, "Grokfast-EMA amplification of slow gradients (0: off)", min=0.0)
-    grokfast_alpha: float = _f(0.98, "Grokfast-EMA momentum, in [0, 1)")
-    grokfast_ma_lamb: float = _f(0.0, "Grokfast-MA amplification of the mean of the last grokfast_ma_window "
-                                 "gradients (0: off)", min=0.0)
-    grokfast_ma_window: int = _f(100, "Grokfast-MA window, in updates", min=1)
-    orthograd: bool = _f(False, "orthogonal gradient (Prieto et al. 2025): remove each weight tensor's gradient "
-                         "component along the tensor, keeping its norm, before the optimizer")
-    grad_noise: float = _f(0.0, "gradient noise (the paper's): Gaussian noise of this standard deviation added to the "
-                           "optimizer's update direction (Adam: its normalized step), so the weights move by an extra "
-                           "lr_t * N(0, grad_noise^2) (times the warm-up and Adam's 1/(1 - beta1^t)); 0: off", min=0.0)
-    weight_noise: float = _f(0.0, "Gaussian noise of this standard deviation added to every weight for the forward and "
-                             "backward pass of each update (stored weights and evaluation stay clean); 0: off", min=0.0)
-    label_noise: float = _f(0.0, "fraction of training examples whose answer is replaced by a uniformly drawn wrong "
-                            "one, fixed per seed (validation stays clean), in [0, 1)")
-    l2: float = _f(0.0, "L2 penalty in the loss, l2 * ||w||^2 / 2 over all weights (not decoupled: Adam's moments "
-                   "see it); 0: off", min=0.0)
-    batch_size: int | str = _f("auto", "minibatch: 'auto' = min(512, n_train/2), 'full', or a number")
-    steps: int = _f(100_000, "budget of updates", min=1)
-    # schedule of evaluation, stopping and checkpoints
-    early_stop: bool = _f(True, "stop once validation accuracy has held >= 0.99 for stop_patience updates")
-    stop_patience: int = _f(500, "updates validation accuracy must hold >= 0.99 before stopping", min=0)
-    eval_every: int = _f(10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)", min=1)
-    checkpoint_every: int = _f(1000, "updates between checkpoints", min=1)
-    snapshots: int = _f(0, "keep the parameters at about this many log-spaced steps over the budget (and at the "
-                        "end) in RUN/snapshots/, for measures over time (groklab analyze); 0: none", min=0)
-    logger: str = _f("none", "also log the metrics to: tensorboard (RUN/tensorboard/), wandb (offline unless WANDB_MODE "
-                     "says otherwise), several joined by + (tensorboard+wandb), or none; see groklab.loggers")
-    device: str = _f("auto", "device", choices=("auto", "cpu", "cuda"))
-    precision: str = _f("fp32", "matmul precision: fp32; bf16 autocast (CUDA, or CPUs with bf16 "
-                        "matmul: AVX512-BF16/AMX; far slower on others) or tf32 (CUDA): not bitwise the same", choices=("fp32", "bf16", "tf32"))
-    compile: bool = _f(False, "compile the training step with torch.compile: for CUDA; no gain measured on the CPU, "
-                       "and compiling takes tens of seconds")
+    Immutable; every setting is an attribute (``cfg.lr``, ``cfg.n_heads``; ``fields()`` lists them). Built from
+    keywords, ``from_dict``, ``from_toml``; unknown keys are refused with a did-you-mean.
+    """
 
-    def __post_init__(self):
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: Any):
+        check_keys(values, "config")
+        table = fields()
+        resolved = {name: values[name] if name in values else f.default for name, f in table.items()}
+        object.__setattr__(self, "_values", resolved)
         _validate(self)
-        if self.task == "custom":  # one spelling per formula: the run identity does not depend on spaces
-            object.__setattr__(self, "expression", canonical_expression(self.expression))
+        task = get_task(self.task)
+        if task.canonical is not None:  # one spelling per formula: the run identity does not depend on spaces
+            resolved.update(task.canonical(self.task_params))
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        table = fields()
+        if name in table:  # a setting registered after this config was made: its default
+            return table[name].default
+        raise AttributeError(f"RunConfig has no setting {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}: a RunConfig is immutable "
+                                              "(cfg.replace(...) makes a changed copy)")
+
+    __delattr__ = __setattr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunConfig) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.to_dict().items())))
+
+    def __repr__(self) -> str:
+        table = fields()
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if v != table[k].default)
+        return f"RunConfig({changed})"
+
+    def __dir__(self) -> list[str]:
+        return sorted({*object.__dir__(self), *fields()})
+
+    def __reduce__(self):
+        return (_rebuild, (self.to_dict(),))
 
     # -- derived ---------------------------------------------------------
     @property
@@ -126,8 +186,8 @@ class RunConfig:
 
     @property
     def task_params(self) -> dict:
-        """The fields besides the modulus the task's table depends on (``tasks.Task.fields``)."""
-        return {f: getattr(self, f) for f in get_task(self.task).fields}
+        """The settings besides the modulus the task's table depends on (``tasks.Task.params``)."""
+        return {f: getattr(self, f) for f in get_task(self.task).params}
 
     @property
     def n_train(self) -> int:
@@ -144,7 +204,8 @@ class RunConfig:
 
     # -- conversion ------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting, in ``fields()`` order."""
+        return {name: getattr(self, name) for name in fields()}
 
     def replace(self, **changes) -> "RunConfig":
         """This config with ``changes``; a field the changes make meaningless (``inapplicable``: the Grokfast-MA
@@ -172,144 +233,71 @@ class RunConfig:
         return cls.from_dict(read_toml(path), preset=preset)
 
     def to_toml(self) -> str:
-        lines = []
-        for k, v in self.to_dict().items():
-            lines.append(f"{k} = {json.dumps(v)}")
-        return "\n".join(lines) + "\n"
+        return "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.to_dict().items())
 
     def hash(self) -> str:
         """Identity of a run: everything that changes its results (not the device or checkpoint rate).
 
-        Stable as fields are added: the fields of groklab 0.1 always count, a field added later
-        only when it differs from its default, so every run made before keeps its hash (its store
-        row and run directory name).
+        Stable as fields are added: the fields of groklab 0.1 always count, a field added later (a plugin's
+        included) only when it differs from its default, so every run made before keeps its hash (its store row
+        and run directory name).
         """
+        table = fields()
         d = {k: v for k, v in self.to_dict().items()
-             if k not in NOT_IDENTITY and (k in HASHED_SINCE_0_1 or v != FIELDS[k].default)}
+             if k not in NOT_IDENTITY and (k in HASHED_SINCE_0_1 or v != table[k].default)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-TASK_FIELDS = ("expression", "group", "group_op", "n_bits", "parity_k", "n_examples")  # read by some tasks only
-# fields read by some update rules only (optimizer -> its own fields; beta1, beta2, eps: not SGD's)
-OPTIMIZER_FIELDS = {"muon_lr": ("muon",), "muon_momentum": ("muon",), "momentum": ("sgd",),
-                    "beta1": ("adamw", "adam", "muon"), "beta2": ("adamw", "adam", "muon"),
-                    "eps": ("adamw", "adam", "muon")}
-# fields that only mean something while another is switched on: field -> (the switch, its "off" test)
-SWITCHED = {"grokfast_alpha": ("grokfast_lamb", lambda v: v == 0), "grokfast_ma_window": ("grokfast_ma_lamb",
-            lambda v: v == 0), "decay_to_init": ("weight_decay", lambda v: v == 0)}
-NOT_IDENTITY = {"device", "checkpoint_every", "snapshots", "logger"}  # where and what a run writes, not what it computes
-# the RunConfig fields of groklab 0.1, whose hash counted every field; never extend this list
-HASHED_SINCE_0_1 = frozenset((
-    "task", "modulus", "train_fraction", "seed", "n_layers", "d_model", "n_heads", "d_mlp", "act", "norm",
-    "dropout", "init_scale", "optimizer", "lr", "weight_decay", "decay_to_init", "beta1", "beta2", "eps",
-    "momentum", "warmup_steps", "grokfast_lamb", "grokfast_alpha", "batch_size", "steps", "early_stop",
-    "stop_patience", "eval_every", "precision", "compile"))
-FIELDS = {f.name: f for f in fields(RunConfig)}
-
-
-BATCH_WORDS = ("auto", "full")  # batch_size's named values
+def _rebuild(values: dict) -> RunConfig:
+    return RunConfig.from_dict(values)
 
 
 def parse_value(name: str, text: str, where: str | None = None) -> Any:
-    """The value of RunConfig field ``name`` written as text (a command-line flag, a sweep axis, ``--where``):
-    an int, a float, ``true`` / ``false`` for a bool, ``auto`` / ``full`` or an int for ``batch_size``, else the
-    text itself. Only the type is read here; the range is checked when the RunConfig is built. ``where`` names
-    the source in the error (default: the field)."""
+    """The value of setting ``name`` written as text (a command-line flag, a sweep axis, ``--where``), read as its
+    type (``Field.parse``); the range is checked when the RunConfig is built. ``where`` names the source in the
+    error (default: the field)."""
     check_keys({name: None}, "config")
-    typ, text = FIELDS[name].type, str(text).strip()
-    try:
-        if typ == "int":
-            return int(text)
-        if typ == "float":
-            return float(text)
-        if typ == "bool":
-            if text.lower() not in ("true", "false"):
-                raise ValueError
-            return text.lower() == "true"
-        if name == "batch_size":
-            return text if text in BATCH_WORDS else int(text)
-    except ValueError:
-        allowed = {"int": "an integer", "float": "a number", "bool": "true or false",
-                   "int | str": "'auto', 'full' or an integer >= 1"}[typ]
-        raise ConfigError(f"{where or name} {text!r} is not allowed; use {allowed}") from None
-    return text
+    return fields()[name].parse(text, where)
 
 
-def check_keys(data: dict, where: str) -> None:
+def check_keys(data: Mapping, where: str) -> None:
+    table = fields()
     for key in data:
-        if key not in FIELDS:
-            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+        if key not in table:
+            close = difflib.get_close_matches(str(key), table, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown {where} key {key!r}{hint}; allowed: {', '.join(FIELDS)}")
-
-
-def _type_ok(value, annotation: str) -> bool:
-    if annotation == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if annotation == "str":
-        return isinstance(value, str)
-    return True
+            raise ConfigError(f"unknown {where} key {key!r}{hint}; allowed: {', '.join(table)}")
 
 
 def inapplicable(values: Mapping[str, Any]) -> dict[str, str]:
     """The fields of a config (a mapping of fields over the defaults) set away from their default where they mean
-    nothing for the run, each with why: another task's, another model's or another update rule's settings, a
-    switch's companion with the switch off. Such a field is never stored: it would change the run's identity and
-    nothing else."""
-    get = lambda k: values.get(k, FIELDS[k].default)  # noqa: E731
+    nothing for the run, each with why: a task's, a model's, a loss's or an update rule's setting where the run
+    chose another (its registry says whose it is), a switched setting with its switch off (``Field.switch``).
+    Such a field is never stored: it would change the run's identity and nothing else."""
+    table = fields()
+    get = lambda k: values.get(k, table[k].default)  # noqa: E731
     out: dict[str, str] = {}
 
     def set_(k):
-        return k in values and values[k] != FIELDS[k].default
+        return k in values and values[k] != table[k].default
 
-    task = get("task")
-    if task in all_tasks():
-        for name in TASK_FIELDS:
-            if set_(name) and name not in get_task(task).fields:
-                users = [t.id for t in all_tasks().values() if name in t.fields]
-                out[name] = f"does not apply to task {task!r}; only to task {', '.join(users)}"
-    model = get("model")
-    if model in MODELS:
-        for name in sorted({f for spec in MODELS.values() for f in spec.fields} - set(MODELS[model].fields)):
-            if set_(name):
-                users = [m for m, spec in MODELS.items() if name in spec.fields]
-                out[name] = f"does not apply to model {model!r}; only to model {', '.join(users)}"
-    for name, rules in OPTIMIZER_FIELDS.items():
-        if set_(name) and get("optimizer") not in rules:
-            out[name] = f"does not apply to optimizer {get('optimizer')!r}; only to optimizer {', '.join(rules)}"
-    for name, (switch, off) in SWITCHED.items():
-        if set_(name) and off(get(switch)):
-            out[name] = f"does nothing while {switch} is {get(switch)!r}"
+    for reg in SELECTED:
+        chosen = get(reg.selector)
+        if chosen not in reg:
+            continue
+        for name, owners in reg.owners().items():
+            if set_(name) and chosen not in owners:
+                out[name] = (f"does not apply to {reg.selector} {chosen!r}; only to {reg.selector} "
+                             f"{', '.join(owners)}")
+    for name, f in table.items():
+        if f.switch and set_(name) and table[f.switch].off(get(f.switch)):
+            out[name] = f"does nothing while {f.switch} is {get(f.switch)!r}"
     return out
 
 
 def _validate(cfg: RunConfig) -> None:
-    for f in fields(cfg):
-        v = getattr(cfg, f.name)
-        meta = f.metadata
-        if f.name == "batch_size":
-            ok = v in BATCH_WORDS or (_type_ok(v, "int") and v >= 1)
-            if not ok:
-                raise ConfigError(f"batch_size {v!r} is not allowed; use 'auto', 'full' or an integer >= 1")
-            continue
-        if not _type_ok(v, f.type):
-            raise ConfigError(f"{f.name} {v!r} has the wrong type; expected {f.type}")
-        if f.type == "float" and not math.isfinite(v):
-            raise ConfigError(f"{f.name} {v!r} is not a finite number")
-        if "choices" in meta and v not in meta["choices"]:
-            raise ConfigError(f"{f.name} {v!r} is not allowed; allowed: {', '.join(meta['choices'])}")
-        if "min" in meta and v < meta["min"]:
-            raise ConfigError(f"{f.name} {v!r} is too small; must be >= {meta['min']}")
-        if "gt" in meta and not v > meta["gt"]:
-            raise ConfigError(f"{f.name} {v!r} must be > {meta['gt']}")
-    for name in ("dropout", "beta1", "beta2", "momentum", "muon_momentum", "grokfast_alpha", "label_noise"):
-        v = getattr(cfg, name)
-        if not 0.0 <= v < 1.0:
-            raise ConfigError(f"{name} {v!r} is outside [0, 1)")
+    for name, f in fields().items():
+        f.check(getattr(cfg, name))
     loggers.parse(cfg.logger)
     for name, why in inapplicable(cfg.to_dict()).items():  # settings only where they mean something: none saved unread
         raise ConfigError(f"{name} {getattr(cfg, name)!r} {why}")

@@ -1,4 +1,5 @@
-"""A task's data on the device: the table, each run's training rows and mask, and the batch sampler.
+"""A task's data on the device: the token layout, the table, each run's split, training rows and mask, and the
+batch sampler.
 
 The whole table lives on the device (``TaskTable``); a run's training set is
 a set of table rows (``split``), and a batch is a slice of a per-epoch
@@ -10,12 +11,66 @@ a fixed set of its training rows answered wrongly (``corrupt_answers``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import torch
+from .lazy import lazy
+from .tasks import Shape, make_table, n_symbols, split_sizes, task_inputs
 
-from .tasks import Shape, make_table, n_symbols, split, task_inputs
+torch = lazy("torch")
 
 SEED_INIT, SEED_BATCHES, SEED_NOISE, SEED_LABELS = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """The sequence ``x op y =`` of a task with ``n_symbols`` symbols: its positions and token ids.
+
+    Symbol ``i`` is token ``i``; the operator is token ``n_symbols`` and ``=`` is ``n_symbols + 1``.
+    Models read the layout from here (never a copy of it).
+
+    >>> TokenLayout(7).tokens(torch.tensor([3]), torch.tensor([5])).tolist()
+    [[3, 7, 5, 8]]
+    """
+
+    n_symbols: int
+    X: ClassVar[int] = 0  # positions in the sequence
+    OP: ClassVar[int] = 1
+    Y: ClassVar[int] = 2
+    EQ: ClassVar[int] = 3
+    SEQ_LEN: ClassVar[int] = 4
+
+    @property
+    def op_token(self) -> int:
+        return self.n_symbols
+
+    @property
+    def eq_token(self) -> int:
+        return self.n_symbols + 1
+
+    @property
+    def d_vocab(self) -> int:
+        return self.n_symbols + 2
+
+    def tokens(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Operands ``x, y`` (...,) -> sequences (..., 4)."""
+        op = torch.full_like(x, self.op_token)
+        return torch.stack([x, op, y, torch.full_like(x, self.eq_token)], dim=-1)
+
+
+def tokens(x: torch.Tensor, y: torch.Tensor, n_sym: int) -> torch.Tensor:
+    """Sequences ``x op y =``: (batch,) operands -> (batch, 4) tokens (see ``TokenLayout``)."""
+    return TokenLayout(n_sym).tokens(x, y)
+
+
+def split(n: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random split of ``n`` equations: (train indices, validation indices), sorted, disjoint.
+
+    Drawn from its own generator seeded by ``seed``, so it never depends on global RNG state.
+    """
+    n_train, _ = split_sizes(n, train_fraction)
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=gen)
+    return perm[:n_train].sort().values, perm[n_train:].sort().values
 
 
 def derive_seed(seed: int, stream: int) -> int:

@@ -28,17 +28,19 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from .data import SEED_BATCHES, SEED_INIT, SEED_NOISE, RunSplit, Sampler, TaskTable, derive_seed
 from .errors import ConfigError
 from .interventions import StepContext, active_transforms
+from .lazy import lazy
 from .losses import get_loss, l2_penalty, loss_dtype, zero_loss
 from .models import ModelSpec, get_model
-from .tasks import get_task
 from .models.stacked import Dropout, init_member, stack
-from .optim import BASE_FIELDS, RULES, FlatParams, HyperParams, Optimizer
+from .optim import BASE_FIELDS, FlatParams, HyperParams, Optimizer
+from .rules import RULES
 from .runtime import resolve_device
+from .tasks import get_task
+
+torch = lazy("torch")
 
 # fields every stacked run must share; the model adds its own architecture fields
 SHARED_FIELDS = ("task", "modulus", "model", "loss", "loss_precision", "optimizer", "precision", "compile", "dropout")
@@ -70,7 +72,7 @@ class GroupSpec:
     def key(cfg) -> tuple[tuple[str, Any], ...]:
         """The (field, value) pairs runs must share to stack: configs with equal keys can train together (the
         task's own fields too: one table per group)."""
-        names = SHARED_FIELDS + get_task(cfg.task).fields + get_model(cfg.model).fields
+        names = SHARED_FIELDS + get_task(cfg.task).params + get_model(cfg.model).field_names
         return tuple((n, getattr(cfg, n)) for n in names) + (("device", resolve_device(cfg.device).type),
                                                              ("batch_size", cfg.resolved_batch_size))
 
@@ -86,8 +88,8 @@ class GroupSpec:
                     raise ConfigError(f"runs stacked in one group must share {name}; "
                                       f"got {value!r} and {other.get(name)!r}")
         values = dict(first)
-        arch = tuple((n, values[n]) for n in get_model(values["model"]).fields)
-        task_params = tuple((n, values[n]) for n in get_task(values["task"]).fields)
+        arch = tuple((n, values[n]) for n in get_model(values["model"]).field_names)
+        task_params = tuple((n, values[n]) for n in get_task(values["task"]).params)
         return cls(**{n: values[n] for n in SHARED_FIELDS}, device=values["device"], batch_size=values["batch_size"],
                    arch=arch, task_params=task_params)
 
@@ -141,13 +143,17 @@ class Scores:
     logits: torch.Tensor | None = None
 
 
-@torch.inference_mode()
 def score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers: torch.Tensor | None, loss_fn,
                 dtype: torch.dtype, keep_logits: bool = False) -> Scores:
     """Each member's (``params``: (E, ...) tensors) scores on the whole table, in chunks. Rows are scored against
     ``answers`` (E, n) where a run trains on answers of its own (label noise changes training rows only), else
     the table's. The one evaluation of a model: training (``Group.evaluate``) and analysis
-    (``analysis.progress.measure``) both call it, so they agree on the same weights."""
+    (``analysis.progress.evaluation``) both call it, so they agree on the same weights."""
+    with torch.inference_mode():
+        return _score_table(model, mcfg, params, table, answers, loss_fn, dtype, keep_logits)
+
+
+def _score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers, loss_fn, dtype, keep_logits) -> Scores:
     E = next(iter(params.values())).shape[0]
     n, device = len(table), table.x.device
     chunk = max(256, EVAL_CHUNK.get(device.type, 2048) // E)
@@ -224,7 +230,7 @@ class Group:
             members.append(Member(i, cfg, split, sampler, _generator(device, derive_seed(cfg.seed, SEED_NOISE))))
             inits.append(init_member(shapes, derive_seed(cfg.seed, SEED_INIT), cfg.init_scale) if state is None
                          else state["params"])
-        params = FlatParams(stack(inits), device)
+        params = FlatParams(stack(inits), device, shapes)
         transforms = active_transforms(cfgs)
         names = BASE_FIELDS + RULES[spec.optimizer].hparams + tuple(f for t in transforms for f in t.hparams)
         hp = HyperParams.from_configs(cfgs, names, device)

@@ -16,36 +16,46 @@ TransformerLens's hook names.
 
     from groklab.export import hooked_transformer
     model = hooked_transformer("runs/add97-pre")
-    logits, cache = model.run_with_cache(tokens)        # tokens: groklab.tasks.TokenLayout(n).tokens(x, y)
+    logits, cache = model.run_with_cache(tokens)        # tokens: groklab.data.TokenLayout(n).tokens(x, y)
     cache["blocks.0.attn.hook_pattern"]
 """
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
+import warnings
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from . import rundir
 from ._version import __version__
 from .config import RunConfig
+from .data import TokenLayout
 from .errors import ConfigError
-from .models import Model, get_model
-from .tasks import TokenLayout, shape_of
+from .lazy import lazy
+from .models import get_model
+from .tasks import shape_of
+
+if TYPE_CHECKING:
+    from .models.module import Model
+
+torch = lazy("torch")
+safetensors_torch = lazy("safetensors.torch")
 
 FORMATS = ("safetensors", "transformer-lens")
 TL_ACT = {"relu": "relu", "gelu": "gelu"}  # F.relu, F.gelu (exact): TransformerLens's relu and gelu
 TL_NORM = {"pre": "LN", "none": None}
 
 
-def _weights(run_dir: Path, step: int | None) -> tuple[RunConfig, Model, int]:
+def _weights(run_dir: Path, step: int | None) -> tuple[RunConfig, "Model", int]:
     """A run's config, and its model at ``step`` (a snapshot's step; None: the final checkpoint)."""
     run_dir = Path(run_dir)
     cfg = rundir.load_config(run_dir)  # refuses a folder that is not a run directory
     if step is None:
         ckpt = rundir.load_checkpoint(run_dir, cfg)
-        return cfg, rundir._model(cfg, ckpt["params"]), int(ckpt["step"])
+        return cfg, rundir.model_of(cfg, ckpt["params"]), int(ckpt["step"])
     files = dict(rundir.snapshot_files(run_dir))
     if step not in files:
         raise ConfigError(f"step {step} is not a snapshot of {str(run_dir)!r}; its snapshots: "
@@ -62,12 +72,8 @@ def _check_out(out: Path) -> Path:
 
 def _write(out: Path, files: dict[str, bytes]) -> None:
     """Write every file into a new folder, or nothing: a failure leaves no half-written export."""
-    import shutil
-
-    from .rundir import folder_beside
-
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder_beside(out)
+    tmp = rundir.folder_beside(out)
     try:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
@@ -84,30 +90,26 @@ def _write(out: Path, files: dict[str, bytes]) -> None:
 
 def to_safetensors(run_dir, out, step: int | None = None) -> Path:
     """Write ``out/model.safetensors`` and ``out/config.json`` from a run (its final weights, or a snapshot)."""
-    from safetensors.torch import save
-
     out = _check_out(out)
     cfg, model, at = _weights(run_dir, step)
     tensors = {k: v.detach().to(torch.float32).contiguous() for k, v in model.state().items()}
     meta = {"format": "groklab-safetensors-1", "groklab_version": __version__, "step": at, "model": cfg.model,
             "n_symbols": shape_of(cfg).n_symbols, "config": cfg.to_dict()}
-    _write(out, {"model.safetensors": save(tensors, metadata={"groklab": json.dumps({"step": at})}),
+    _write(out, {"model.safetensors": safetensors_torch.save(tensors, metadata={"groklab": json.dumps({"step": at})}),
                  "config.json": (json.dumps(meta, indent=2) + "\n").encode()})
     return out
 
 
-def load_safetensors(folder) -> Model:
+def load_safetensors(folder) -> "Model":
     """The ``groklab.models.Model`` of an export written by ``to_safetensors``."""
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     try:
         meta = json.loads((folder / "config.json").read_text())
-        params = load_file(str(folder / "model.safetensors"))
+        params = safetensors_torch.load_file(str(folder / "model.safetensors"))
     except (OSError, ValueError) as e:
         raise ConfigError(f"{str(folder)!r} is not a groklab safetensors export: {e}") from None
     cfg = RunConfig.from_dict(meta["config"])
-    model = rundir._model(cfg, params)
+    model = rundir.model_of(cfg, params)
     if set(model.state()) != set(params):
         raise ConfigError(f"{str(folder)!r}: its tensors do not match a {cfg.model} of its config")
     return model
@@ -135,15 +137,13 @@ def tl_config_dict(cfg: RunConfig) -> dict:
             "default_prepend_bos": False, "seed": cfg.seed, "device": "cpu"}
 
 
-def _tl_state(model: Model) -> dict[str, torch.Tensor]:
+def _tl_state(model: "Model") -> dict[str, torch.Tensor]:
     """groklab's parameter names are TransformerLens's but for the embeddings' module prefixes."""
     rename = {"W_E": "embed.W_E", "W_pos": "pos_embed.W_pos", "W_U": "unembed.W_U", "b_U": "unembed.b_U"}
     return {rename.get(k, k): v.detach().clone() for k, v in model.state().items()}
 
 
 def _build(config: dict, state: dict[str, torch.Tensor]):
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -173,8 +173,6 @@ def hooked_transformer(run_or_model, step: int | None = None):
 
 def to_transformer_lens(run_dir, out, step: int | None = None) -> Path:
     """Write ``out/model.pt`` (a HookedTransformer state dict) and ``out/hooked_transformer_config.json``."""
-    import io
-
     config = tl_config_dict(rundir.load_config(run_dir))  # refuse before reading the weights
     out = _check_out(out)
     tl = hooked_transformer(run_dir, step)

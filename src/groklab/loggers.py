@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
 
@@ -107,8 +108,6 @@ _PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
 
 def check_available(spec: str) -> None:
     """Refuse, before anything is written, a logger whose package is not installed."""
-    from importlib.util import find_spec
-
     for name in parse(spec):
         if find_spec(_PACKAGES[name]) is None:
             raise ConfigError(f"logger {name!r} needs the {_PACKAGES[name]} package: pip install groklab[loggers]")

@@ -1,4 +1,5 @@
-"""One function per figure, each returning a matplotlib Figure, and ``FIGURES``: the ones drawn from a store.
+"""One function per figure, each returning a matplotlib Figure: the drawing, for a run's curves.png, the store
+figures (``groklab.figures``), the report and Python.
 
 - ``curves``: train / validation accuracy (and loss) vs log-scaled steps (paper Figure 1, left).
 - ``data_efficiency``: median steps to 99% validation (and training) accuracy vs training
@@ -12,8 +13,8 @@
 - ``compare``: named variants side by side: best validation accuracy and steps to 99% validation
   accuracy vs training fraction (Figure 2, left; ``groklab compare``).
 
-Adding a figure: a function returning a Figure, and a ``@figure(name, help)`` function that draws it
-from a ``Selection`` of a store's runs; ``groklab plot NAME`` then draws it.
+A store figure (``groklab plot NAME``) is an entry of ``groklab.figures`` that draws one of these from a
+``Selection`` of a store's runs.
 
 Figures are drawn with matplotlib's object API (``new_figure``: no pyplot, no backend chosen, no global figure
 state), and matplotlib is imported when a figure is drawn, not when this module is: commands that draw nothing
@@ -24,20 +25,23 @@ state), and matplotlib is imported when a figure is drawn, not when this module 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .errors import ConfigError
-from .queries import ARCH_FIELDS, by_setting, config_of, fmt_value, run_labels, setting_label, varying
+from .events import double_descent as find_double_descent
+from .lazy import lazy
+from .queries import arch_fields, by_setting, config_of, fmt_value, setting_label, varying
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .compare import SavedComparison
+matplotlib = lazy("matplotlib")
+mpl_figure = lazy("matplotlib.figure")
+mpl_lines = lazy("matplotlib.lines")
+mpl_ticker = lazy("matplotlib.ticker")
 
 TRAIN, VAL = "tab:red", "tab:green"
 
@@ -63,9 +67,7 @@ class Palette:
 
 def new_figure(**kwargs) -> Figure:
     """A matplotlib Figure (object API: no pyplot, no backend chosen, no global figure state)."""
-    from matplotlib.figure import Figure
-
-    return Figure(**kwargs)
+    return mpl_figure.Figure(**kwargs)
 
 
 def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title: str | None = None,
@@ -119,9 +121,7 @@ DD_MARKS = (("val_loss_min_step", "first minimum", ":"), ("val_loss_peak_step", 
 
 def _mark_double_descent(ax, rows: Sequence[Mapping]) -> dict:
     """Vertical lines at the validation loss's first minimum, peak and second descent (when it has them)."""
-    from .events import double_descent
-
-    dd = double_descent([r["step"] for r in rows], [r["val_loss"] for r in rows])
+    dd = find_double_descent([r["step"] for r in rows], [r["val_loss"] for r in rows])
     for key, name, ls in DD_MARKS:
         if dd[key] is not None:
             ax.axvline(max(dd[key], 1), color="0.35", ls=ls, lw=1, label=f"{name} ({dd[key]:,})")
@@ -171,7 +171,7 @@ def model_wise(runs: Sequence[Mapping], metrics: Callable[[int], Sequence[Mappin
     length (the last evaluation at or before it), median over the runs of one size with the range shaded.
     ``runs``: store rows (id, n_params, steps_run); ``metrics(id)``: a run's history. Default lengths: the
     longest run's steps and a tenth and a hundredth of it."""
-    mixed = varying(runs, exclude=ARCH_FIELDS)
+    mixed = varying(runs, exclude=arch_fields())
     if mixed:
         values = sorted({fmt_value(config_of(r).get(mixed[0])) for r in runs})
         raise ConfigError(f"model-wise pools the runs of one size, but these also differ in {', '.join(mixed)} "
@@ -280,25 +280,21 @@ def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, s
 def _budget_legend(ax, budget: int, circles: bool) -> list:
     """The budget's dotted line, and the legend entries that explain it and the open circles (runs that never
     reached 99%, drawn at the budget; only when some were drawn)."""
-    from matplotlib.lines import Line2D
-
     line = ax.axhline(budget, color="grey", lw=0.8, ls=":", label=f"budget ({budget:,} steps)")
-    return [line] + ([Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=7,
+    return [line] + ([mpl_lines.Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=7,
                              label="a seed never reached 99% (counted at the budget)")] if circles else [])
 
 
 def _steps_axis(ax) -> None:
     """A log axis of steps labelled in plain numbers (1,000, not 10^3); over a narrow range (less than 3x, where
     log ticks would read 7.95x10^2) a linear axis, so that a 4% gap looks like one."""
-    from matplotlib.ticker import FuncFormatter
-
     lo, hi = ax.get_ylim()
     if lo > 0 and hi / lo < 3:
         ax.set_yscale("linear")
         ax.set_ylim(0, hi * 1.05)
-    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+    fmt = mpl_ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
     ax.yaxis.set_major_formatter(fmt)
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.yaxis.set_minor_formatter(mpl_ticker.FuncFormatter(lambda v, _: ""))
 
 
 def _rows(rows) -> list[Mapping]:
@@ -312,9 +308,7 @@ def _colour(i: int, n: int):
     """The i-th of n colours: matplotlib's ten cycle colours, or tab20's twenty beyond ten."""
     if n <= 10:
         return f"C{i % 10}"
-    from matplotlib import colormaps
-
-    return colormaps["tab20"](i % 20)
+    return matplotlib.colormaps["tab20"](i % 20)
 
 
 def _by_key(rows: Sequence[Mapping], key: str) -> dict:
@@ -381,123 +375,3 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None,
     if title:
         fig.suptitle(title)
     return fig
-
-
-# -- figures drawn from a store -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What a store figure is drawn from: the finished runs (store rows), their metrics, chosen run ids."""
-
-    runs: list[dict]
-    metrics: Callable[[int], list[dict]]
-    run_ids: list[int] | None = None
-    source: str = "the store"
-    comparison: SavedComparison | None = None  # the store's last groklab compare
-
-    @cached_property
-    def palette(self) -> Palette:
-        """One colour per setting of the selection's runs, shared by every figure drawn from it."""
-        return Palette(self.runs)
-
-
-def selection(store, runs: list[dict], run_ids: list[int] | None = None, source: str = "the store") -> Selection:
-    """A ``Selection`` of a ``groklab.store.Store``'s rows, with the comparison it keeps."""
-    from .compare import SavedComparison
-
-    return Selection(runs, store.metrics, run_ids, source, SavedComparison.load(store))
-
-
-def _always(sel: Selection) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    name: str
-    help: str
-    draw: Callable[[Selection], Figure]
-    applies: Callable[[Selection], bool] = _always  # whether the selection has what the figure needs (the report)
-
-
-FIGURES: dict[str, FigureSpec] = {}
-
-
-def figure(name: str, help: str, applies: Callable[[Selection], bool] = _always):
-    """Register ``draw(selection) -> Figure`` as the store figure ``name``; ``applies(selection)`` tells the report
-    whether a store has the runs for it."""
-    def register(draw: Callable[[Selection], Figure]) -> Callable[[Selection], Figure]:
-        FIGURES[name] = FigureSpec(name, help, draw, applies)
-        return draw
-
-    return register
-
-
-def _varies(sel: Selection, key: str) -> bool:
-    """Some task of the selection has runs at two or more values of ``key``."""
-    seen: dict[str, set] = {}
-    for r in sel.runs:
-        seen.setdefault(r["task"], set()).add(r[key])
-    return any(len(v) > 1 for v in seen.values())
-
-
-@figure("curves", "accuracy and loss vs steps of the runs --run-id (default: the first 12)")
-def _store_curves(sel: Selection) -> Figure:
-    by_id = {r["id"]: r for r in sel.runs}
-    ids = sel.run_ids or list(by_id)[:12]
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise ConfigError(f"run id {missing[0]} is not a finished run of {sel.source}; see groklab runs")
-    chosen = [by_id[i] for i in ids]
-    labels = run_labels(chosen)
-    # coloured by setting when the runs span several (as the other figures are), else one colour per run
-    colours = {lab: sel.palette(r) for lab, r in zip(labels, chosen)} \
-        if len({sel.palette.setting(r) for r in chosen}) > 1 else None
-    return curves({label: sel.metrics(i) for i, label in zip(ids, labels)}, colours=colours)
-
-
-@figure("double-descent", "one run's validation loss with its first minimum, peak and second descent (Figure 4)",
-        lambda sel: sel.run_ids is not None and len(sel.run_ids) == 1)
-def _store_double_descent(sel: Selection) -> Figure:
-    by_id = {r["id"]: r for r in sel.runs}
-    ids = sel.run_ids or list(by_id)[:1]
-    if len(ids) != 1 or ids[0] not in by_id:
-        raise ConfigError(f"double-descent draws one finished run of {sel.source}: give --run-id N (groklab runs)")
-    return double_descent(sel.metrics(ids[0]))
-
-
-@figure("model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)",
-        lambda sel: _varies(sel, "n_params") and not varying(sel.runs, exclude=ARCH_FIELDS))
-def _store_model_wise(sel: Selection) -> Figure:
-    return model_wise(sel.runs, sel.metrics)
-
-
-@figure("data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)",
-        lambda sel: _varies(sel, "train_fraction"))
-def _store_data_efficiency(sel: Selection) -> Figure:
-    return data_efficiency(sel.runs, palette=sel.palette)
-
-
-@figure("best-val", "best validation accuracy within the budget vs training fraction (Figure 2, right)",
-        lambda sel: _varies(sel, "train_fraction"))
-def _store_best_val(sel: Selection) -> Figure:
-    from .tasks import equation_of, get_task, is_symmetric, params_of
-
-    symmetric, labels = {}, {}
-    for key, rows in by_setting(sel.runs, exclude=("train_fraction",)).items():
-        c = {"modulus": rows[0]["modulus"], **config_of(rows[0]), "task": rows[0]["task"]}
-        params = {k: v for k, v in params_of(c).items() if k != "modulus"}
-        symmetric[key] = is_symmetric(c["task"], c["modulus"], **params)
-        if get_task(c["task"]).fields:  # the setting's own equation (the formula, the group)
-            labels[key] = equation_of(c["task"], **params) + key[len(c["task"]):]
-        labels.setdefault(c["task"], get_task(c["task"]).equation)
-    return best_val(sel.runs, symmetric, labels, palette=sel.palette)
-
-
-@figure("compare", "the variants of the store's last groklab compare side by side (Figure 2, left)",
-        lambda sel: bool(sel.comparison))
-def _store_compare(sel: Selection) -> Figure:
-    if not sel.comparison:
-        raise ConfigError(f"{sel.source} holds no comparison; groklab compare FILE --store S saves one")
-    return compare(sel.comparison.results(sel.runs), title=sel.comparison.title or None, palette=sel.palette)

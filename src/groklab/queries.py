@@ -18,9 +18,12 @@ from .config import FIELDS, NOT_IDENTITY, parse_value
 from .errors import ConfigError
 from .models import MODELS
 
-# a model's size: the architecture fields of every registered model (model-wise puts them on one axis); a model
-# may also read the task (the MLP reads an image task's pixels), which is no part of its size
-ARCH_FIELDS = ("model", *sorted({f for spec in MODELS.values() for f in spec.fields} - {"task", "modulus"}))
+
+
+def arch_fields() -> tuple[str, ...]:
+    """A model's size: ``model`` and the architecture fields of every registered model (model-wise puts them on
+    one axis)."""
+    return ("model", *sorted(MODELS.fields()))
 
 
 def config_of(r: Mapping) -> dict:

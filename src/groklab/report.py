@@ -17,15 +17,27 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rundir
 from ._version import __version__
+from .analysis.progress import analysis_figures, captions
 from .analysis.sharpness import SHARPNESS_EXAMPLES
 from .errors import ConfigError
 from .events import double_descent
+from .figures import FIGURES, selection
+from .lazy import lazy
+from .plots import curves
+from .plots import double_descent as dd_figure
+from .queries import config_of
+from .rundir import FINISHED
+from .store import Store
+from .tasks import TASKS
+
+playwright_sync = lazy("playwright.sync_api")
 
 MARK = "<!-- groklab report -->"
 COLUMNS = [("id", "id"), ("task", "task"), ("modulus", "p"), ("train_fraction", "fraction"), ("seed", "seed"),
@@ -64,9 +76,6 @@ def _fmt(key: str, v) -> str:
 
 def _table_row(r: dict) -> dict:
     """A store row (or a run directory's summary and config) as the table's cells."""
-    from .queries import config_of
-    from .tasks import TASKS
-
     cfg = config_of(r)
     row = {k: r.get(k, cfg.get(k)) for k, _ in COLUMNS}
     if row["task"] in TASKS and not TASKS[row["task"]].modular:
@@ -183,8 +192,6 @@ def _is_report(folder: Path) -> bool:
 def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | None, analyses: bool,
                  sharpness_examples: int) -> str:
     """Append a run's curves, double descent and (where its directory holds weights) analyses; returns a note."""
-    from .plots import curves, double_descent as dd_figure
-
     slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
     figs.append((f"{slug}-curves", f"{label}: accuracy and loss", curves({label: history})))
     if history and double_descent([r["step"] for r in history], [r["val_loss"] for r in history])["val_loss_peak_step"]:
@@ -194,14 +201,8 @@ def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | No
         return ""
     if run_dir is None or not ((run_dir / "checkpoint.pt").exists() or rundir.snapshot_files(run_dir)):
         return f"{label}: no weights in its run directory to analyse."
-    from .analysis import analysis_figures
-
     result, afigs = analysis_figures(run_dir, sharpness_examples=sharpness_examples)
-    names = {"progress.png": "progress measures over the snapshots", "embeddings.png": "the embeddings",
-             "fourier.png": "the embedding's Fourier spectrum", "embeddings_over_time.png": "the embeddings over time",
-             "fourier_multiplicative.png": "the embedding's multiplicative Fourier spectrum (discrete-log order)",
-             "multiplicative_planes.png": "the residues in the key multiplicative frequencies' planes",
-             "irreps.png": "the norm share per irreducible representation", "parity.png": "parity's hidden progress"}
+    names = captions()
     for name, fig in afigs.items():
         figs.append((f"{slug}-{name[:-4]}", f"{label}: {names.get(name, name)}", fig))
     return "" if result["n_snapshots"] else f"{label}: no snapshots, only its final weights analysed."
@@ -210,10 +211,6 @@ def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | No
 def store_report(store_path, out, runs: list[int] | None = None, analyses: bool = True,
                  sharpness_examples: int = SHARPNESS_EXAMPLES) -> Path:
     """The report of a store: its runs table, the figures it has the runs for, and the chosen runs' own."""
-    from .plots import FIGURES, selection
-    from .rundir import FINISHED
-    from .store import Store
-
     store_path = Path(store_path)
     if not store_path.is_file():
         raise ConfigError(f"store {str(store_path)!r} does not exist")
@@ -273,8 +270,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 def chromium() -> str | None:
     """The Chromium executable (Debian's ``chromium``; ``GROKLAB_CHROMIUM`` overrides), or None."""
-    import os
-
     for path in (os.environ.get("GROKLAB_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
                  shutil.which("google-chrome")):
         if path and Path(path).exists():
@@ -287,13 +282,11 @@ def inspect_page(index, screenshot=None, width: int = 1280, height: int = 900) -
     return what a reader would meet: ``errors`` (console errors and uncaught exceptions), ``images`` (each
     ``<img>``'s src, natural width and height, and whether it is complete), ``rows`` (the runs table's rows),
     ``failed`` (requests that failed). With ``screenshot`` also save a PNG of the page's first screen."""
-    from playwright.sync_api import sync_playwright
-
     exe = chromium()
     if exe is None:
         raise ConfigError("no Chromium found: apt install chromium (or set GROKLAB_CHROMIUM)")
     errors, failed = [], []
-    with sync_playwright() as pw:
+    with playwright_sync.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": width, "height": height})

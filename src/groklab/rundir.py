@@ -19,13 +19,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from ._version import __version__
 from .config import FIELDS, RunConfig
 from .errors import ConfigError, StorageError
-from .models import Model, get_model
-from .tasks import shape_of
+from .lazy import lazy
+from .models import get_model
+from .tasks import get_task, shape_of
+
+torch = lazy("torch")
 
 CHECKPOINT_FORMAT = 1
 METRICS = ["step", "train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm", "lr", "elapsed_s"]
@@ -150,8 +153,6 @@ def run_name(cfg: RunConfig, stamp: str | None = None) -> str:
     """A run directory's name: task, modulus (modular tasks), training fraction, seed and the run's identity
     (``RunConfig.hash``), so that a sweep finds its runs again; ``stamp`` (``groklab train``'s time of start) is
     appended where the same config may be trained more than once."""
-    from .tasks import get_task
-
     mod = f"-p{cfg.modulus}" if get_task(cfg.task).modular else ""
     name = f"{cfg.task}{mod}-f{cfg.train_fraction:g}-s{cfg.seed}-{cfg.hash()[:10]}"
     return f"{name}-{stamp}" if stamp else name
@@ -265,7 +266,7 @@ def load_checkpoint(run_dir: Path, cfg: RunConfig | None = None) -> dict:
 
 def _check_owner(theirs: dict, cfg: RunConfig, run_dir: Path) -> None:
     """Refuse a checkpoint of another task or architecture (a field missing from an older checkpoint has its default)."""
-    for key in ("task", "modulus", "model") + get_model(cfg.model).fields:
+    for key in ("task", "modulus", "model") + get_model(cfg.model).field_names:
         value = theirs.get(key, FIELDS[key].default)
         if value != getattr(cfg, key):
             raise ConfigError(f"checkpoint in {str(run_dir)!r} is for {key}={value!r}, not {key}={getattr(cfg, key)!r}")
@@ -273,8 +274,6 @@ def _check_owner(theirs: dict, cfg: RunConfig, run_dir: Path) -> None:
 
 def snapshot_steps(budget: int, n: int) -> list[int]:
     """About ``n`` log-spaced steps in [0, budget] (0 and 1 included; duplicates after rounding dropped)."""
-    import numpy as np
-
     if n <= 0:
         return []
     if n == 1 or budget < 1:
@@ -310,11 +309,13 @@ def load_snapshot(path: Path, run_dir: Path | None = None):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user-facing error
         raise ConfigError(f"snapshot {str(path)!r} is unreadable: {e}") from None
-    return _model(cfg, state["params"])
+    return model_of(cfg, state["params"])
 
 
-def _model(cfg: RunConfig, params: dict[str, torch.Tensor]):
+def model_of(cfg: RunConfig, params: dict[str, torch.Tensor]):
     """A run's ``groklab.models.Model`` with ``params`` (through the model registry)."""
+    from .models.module import Model  # an nn.Module: PyTorch, imported when a model is made
+
     spec = get_model(cfg.model)
     return Model(spec, spec.config(cfg, shape_of(cfg)), params)
 
@@ -322,4 +323,4 @@ def _model(cfg: RunConfig, params: dict[str, torch.Tensor]):
 def load_model(run_dir: Path):
     """The trained model of a run directory as a ``groklab.models.Model`` (through the model registry)."""
     cfg = load_config(run_dir)
-    return _model(cfg, load_checkpoint(run_dir, cfg)["params"])
+    return model_of(cfg, load_checkpoint(run_dir, cfg)["params"])

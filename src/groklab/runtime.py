@@ -1,5 +1,6 @@
 """Process-wide settings, in one place: ``train.train_group`` (every training, whether started by the CLI, a
-sweep's worker or Python) calls ``configure``; importing groklab changes nothing in the process.
+sweep's worker or Python) calls ``configure``; importing groklab changes nothing in the process (and imports no
+PyTorch: ``groklab.lazy``).
 
 - the device (``resolve_device``): ``auto`` is CUDA when PyTorch sees one;
 - on Linux CPUs, glibc's malloc keeps freed memory (``keep_freed_memory``);
@@ -18,9 +19,10 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import torch
-
+from . import lazy
 from .errors import ConfigError
+
+torch = lazy.lazy("torch")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,7 +54,9 @@ def keep_freed_memory() -> bool:
 
 
 def configure(device: torch.device, precision: str = "fp32") -> None:
-    """Set what a training process needs for ``device`` and ``precision`` (idempotent)."""
+    """Set what a training process needs for ``device`` and ``precision`` (idempotent): the modules groklab imports
+    on first use are imported now (``lazy.load``), before any step is traced or timed."""
+    lazy.load()
     if precision == "tf32" and device.type != "cuda":
         raise ConfigError("precision 'tf32' needs a CUDA device; use fp32 or bf16 on the CPU")
     # Gradients are views into one flat buffer; PyTorch warns that such strides are not its

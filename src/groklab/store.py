@@ -16,6 +16,7 @@ is a ``StorageError``: one line, nothing half-written.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -23,12 +24,17 @@ import socket
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .config import RunConfig
 from .errors import ConfigError, StorageError
+from .events import grok_delay, held_from, steps_at
+from .lazy import lazy
 from .rundir import FINISHED, METRICS, SUMMARY, metric_values
+
+pd = lazy("pandas")
 
 SCHEMA_VERSION = 4
 
@@ -36,8 +42,6 @@ SCHEMA_VERSION = 4
 def _recompute_generalized(db: sqlite3.Connection) -> None:
     """Schema 3 -> 4: step_val_acc_99 was the first evaluation that touched 99%; it becomes the step from which
     validation accuracy held (events.held_from), the first touch moving to step_val_acc_99_first."""
-    from .events import grok_delay, held_from, steps_at
-
     for run_id, st in db.execute("SELECT id, step_train_acc_99 FROM runs").fetchall():
         rows = db.execute("SELECT step, val_acc FROM metrics WHERE run_id=? ORDER BY step", (run_id,)).fetchall()
         steps, acc = [r[0] for r in rows], [r[1] for r in rows]
@@ -96,8 +100,6 @@ def _owner() -> str:
 def _folder_lock(folder: Path):
     """An exclusive flock on the store's folder while a Store opens: two processes creating or migrating one
     store at once (two sweeps started together) otherwise race on its WAL switch ('disk I/O error')."""
-    import fcntl
-
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # no such folder or no access: the connection reports it
@@ -361,7 +363,6 @@ class Store:
     def to_dataframe(self, metrics: bool = False):
         """The runs table with every config field as a column (or, with ``metrics``, every metrics row joined
         with its run) as a pandas DataFrame."""
-        import pandas as pd
 
         if metrics:
             return pd.read_sql_query("SELECT r.task, r.modulus, r.train_fraction, r.seed, r.config_hash, m.* "
@@ -375,3 +376,31 @@ class Store:
 
     def export_csv(self, path: str | Path, metrics: bool = False) -> None:
         self.to_dataframe(metrics).to_csv(path, index=False)
+
+
+@dataclass(frozen=True)
+class SavedComparison:
+    """A comparison as the store keeps it (meta key ``comparison``): its title and each variant's config hashes
+    (``compare.Comparison.saved``). The store's last ``groklab compare`` is what ``groklab plot compare`` and the
+    report draw."""
+
+    title: str
+    variants: dict[str, list[str]]
+
+    KEY = "comparison"
+
+    def save(self, store: "Store") -> None:
+        store.set_meta(self.KEY, json.dumps({"title": self.title, "variants": self.variants}))
+
+    @classmethod
+    def load(cls, store: "Store") -> "SavedComparison | None":
+        text = store.get_meta(cls.KEY)
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(data.get("title", ""), data["variants"])
+
+    def results(self, rows: list[dict]) -> dict[str, list[dict]]:
+        """Each variant's rows among ``rows`` (store rows), in the variant's order."""
+        by_hash = {r["config_hash"]: r for r in rows}
+        return {name: [by_hash[h] for h in hashes if h in by_hash] for name, hashes in self.variants.items()}

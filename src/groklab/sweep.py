@@ -32,7 +32,7 @@ from .config import RunConfig
 from .engine import GroupSpec
 from .errors import ConfigError
 from .events import of_rows
-from .executors import Work, get_executor
+from .executors import EXECUTORS, Work
 from .loggers import check_available
 from .rundir import FINISHED
 from .runtime import resolve_device, usable_cores
@@ -96,36 +96,52 @@ def make_groups(configs: list[RunConfig], workers: int, max_ensemble: int | None
     return groups
 
 
+def executor_options(executor: str, options: dict) -> dict:
+    """The chosen executor's settings from ``options`` (its fields' values; a field left out, or None, has its
+    default). Refused in one line: a setting no executor has, one that belongs to another executor, a bad value."""
+    chosen = EXECUTORS[executor]
+    table, owners = EXECUTORS.fields(), EXECUTORS.owners()
+    out = {f.name: f.default for f in chosen.fields}
+    for name, value in options.items():
+        if name not in table:
+            raise ConfigError(f"unknown executor option {name!r}; allowed: {', '.join(table) or 'none'}")
+        if value is None or value == table[name].default:
+            continue
+        if executor not in owners[name]:
+            raise ConfigError(f"{table[name].flag} is for --executor {', '.join(owners[name])}, not {executor}")
+        table[name].check(value)
+        out[name] = value
+    return out
+
+
 def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None,
-                threads: int | None = None, ship_runs: bool = False, address: str | None = None,
-                runs_root: Path | None = None) -> None:
+                threads: int | None = None, runs_root: Path | None = None, **options) -> dict:
     """Refuse, before anything is written, what the sweep cannot run: bad counts, a missing logger package, a
     device this machine lacks, and what the executor cannot run (``Executor.check``: a missing package, a cluster
-    that does not answer, a runs folder its nodes do not see)."""
+    that does not answer, a runs folder its nodes do not see). Returns the executor's settings."""
     for name, n in (("workers", workers), ("ensemble", max_ensemble), ("threads", threads)):
         if n is not None and n < 1:
             raise ConfigError(f"{name} {n} is too small; must be >= 1")
-    if ship_runs and executor != "ray":
-        raise ConfigError("--ship-runs is for --executor ray (a cluster without a shared file system)")
-    ex = get_executor(executor)
+    opts = executor_options(executor, options)
     for spec in {c.logger for c in configs}:
         check_available(spec)
     for c in configs:
         resolve_device(c.device)
-    ex.check(address=address, runs_root=runs_root, ship_runs=ship_runs)
+    EXECUTORS[executor].check(opts, runs_root)
+    return opts
 
 
 def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
-              executor: str = "local", address: str | None = None, max_ensemble: int | None = None,
-              runs_root: str | Path | None = None, progress: bool = True, threads: int | None = None,
-              ship_runs: bool = False) -> dict:
+              executor: str = "local", max_ensemble: int | None = None, runs_root: str | Path | None = None,
+              progress: bool = True, threads: int | None = None, **options) -> dict:
     """Run every config not yet finished into the store; returns counts (total, skipped, ran, busy: left to
     another process training them). Each group takes the cores other processes leave free, at most its share
     (the usable cores over the workers), or exactly ``threads``. SIGINT / SIGTERM: the runs checkpoint, then
-    ``SweepInterrupted``. ``ship_runs`` (Ray): see ``executors.ray``."""
+    ``SweepInterrupted``. ``options``: the executor's own settings (Ray's ``address``, ``ship_runs``: see
+    ``executors.ray``)."""
     store_path = Path(store_path)
     runs_root = Path(runs_root) if runs_root else runs_root_of(store_path)
-    check_sweep(configs, workers, executor, max_ensemble, threads, ship_runs, address, runs_root)
+    opts = check_sweep(configs, workers, executor, max_ensemble, threads, runs_root, **options)
     store = Store(store_path)
     store.mark_stale()
     todo, finished, busy = plan(configs, store, runs_root)
@@ -141,11 +157,10 @@ def run_sweep(configs: list[RunConfig], store_path: str | Path, workers: int | N
             show_sweep(bar, [r for r in store.runs() if r["config_hash"] in hashes], len(hashes))
 
     stop = get_context("spawn").Event()
-    work = Work(groups, dirs, store_path, workers, share, stop, tick, address, fixed_threads=threads,
-                ship_runs=ship_runs)
+    work = Work(groups, dirs, store_path, workers, share, stop, tick, fixed_threads=threads, options=opts)
     try:
         with DriverSignals(stop) as signals:
-            get_executor(executor).execute(work)
+            EXECUTORS[executor].execute(work)
     finally:
         if bar is not None:
             bar.close()

@@ -19,20 +19,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from . import rundir
 from .bars import training_bar
 from .config import RunConfig
 from .engine import Group, GroupSpec
 from .errors import ConfigError
 from .events import THRESHOLD, of_rows
+from .lazy import lazy
 from .loggers import Loggers
 from .models import get_model
+from .plots import save_curves
 from .rundir import Status
 from .runtime import configure, thread_governor
 from .signals import Interrupt
 from .tasks import shape_of, task_label
+
+torch = lazy("torch")
 
 
 def eval_interval(step: int, eval_every: int) -> int:
@@ -174,8 +176,6 @@ def _finish(run: RunState, g: Group, e: int) -> RunResult:
     if run.run_dir is not None:
         rundir.atomic_json(run.run_dir / "summary.json", summary)
         if run.history:
-            from .plots import save_curves
-
             save_curves(run.history, run.run_dir / "curves.png", title=_title(run.cfg))
     return RunResult(run.cfg, summary, run.history, run.run_dir)
 

@@ -25,15 +25,22 @@ same trials from the store (nothing is recomputed) and continues where it stoppe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
 from .grid import read_tables
+from .lazy import lazy
 from .rundir import FINISHED
 from .store import Store
 from .sweep import run_sweep
+
+optuna = lazy("optuna")
+pd = lazy("pandas")
 
 TUNE_TABLES = {"preset": "the preset every trial starts from", "base": "RunConfig fields shared by every trial",
                "search": "the space: { low, high [, log] } or { choices = [...] } per field",
@@ -131,8 +138,6 @@ def _suggest(trial, name: str, space: dict):
 
 def objective_value(rows: list[dict]) -> float:
     """Median over seeds of the step from which validation accuracy held 99%; never counts as twice the budget."""
-    import numpy as np
-
     return float(np.median([r["step_val_acc_99"] if r["step_val_acc_99"] is not None else 2 * (r["steps"] or 1)
                             for r in rows]))
 
@@ -193,13 +198,8 @@ def _format(params: dict) -> str:
 
 def tune(tuning: Tuning, store_path: str | Path, workers: int | None = None, progress: bool = False) -> Outcome:
     """Run the search; returns its ``Outcome`` (every trial, and the best one if any run reached 99%)."""
-    try:
-        import optuna
-    except ImportError:
-        raise ConfigError("groklab tune needs Optuna: pip install 'groklab[tune]'") from None
-    import numpy as np
-    import pandas as pd
-
+    if find_spec("optuna") is None:
+        raise ConfigError("groklab tune needs Optuna: pip install 'groklab[tune]'")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # a quarter of the budget (at least 5 trials, Optuna's 10 at most) samples the space at random before TPE
     startup = min(10, max(5, tuning.trials // 4))

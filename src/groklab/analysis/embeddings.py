@@ -1,88 +1,99 @@
 """The learned symbol embeddings as pictures (the paper's Figure 3): PCA and t-SNE of the input embeddings and of
-the unembedding rows, the plane of each key frequency (a circle for modular addition), and the labels that colour
-them (residues; for S5 a subgroup's cosets and the cycle type).
+the unembedding rows, the plane of each key frequency (a circle for modular addition), coloured by the task's
+labels (residues; for S5 a subgroup's cosets and the cycle type: ``Task.labels``), and one of those pictures at
+several snapshots.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch import Tensor
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from ..tasks import get_task, is_s5, permutations
-from .fourier import fourier_basis
+from ..fields import Field
+from ..plots import new_figure
+from ..tasks import get_task, n_symbols, params_of
+from .figures import finish, plane, scatter, strongest
+from .fourier import frequency_norms, frequency_plane
+from .spec import Analysis, Drawing
+from .weights import pca, symbol_embeddings, tsne, unembedding_rows
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def symbol_embeddings(model) -> Tensor:
-    """(n_symbols, d): the input embedding of each symbol (the operand tokens' rows of W_E)."""
-    return model["W_E"][: model.cfg.n_symbols].detach().cpu()
-
-
-def unembedding_rows(model) -> Tensor:
-    """(n_symbols, d): the row of the unembedding that reads out each answer symbol."""
-    return model["W_U"].detach().cpu().T
-
-
-def neuron_logit_map(model) -> Tensor:
-    """(n_symbols, n_neurons): how much each neuron of the last hidden layer adds to each answer's logit
-    (transformer: the last block's W_out @ W_U; MLP: W_U)."""
-    names = [k for k in model.state() if k.endswith("mlp.W_out")]
-    W_U = model["W_U"].detach().cpu()
-    if names:
-        return (model[sorted(names)[-1]].detach().cpu() @ W_U).T
-    return W_U.T
+TSNE = Field("tsne", True, "draw the t-SNE panel of the embeddings (scikit-learn; a few seconds)")
+STRIP = 6  # snapshots in embeddings_over_time.png
 
 
-def pca(W: Tensor, k: int = 2) -> np.ndarray:
-    from sklearn.decomposition import PCA
-
-    X = W.double().numpy()
-    return PCA(n_components=min(k, *X.shape), random_state=0).fit_transform(X)
-
-
-def tsne(W: Tensor, seed: int = 0) -> np.ndarray:
-    from sklearn.manifold import TSNE
-
-    X = W.double().numpy()
-    return TSNE(2, perplexity=min(30.0, (len(X) - 1) / 3), init="pca", random_state=seed).fit_transform(X)
+def labels(cfg) -> dict[str, list]:
+    """How to colour a run's symbols (``cfg``: a RunConfig): the task's own labels (``Task.labels``: S5's cosets and
+    cycle types), else ``residue`` for modular tasks and ``element`` for the others."""
+    task = get_task(cfg.task)
+    if task.labels is not None:
+        return task.labels(params_of(cfg))
+    n = n_symbols(cfg.task, cfg.modulus, **cfg.task_params)
+    return {"residue" if task.modular else "element": list(range(n))}
 
 
-def frequency_plane(W: Tensor, k: int) -> np.ndarray:
-    """(p, 2): the rows of W (indexed by residues) in the coordinates of their frequency-k components: W's
-    cos-k and sin-k directions ``c, s`` (d,) and, for each row, the least-squares ``(a, b)`` with ``a c + b s``
-    closest to it. For a network that uses frequency k, residue x lands near angle 2 pi k x / p: a circle
-    (exactly, for an embedding made of that frequency only)."""
-    p = W.shape[0]
-    basis, freqs = fourier_basis(p)
-    Wd = W.double()
-    rows = [i for i, f in enumerate(freqs) if f == k]
-    comps = basis[rows] @ Wd  # (1 or 2, d): the directions of the cos and sin components
-    coords = torch.linalg.lstsq(comps.T, (Wd - Wd.mean(0)).T).solution.T  # (p, 1 or 2)
-    if coords.shape[1] == 1:  # k = p / 2 has no sine
-        coords = torch.cat([coords, torch.zeros_like(coords)], 1)
-    return coords.numpy()
+def embeddings(model, labels: Mapping[str, list], keys: Sequence[int] = (), use_tsne: bool = True,
+               title: str | None = None) -> Figure:
+    """PCA (and t-SNE) of the input embeddings and the unembedding rows, coloured by ``labels``; for residues also
+    the planes of the three strongest key frequencies, each coloured by k x mod p so the walk around its circle
+    shows."""
+    W_E, W_U = symbol_embeddings(model), unembedding_rows(model)
+    modular = "residue" in labels
+    panels = [("PCA of the input embeddings", pca(W_E), None), ("PCA of the unembedding rows", pca(W_U), None)]
+    if use_tsne:
+        panels.append(("t-SNE of the input embeddings", tsne(W_E), None))
+    if modular:
+        panels += [(f"input embeddings, frequency {k} plane", frequency_plane(W_E, k), k)
+                   for k in strongest(W_E, keys, 3, frequency_norms)]
+    colourings = list(labels.items()) if not modular else [next(iter(labels.items()))]
+    fig = new_figure(figsize=(3.3 * len(panels), 3.2 * len(colourings)))
+    axes = fig.subplots(len(colourings), len(panels), squeeze=False)
+    p = model.cfg.n_symbols
+    for r, (name, colour) in enumerate(colourings):
+        for c, (ptitle, xy, k) in enumerate(panels):
+            if k is None:
+                scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular)
+            else:
+                plane(axes[r, c], xy, k, f"{ptitle}\n(colour: {k} x mod {p})")
+    return finish(fig, title)
 
 
-def cycle_type(perm) -> str:
-    """A permutation's cycle type as a partition of 5, e.g. ``3+1+1``."""
-    seen, lengths = set(), []
-    for i in range(len(perm)):
-        if i not in seen:
-            n, j = 0, i
-            while j not in seen:
-                seen.add(j)
-                j = int(perm[j])
-                n += 1
-            lengths.append(n)
-    return "+".join(str(n) for n in sorted(lengths, reverse=True))
+def embeddings_over_time(models: Sequence[tuple[int, object]], labels: Mapping[str, list], key: int | None) -> Figure:
+    """One panel per (step, model): the plane of frequency ``key`` of the input embeddings (residues), else their
+    PCA; the same colouring throughout."""
+    fig = new_figure(figsize=(2.6 * len(models), 2.8))
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    name, colour = next(iter(labels.items()))
+    modular = name == "residue"
+    for ax, (step, model) in zip(axes, models):
+        W = symbol_embeddings(model)
+        if modular and key:
+            plane(ax, frequency_plane(W, key), key, f"step {step:,}")
+        else:
+            scatter(ax, pca(W), colour, f"step {step:,}", cyclic=modular)
+    what = (f"input embeddings in the frequency-{key} plane (colour: {key} x mod p)" if key
+            else "PCA of the input embeddings")
+    fig.suptitle(f"{what}, over training", fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
-def labels(task: str, n_symbols: int) -> dict[str, list]:
-    """How to colour the symbols: ``residue`` for modular tasks; for S5 the left coset of the subgroup fixing 4
-    (an S4; sigma H is read off sigma(4)) and the cycle type; for other groups the element's index."""
-    if get_task(task).modular:
-        return {"residue": list(range(n_symbols))}
-    if not is_s5(task):
-        return {"element": list(range(n_symbols))}
-    perms = permutations()
-    return {"coset of S4 (sigma(4))": [int(p[4]) for p in perms], "cycle type": [cycle_type(p) for p in perms]}
+def _figures(d: Drawing) -> dict:
+    keys = d.result.get("key_frequencies", [])
+    colours = labels(d.cfg)
+    step = d.result["snapshots"][-1]["step"]
+    out = {"embeddings.png": embeddings(d.final, colours, keys, d.options["tsne"], f"{d.title}, step {step:,}")}
+    models = d.models(STRIP)
+    if len(models) > 1:
+        top = strongest(symbol_embeddings(d.final), keys, 1, frequency_norms)
+        out["embeddings_over_time.png"] = embeddings_over_time(models, colours, top[0] if top else None)
+    return out
+
+
+EMBEDDINGS = Analysis(
+    "embeddings", "pictures of the symbol embeddings: PCA, t-SNE, key-frequency planes, over time (Figure 3)",
+    applies=lambda cfg: not get_task(cfg.task).vector, figures=_figures,
+    captions={"embeddings.png": "the embeddings", "embeddings_over_time.png": "the embeddings over time"},
+    fields=(TSNE,))

@@ -20,11 +20,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-from torch import Tensor
+
+from ..lazy import lazy
+from ..losses import get_loss, loss_dtype
+from ..tasks import get_task
+from . import figures
+from .spec import Analysis, Series, Snapshot
+from .weights import neuron_logit_map, symbol_embeddings
+
+torch = lazy("torch")
 
 
-def fourier_basis(p: int) -> tuple[Tensor, list[int]]:
+def fourier_basis(p: int) -> tuple[torch.Tensor, list[int]]:
     """(p, p) orthonormal rows (constant, cos 1, sin 1, cos 2, ...) and the frequency of each row."""
     x = torch.arange(p, dtype=torch.float64)
     rows, freqs = [torch.ones(p, dtype=torch.float64)], [0]
@@ -38,7 +45,7 @@ def fourier_basis(p: int) -> tuple[Tensor, list[int]]:
     return basis / basis.norm(dim=1, keepdim=True), freqs
 
 
-def frequency_norms(W: Tensor) -> Tensor:
+def frequency_norms(W: torch.Tensor) -> torch.Tensor:
     """Norm of ``W`` (p, d), rows indexed by residues, in each frequency 0..p//2: (p // 2 + 1,)."""
     p = W.shape[0]
     basis, freqs = fourier_basis(p)
@@ -72,17 +79,31 @@ def key_frequencies(norms, max_keys: int | None = None) -> list[int]:
     return sorted(int(k) + 1 for k in order[:n])
 
 
-def fourier_gini(W: Tensor) -> float:
+def fourier_gini(W: torch.Tensor) -> float:
     """Gini coefficient of the norms of ``W`` over the non-constant frequencies (Nanda et al.'s sparsity measure)."""
     return gini(frequency_norms(W)[1:].numpy())
 
 
-# -- restricted and excluded losses over the whole table of a linear task (z = x + y or x - y mod p) --------------
+def frequency_plane(W: torch.Tensor, k: int) -> np.ndarray:
+    """(p, 2): the rows of W (indexed by residues) in the coordinates of their frequency-k components: W's
+    cos-k and sin-k directions ``c, s`` (d,) and, for each row, the least-squares ``(a, b)`` with ``a c + b s``
+    closest to it. For a network that uses frequency k, residue x lands near angle 2 pi k x / p: a circle
+    (exactly, for an embedding made of that frequency only)."""
+    p = W.shape[0]
+    basis, freqs = fourier_basis(p)
+    Wd = W.double()
+    rows = [i for i, f in enumerate(freqs) if f == k]
+    comps = basis[rows] @ Wd  # (1 or 2, d): the directions of the cos and sin components
+    coords = torch.linalg.lstsq(comps.T, (Wd - Wd.mean(0)).T).solution.T  # (p, 1 or 2)
+    if coords.shape[1] == 1:  # k = p / 2 has no sine
+        coords = torch.cat([coords, torch.zeros_like(coords)], 1)
+    return coords.numpy()
 
-LINEAR_TASKS = {"add": 1, "sub": -1}  # z = x + sign * y
+
+# -- restricted and excluded losses over the whole table of a linear task (z = a x + b y mod p) -------------------
 
 
-def _directions(s: Tensor, m: int, freqs: list[int]) -> Tensor:
+def _directions(s: torch.Tensor, m: int, freqs: list[int]) -> torch.Tensor:
     """(r, n) orthonormal directions spanning cos / sin(2 pi k s / m) over n rows of phases ``s`` (in Z_m)."""
     s = s.to(torch.float64)
     rows = []
@@ -96,7 +117,7 @@ def _directions(s: Tensor, m: int, freqs: list[int]) -> Tensor:
     return q[:, r.diagonal().abs() > 1e-9].T
 
 
-def project_on_phases(logits: Tensor, s: Tensor, m: int, freqs: list[int]) -> tuple[Tensor, Tensor]:
+def project_on_phases(logits: torch.Tensor, s: torch.Tensor, m: int, freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Split logits (n, V), one row per pair, into the part on the key frequencies ``freqs`` of the pairs'
     phases ``s`` (n,) in Z_m (for each answer column: its cos / sin(2 pi k s / m) components; plus the mean over
     the rows) and the rest. Returns (restricted, excluded), restricted + excluded = logits + the mean (kept by
@@ -108,17 +129,30 @@ def project_on_phases(logits: Tensor, s: Tensor, m: int, freqs: list[int]) -> tu
     return (mean + on_keys).float(), (L - on_keys).float()
 
 
-def project_logits(logits: Tensor, task: str, freqs: list[int]) -> tuple[Tensor, Tensor]:
-    """``project_on_phases`` for the full table of x +/- y mod p, (p * p, p) with rows in (x, y) order: the key
-    frequencies of x +/- y (for each answer z, the cos / sin(k (x + y)) components span cos(k (x + y - z)))."""
+def _linear(task: str | tuple[int, int], params: dict | None = None) -> tuple[int, int]:
+    """(a, b) of a linear task z = a x + b y mod p: given, or what the task declares (``Task.linear``)."""
+    if not isinstance(task, str):
+        return tuple(task)
+    t = get_task(task)
+    ab = t.linear(params or {}) if t.linear is not None else None
+    if ab is None:
+        raise ValueError(f"task {task!r} is not z = a x + b y mod p")
+    return ab
+
+
+def project_logits(logits: torch.Tensor, task: str | tuple[int, int], freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``project_on_phases`` for the full table of z = a x + b y mod p (``task``: its name, or (a, b)), (p * p, p)
+    with rows in (x, y) order: the key frequencies of a x + b y (for each answer z, the cos / sin(k (x + y))
+    components span cos(k (x + y - z)) for addition)."""
     p = logits.shape[1]
+    a, b = _linear(task)
     x, y = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-    return project_on_phases(logits, (x + LINEAR_TASKS[task] * y).flatten() % p, p, freqs)
+    return project_on_phases(logits, (a * x + b * y).flatten() % p, p, freqs)
 
 
-def restricted_excluded_loss(logits: Tensor, answers: Tensor, train_mask: Tensor, task: str,
-                             freqs: list[int], loss: str = "cross_entropy", precision: str = "auto"
-                             ) -> tuple[float, float]:
+def restricted_excluded_loss(logits: torch.Tensor, answers: torch.Tensor, train_mask: torch.Tensor,
+                             task: str | tuple[int, int], freqs: list[int], loss: str = "cross_entropy",
+                             precision: str = "auto") -> tuple[float, float]:
     """Nanda et al.'s progress measures from the logits of the full table (p * p, p), in the run's loss
     (``loss`` in ``precision``: its ``RunConfig.loss`` and ``loss_precision``; Nanda et al.'s is cross-entropy):
 
@@ -127,12 +161,54 @@ def restricted_excluded_loss(logits: Tensor, answers: Tensor, train_mask: Tensor
     - excluded loss: the loss on the training pairs with the key frequencies removed (the memorization
       alone; rises as the circuit takes over the training set).
     """
-    from ..losses import get_loss, loss_dtype
-
     fn, dtype = get_loss(loss), loss_dtype(loss, precision)
     restricted, excluded = project_logits(logits, task, freqs)
 
-    def mean_loss(lg: Tensor, z: Tensor) -> float:
+    def mean_loss(lg: torch.Tensor, z: torch.Tensor) -> float:
         return fn(lg.to(dtype).unsqueeze(0), z.unsqueeze(0)).mean().item()
 
     return mean_loss(restricted, answers), mean_loss(excluded[train_mask], answers[train_mask])
+
+
+# -- the analysis ------------------------------------------------------------------------------------------------
+
+
+def _linear_of(cfg) -> tuple[int, int] | None:
+    """(a, b) when the run's task is z = a x + b y mod p, else None."""
+    task = get_task(cfg.task)
+    return task.linear({"modulus": cfg.modulus, **cfg.task_params}) if task.linear is not None else None
+
+
+def _keys(snap: Snapshot) -> list[int]:
+    return key_frequencies(frequency_norms(symbol_embeddings(snap.model)))
+
+
+def _measure(snap: Snapshot, keys: list[int]) -> dict:
+    norms = frequency_norms(symbol_embeddings(snap.model))
+    out = {"embedding_norms": norms.tolist(), "fourier_gini": gini(norms[1:].numpy()),
+           "neuron_logit_gini": gini(frequency_norms(neuron_logit_map(snap.model))[1:].numpy()),
+           "key_frequencies": key_frequencies(norms)}
+    linear = _linear_of(snap.cfg)
+    if linear and keys and len(snap.data.z) == snap.cfg.modulus ** 2:  # the whole table of a z = a x + b y task
+        out["restricted_loss"], out["excluded_loss"] = restricted_excluded_loss(
+            snap.logits, snap.data.z, snap.data.train, linear, keys, **snap.loss)
+    return out
+
+
+def _figures(d) -> dict:
+    keys = d.result.get("key_frequencies", [])
+    matrices = [("input embeddings", symbol_embeddings(d.final)), ("neuron-logit map", neuron_logit_map(d.final))]
+    return {"fourier.png": figures.spectrum(matrices, keys, frequency_norms, "Z_p", d.title)}
+
+
+FOURIER = Analysis(
+    "fourier", "Fourier norms of the embedding over Z_p, key frequencies, Gini; restricted and excluded losses of "
+    "z = a x + b y (Nanda et al. 2023)",
+    applies=lambda cfg: get_task(cfg.task).modular, keys=_keys, measure=_measure,
+    summary=lambda rows, keys, snap: {"key_frequencies": keys, "fourier_gini": rows[-1]["fourier_gini"]},
+    lines=lambda r: [f"key frequencies {r['key_frequencies']}, Fourier Gini {r['fourier_gini']:.2f}"],
+    figures=_figures, captions={"fourier.png": "the embedding's Fourier spectrum"},
+    series=(Series("fourier_gini", "Gini, embedding (Z_p)", "structure"),
+            Series("neuron_logit_gini", "Gini, neuron-logit map (Z_p)", "structure"),
+            Series("restricted_loss", "restricted loss (key frequencies)", "loss"),
+            Series("excluded_loss", "excluded loss (train)", "loss")))

@@ -13,17 +13,26 @@ whose operands are nonzero.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
+from ..lazy import lazy
+from ..losses import get_loss, loss_dtype
+from ..plots import new_figure
 from ..tasks import get_task, is_prime
-from .fourier import frequency_norms, project_on_phases
+from .figures import plane, spectrum, strongest
+from .fourier import frequency_norms, frequency_plane, gini, key_frequencies, project_on_phases
+from .spec import Analysis, Drawing, Series, Snapshot
+from .weights import neuron_logit_map, symbol_embeddings
 
-# the (a, b) of the built-in tasks that are x^a * y^b
-MONOMIAL_TASKS = {"mul": (1, 1), "div": (1, -1)}
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+torch = lazy("torch")
+
 ZERO_NOTE = "the zero residue is left out: 0 times anything is 0, so 0 has no discrete logarithm"
 
 
@@ -55,43 +64,33 @@ def discrete_log(x: np.ndarray, p: int) -> np.ndarray:
 
 
 def monomial(task: str, params: dict | None = None) -> tuple[int, int] | None:
-    """``(a, b)`` when the task's answer is ``x^a * y^b`` mod a prime (mul, div, or such a custom formula)."""
+    """``(a, b)`` when the task's answer is ``x^a * y^b`` mod a prime (``Task.monomial``: mul, div, or such a custom
+    formula), else None."""
     params = params or {}
     p = params.get("modulus")
-    if p is not None and not is_prime(p):
+    t = get_task(task)
+    if (p is not None and not is_prime(p)) or not t.modular or t.monomial is None:
         return None
-    if task in MONOMIAL_TASKS:
-        return MONOMIAL_TASKS[task]
-    if task == "custom" and params.get("expression"):
-        from ..expressions import parse
-
-        return parse(params["expression"]).monomial()
-    return None
+    return t.monomial(params)
 
 
-def applies(task: str, params: dict) -> bool:
-    return get_task(task).modular and monomial(task, params) is not None
-
-
-def multiplicative_norms(W: Tensor) -> Tensor:
+def multiplicative_norms(W: torch.Tensor) -> torch.Tensor:
     """Norm of ``W`` (p, d), rows indexed by residues, in each multiplicative frequency 0..(p-1)//2 (the rows of
     the nonzero residues in discrete-log order, through ``fourier.frequency_norms``)."""
     p = W.shape[0]
     return frequency_norms(W[torch.as_tensor(log_order(p))])
 
 
-def in_log_order(W: Tensor) -> Tensor:
+def in_log_order(W: torch.Tensor) -> torch.Tensor:
     """The rows of the nonzero residues of ``W`` (p, d) in discrete-log order: (p - 1, d)."""
     return W[torch.as_tensor(log_order(W.shape[0]))]
 
 
-def restricted_excluded_loss(logits: Tensor, x: Tensor, y: Tensor, answers: Tensor, train_mask: Tensor,
+def restricted_excluded_loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, answers: torch.Tensor, train_mask: torch.Tensor,
                              ab: tuple[int, int], freqs: list[int], loss: str = "cross_entropy",
                              precision: str = "auto") -> tuple[float, float]:
     """Nanda et al.'s restricted and excluded losses in the multiplicative basis, over the pairs whose operands
     are nonzero: the logits (n, p) projected on the key frequencies of ``a log x + b log y`` (mod p - 1)."""
-    from ..losses import get_loss, loss_dtype
-
     p = logits.shape[1]
     rows = (x != 0) & (y != 0)
     a, b = ab
@@ -100,7 +99,79 @@ def restricted_excluded_loss(logits: Tensor, x: Tensor, y: Tensor, answers: Tens
     fn, dtype = get_loss(loss), loss_dtype(loss, precision)
     z, tr = answers[rows], train_mask[rows]
 
-    def mean_loss(lg: Tensor, t: Tensor) -> float:
+    def mean_loss(lg: torch.Tensor, t: torch.Tensor) -> float:
         return fn(lg.to(dtype).unsqueeze(0), t.unsqueeze(0)).mean().item()
 
     return mean_loss(restricted, z), mean_loss(excluded[tr], z[tr])
+
+
+def multiplicative_planes(model, keys: Sequence[int], title: str | None = None) -> Figure:
+    """The nonzero residues' input embeddings in the plane of each of the three strongest key multiplicative
+    frequencies: for a network that multiplies through discrete logarithms, residue x = g^l lands near angle
+    2 pi k l / (p - 1), a circle walked in discrete-log order."""
+    W = in_log_order(symbol_embeddings(model))
+    ks = strongest(W, keys, 3, frequency_norms)
+    fig = new_figure(figsize=(3.4 * max(1, len(ks)), 3.3))
+    axes = fig.subplots(1, max(1, len(ks)), squeeze=False)[0]
+    p = model.cfg.n_symbols
+    for ax, k in zip(axes, ks):
+        plane(ax, frequency_plane(W, k), k, f"frequency {k} of Z_p^*\n(colour: {k} log x mod {p - 1})")
+    if not ks:
+        axes[0].text(0.5, 0.5, "no key frequency", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle((title + ": " if title else "") + f"residues in discrete-log order (generator "
+                 f"{int(log_order(p)[1]) if p > 2 else 1})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -- the analysis ------------------------------------------------------------------------------------------------
+
+
+def _params(cfg) -> dict:
+    return {"modulus": cfg.modulus, **cfg.task_params}
+
+
+def _measure(snap: Snapshot, keys: list[int]) -> dict:
+    W = symbol_embeddings(snap.model)
+    norms = multiplicative_norms(W)
+    out = {"mult_norms": norms.tolist(), "mult_gini": gini(norms[1:].numpy()),
+           "mult_neuron_logit_gini": gini(multiplicative_norms(neuron_logit_map(snap.model))[1:].numpy()),
+           "mult_key_frequencies": key_frequencies(norms)}
+    if keys:
+        d = snap.data
+        out["mult_restricted_loss"], out["mult_excluded_loss"] = restricted_excluded_loss(
+            snap.logits, d.x, d.y, d.z, d.train, monomial(snap.cfg.task, _params(snap.cfg)), keys, **snap.loss)
+    return out
+
+
+def _summary(rows: list, keys: list[int], snap: Snapshot) -> dict:
+    return {"multiplicative": {"key_frequencies": keys, "gini": rows[-1]["mult_gini"],
+                               "generator": primitive_root(snap.cfg.modulus), "zero_residue": ZERO_NOTE}}
+
+
+def _lines(r: dict) -> list[str]:
+    m = r["multiplicative"]
+    return [f"multiplicative (generator {m['generator']}): key frequencies {m['key_frequencies']}, Gini "
+            f"{m['gini']:.2f}; {m['zero_residue']}"]
+
+
+def _figures(d: Drawing) -> dict:
+    keys = d.result["multiplicative"]["key_frequencies"]
+    matrices = [("input embeddings", symbol_embeddings(d.final)), ("neuron-logit map", neuron_logit_map(d.final))]
+    return {"fourier_multiplicative.png": spectrum(matrices, keys, multiplicative_norms,
+                                                   "Z_p^* (discrete-log order; 0 left out)", d.title),
+            "multiplicative_planes.png": multiplicative_planes(d.final, keys, d.title)}
+
+
+MULTIPLICATIVE = Analysis(
+    "multiplicative", "Fourier analysis in the discrete-log basis of Z_p^*, for x * y, x / y and formulas "
+    "x^a * y^b mod a prime",
+    applies=lambda cfg: monomial(cfg.task, _params(cfg)) is not None,
+    keys=lambda snap: key_frequencies(multiplicative_norms(symbol_embeddings(snap.model))),
+    measure=_measure, summary=_summary, lines=_lines, figures=_figures,
+    captions={"fourier_multiplicative.png": "the embedding's multiplicative Fourier spectrum (discrete-log order)",
+              "multiplicative_planes.png": "the residues in the key multiplicative frequencies' planes"},
+    series=(Series("mult_gini", "Gini, embedding (Z_p^*)", "structure"),
+            Series("mult_neuron_logit_gini", "Gini, neuron-logit map (Z_p^*)", "structure"),
+            Series("mult_restricted_loss", "restricted loss (key multiplicative frequencies)", "loss"),
+            Series("mult_excluded_loss", "excluded loss (train)", "loss")))

@@ -12,28 +12,102 @@ grows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+from ..lazy import lazy
+from ..plots import TRAIN, VAL, new_figure
+from ..tasks.parity import parity_data
+from .figures import finish
+from .spec import Analysis, Drawing, Series, Snapshot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+torch = lazy("torch")
 
 
 def relevant_share(model, relevant) -> float | None:
-    """The first layer's squared weight on the relevant bits' rows over its total (an MLP's; None for a model
-    whose first layer does not read the bits as inputs)."""
-    names = model.state()
-    if "layers.0.W" not in names:
+    """The first layer's squared weight on the relevant bits' rows over its total (the matrix the model declares
+    reads a vector task's input, ``ModelSpec.first_layer``: an MLP's ``layers.0.W``; None for a model whose first
+    layer does not read the bits as inputs)."""
+    name = model.spec.first_layer(model.cfg)
+    if name is None:
         return None
-    W = names["layers.0.W"].detach().double()
+    W = model[name].detach().double()
     total = W.pow(2).sum()
     return float(W[torch.as_tensor(np.asarray(relevant))].pow(2).sum() / total) if total > 0 else 0.0
 
 
-@torch.no_grad()
 def walsh_coefficient(model, relevant, n_bits: int, samples: int = 4096, seed: int = 0) -> float:
     """The Fourier-Walsh coefficient of the network's output on the relevant bits' parity (see the module doc),
     estimated on ``samples`` uniformly random strings (a seeded generator)."""
+    with torch.no_grad():
+        return _walsh(model, relevant, n_bits, samples, seed)
+
+
+def _walsh(model, relevant, n_bits: int, samples: int, seed: int) -> float:
     rng = np.random.default_rng([seed, 0x5A17])
     bits = rng.integers(0, 2, size=(samples, n_bits)).astype(np.float32)
     chi = np.where(bits[:, np.asarray(relevant)].sum(1) % 2 == 1, 1.0, -1.0)
     probs = model.answer_logits(torch.from_numpy(bits), torch.zeros(samples, dtype=torch.long)).double().softmax(-1)
     f = (probs[:, 1] - probs[:, 0]).numpy()
     return float(np.mean(f * chi))
+
+
+def draw_parity(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
+    """Sparse parity's hidden progress: the first layer's weight share on the relevant bits and the output's
+    Walsh coefficient on their parity, across the snapshots, beside test accuracy."""
+    info, snaps = result["parity"], result["snapshots"]
+    steps = np.array([max(r["step"], 1) for r in snaps])
+    fig = new_figure(figsize=(7.5, 4))
+    ax = fig.subplots()
+    if snaps[-1].get("relevant_share") is not None:
+        ax.plot(steps, [r["relevant_share"] for r in snaps], "o-", ms=3, color="tab:blue",
+                label=f"first layer's weight share on the {len(info['relevant_bits'])} relevant bits")
+    ax.plot(steps, [r["walsh_parity"] for r in snaps], "s-", ms=3, color="tab:purple",
+            label="Walsh coefficient of the output on their parity")
+    if len(history):
+        hs = [max(r["step"], 1) for r in history]
+        ax.plot(hs, [r["val_acc"] for r in history], color=VAL, label="test accuracy")
+        ax.plot(hs, [r["train_acc"] for r in history], color=TRAIN, alpha=0.5, label="training accuracy")
+    ax.set(xscale="log", ylim=(-0.05, 1.02), xlabel="optimization steps",
+           title=f"relevant bits {info['relevant_bits']}: hidden progress")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return finish(fig, title)
+
+
+# -- the analysis ------------------------------------------------------------------------------------------------
+
+
+def _relevant(cfg) -> np.ndarray:
+    return parity_data(cfg.n_bits, cfg.parity_k, cfg.n_examples, cfg.seed)[1]
+
+
+def _measure(snap: Snapshot, keys) -> dict:
+    relevant = _relevant(snap.cfg)
+    return {"relevant_share": relevant_share(snap.model, relevant),
+            "walsh_parity": walsh_coefficient(snap.model, relevant, snap.cfg.n_bits)}
+
+
+def _lines(r: dict) -> list[str]:
+    q = r["parity"]
+    share = "-" if q["relevant_share"] is None else f"{q['relevant_share']:.3f}"
+    return [f"parity of bits {q['relevant_bits']}: their first-layer weight share {share}, Walsh coefficient "
+            f"{q['walsh_parity']:.3f}"]
+
+
+PARITY = Analysis(
+    "parity", "sparse parity's hidden progress: the relevant bits' first-layer weight share, the output's Walsh "
+    "coefficient on their parity (Barak et al. 2022)",
+    applies=lambda cfg: cfg.task == "parity", measure=_measure,
+    summary=lambda rows, keys, snap: {"parity": {"relevant_bits": _relevant(snap.cfg).tolist(),
+                                                 "relevant_share": rows[-1]["relevant_share"],
+                                                 "walsh_parity": rows[-1]["walsh_parity"]}},
+    lines=_lines, figures=lambda d: {"parity.png": draw_parity(d.result, d.history, d.title)},
+    captions={"parity.png": "parity's hidden progress"},
+    series=(Series("relevant_share", "relevant bits' share, first layer", "structure"),
+            Series("walsh_parity", "Walsh coefficient on the parity", "structure")))

@@ -1,65 +1,36 @@
-"""Measures of one model, and of a run over its snapshots (``groklab analyze``).
+"""A run over its snapshots (``groklab analyze``): every applicable analysis at every snapshot, the phases read off
+the curves, the figures.
 
-``measure(model, cfg, ...)`` computes, for one model of a run with config ``cfg``: what training logs at an
-evaluation (``evaluation``: training and validation loss and accuracy, the share of training examples whose loss
-is exactly zero in the run's loss precision (softmax collapse), the weight norm; by the engine's own evaluation
-and the run's own loss, so these equal the run's metrics.csv row at that step), the Fourier norms and Gini of the
-embedding (modular tasks), the restricted and excluded losses on given key frequencies (x + y and x - y), the
-sharpness of the run's training loss and the logit scale. ``analyze(run_dir)``
-runs it over every snapshot (the key frequencies are those of the last one), reads the phases off the curves and
-returns what ``analysis.json`` holds.
+``evaluation(model, cfg, data)`` computes what training logs at an evaluation (training and validation loss and
+accuracy, the share of training examples whose loss is exactly zero in the run's loss precision, the weight norm),
+by the engine's own evaluation and the run's own loss, so these equal the run's metrics.csv row at that step.
+``measure`` adds every applicable analysis's measures (``groklab.analysis.ANALYSES``); ``analyze(run_dir)`` does
+that at every snapshot (each analysis's keys, such as the key frequencies, are those of the last one), reads the
+phases off the curves and returns what ``analysis.json`` holds; ``analysis_figures`` and ``write_analysis`` add
+the figures.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-
-import torch
+from pathlib import Path
 
 from .. import rundir
-from ..data import RunSplit, TaskTable
 from ..engine import autocast, score_table, split_means, weight_norms
+from ..errors import ConfigError
 from ..events import held_from, steps_at
+from ..data import RunSplit, TaskTable
+from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
-from ..tasks import get_task, is_s5, params_of, parity_data
-from . import multiplicative, parity, representations
-from .embeddings import neuron_logit_map, symbol_embeddings, unembedding_rows
-from .fourier import LINEAR_TASKS, frequency_norms, gini, key_frequencies, restricted_excluded_loss
-from .sharpness import SHARPNESS_EXAMPLES, SHARPNESS_ITERS, perturbation_sharpness, top_hessian_eigenvalue
+from ..tasks import task_label
+from . import ANALYSES
+from .figures import progress as draw_progress
+from .spec import Analysis, Drawing, Snapshot
 
+torch = lazy("torch")
 
-COMPOSITION = {"s5_mul": ("S5", "mul"), "s5_conj": ("S5", "conj"), "s5_aba": ("S5", "aba")}
-
-
-def group_of(task: str, params: dict | None = None) -> tuple[str, str] | None:
-    """(group id, operation) of a task whose symbols are a group's elements (the S5 tasks, ``group``)."""
-    params = params or {}
-    if task in COMPOSITION:
-        return COMPOSITION[task]
-    if task == "group" and params.get("group"):
-        return params["group"], params.get("group_op", "mul")
-    return None
-
-
-def applicable(task: str, params: dict | None = None) -> dict[str, bool]:
-    """Which analyses apply to a task (``params``: its modulus and own fields, ``tasks.params_of``):
-
-    - ``fourier``: additive Fourier norms over residues, to modular tasks; ``restricted_excluded`` to x + y and
-      x - y (their logits are built from cos / sin k(x +/- y - z));
-    - ``multiplicative``: the same in the discrete-log basis, with its restricted and excluded losses, to
-      x * y, x / y and formulas x^a * y^b mod a prime;
-    - ``irreps``: norm shares over a group's irreducible representations, to the S5 and group tasks;
-      ``irreps_restricted``: their restricted and excluded losses, to compositions x . y;
-    - ``parity``: the relevant bits' weight share and the Walsh coefficient, to parity;
-    - ``embeddings``: the operand embeddings' pictures (a vector task has none); ``s5_cosets`` S5's colouring.
-    """
-    t, params = get_task(task), dict(params or {})
-    grp = group_of(task, params)
-    return {"embeddings": not t.vector, "fourier": t.modular, "restricted_excluded": task in LINEAR_TASKS,
-            "multiplicative": multiplicative.applies(task, params) if "modulus" in params
-            else task in multiplicative.MONOMIAL_TASKS,
-            "irreps": grp is not None, "irreps_restricted": grp is not None and grp[1] == "mul",
-            "parity": task == "parity", "s5_cosets": is_s5(task), "sharpness": True, "softmax_collapse": True}
+EVALUATED = ("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac")
 
 
 @dataclass
@@ -99,11 +70,29 @@ class Data:
         return rows[torch.randperm(len(rows), generator=g)[:n]]
 
 
+def options(given: dict | None = None) -> dict:
+    """Every analysis setting (``ANALYSES.fields()``) at its default, with ``given`` over it, checked."""
+    table = ANALYSES.fields()
+    out = {name: f.default for name, f in table.items()}
+    for name, value in (given or {}).items():
+        if name not in table:
+            raise ConfigError(f"unknown analysis option {name!r}; allowed: {', '.join(table)}")
+        table[name].check(value)
+        out[name] = value
+    return out
+
+
+def applicable(cfg) -> list[Analysis]:
+    """The analyses that apply to a run (``cfg``: its RunConfig), in registry order."""
+    return [a for a in ANALYSES.values() if a.applies(cfg)]
+
+
 def evaluation(model, cfg, data: Data) -> tuple[dict, torch.Tensor]:
     """What training logs of ``model`` at an evaluation, computed by the engine's own evaluation
     (``engine.score_table``: the run's loss in its precision, its answers, its matmul precision), so that it
     equals the run's metrics.csv row at that step: training and validation loss and accuracy, the share of
-    training rows whose loss is exactly zero, the weight norm. Also the table's logits (n, V), in fp32."""
+    training rows whose loss is exactly zero, the weight norm; and the mean norm of the centred logits. Also the
+    table's logits (n, V), in fp32."""
     state = model.state()  # in the order the engine lays parameters out (the model's param_shapes), for the norm
     params = {k: state[k].detach().unsqueeze(0) for k in model.spec.param_shapes(model.cfg)}
     with autocast("cpu", cfg.precision):
@@ -114,80 +103,33 @@ def evaluation(model, cfg, data: Data) -> tuple[dict, torch.Tensor]:
         means = split_means(scores, data.train.unsqueeze(0))[0].tolist()
         flat = torch.cat([v.reshape(1, -1) for v in params.values()], dim=1)
         norm = weight_norms(flat)[0].item()
-    out = dict(zip(("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac"), means), weight_norm=norm)
-    return out, scores.logits[0].float()
-
-
-def find_keys(model, cfg) -> dict[str, list[int]]:
-    """The key frequencies (additive, multiplicative) and key irreps of one model (the last snapshot's are used
-    for every snapshot's restricted and excluded losses)."""
-    app, params = applicable(cfg.task, params_of(cfg)), params_of(cfg)
-    W = symbol_embeddings(model) if app["embeddings"] else None
-    keys: dict[str, list[int]] = {}
-    if app["fourier"]:
-        keys["fourier"] = key_frequencies(frequency_norms(W))
-    if app["multiplicative"]:
-        keys["multiplicative"] = key_frequencies(multiplicative.multiplicative_norms(W))
-    if app["irreps"]:
-        iso = representations.isotypic(group_of(cfg.task, params)[0])
-        keys["irreps"] = representations.key_irreps(representations.irrep_shares(W, iso).numpy(), iso)
-    return keys
-
-
-def measure(model, cfg, data: Data, keys: dict | list | None = None, sharpness_examples: int = SHARPNESS_EXAMPLES,
-            sharpness_iters: int = SHARPNESS_ITERS) -> dict:
-    """Every measure of one model (see the module doc); ``keys``: ``find_keys``'s (a list: the additive key
-    frequencies), for the restricted and excluded losses."""
-    params = params_of(cfg)
-    app = applicable(cfg.task, params)
-    keys = {"fourier": keys} if isinstance(keys, list) else dict(keys or {})
-    loss = {"loss": cfg.loss, "precision": cfg.loss_precision}  # the run's own, for every loss measured here
-    out, logits = evaluation(model, cfg, data)
-    with torch.no_grad():
+        logits = scores.logits[0].float()
         centred = logits - logits.mean(-1, keepdim=True)
-        out["logit_norm"] = centred.norm(dim=-1).mean().item()
-    W = symbol_embeddings(model) if app["embeddings"] else None
-    if app["fourier"]:
-        norms = frequency_norms(W)
-        out["embedding_norms"] = norms.tolist()
-        out["fourier_gini"] = gini(norms[1:].numpy())
-        out["neuron_logit_gini"] = gini(frequency_norms(neuron_logit_map(model))[1:].numpy())
-        out["key_frequencies"] = key_frequencies(norms)
-    if app["restricted_excluded"] and keys.get("fourier"):
-        if len(data.z) == cfg.modulus ** 2:
-            out["restricted_loss"], out["excluded_loss"] = restricted_excluded_loss(
-                logits, data.z, data.train, cfg.task, keys["fourier"], **loss)
-    if app["multiplicative"]:
-        norms = multiplicative.multiplicative_norms(W)
-        out["mult_norms"] = norms.tolist()
-        out["mult_gini"] = gini(norms[1:].numpy())
-        out["mult_neuron_logit_gini"] = gini(multiplicative.multiplicative_norms(neuron_logit_map(model))[1:].numpy())
-        out["mult_key_frequencies"] = key_frequencies(norms)
-        if keys.get("multiplicative"):
-            out["mult_restricted_loss"], out["mult_excluded_loss"] = multiplicative.restricted_excluded_loss(
-                logits, data.x, data.y, data.z, data.train, multiplicative.monomial(cfg.task, params),
-                keys["multiplicative"], **loss)
-    if app["irreps"]:
-        grp = group_of(cfg.task, params)[0]
-        iso = representations.isotypic(grp)
-        shares = representations.irrep_shares(W, iso).numpy()
-        out["irrep_shares"] = shares.tolist()
-        out["irrep_shares_unembed"] = representations.irrep_shares(unembedding_rows(model), iso).tolist()
-        out["irrep_gini"] = representations.irrep_gini(shares, iso)
-        out["key_irreps"] = [iso.names[k] for k in representations.key_irreps(shares, iso)]
-        if app["irreps_restricted"] and keys.get("irreps"):
-            out["irrep_restricted_loss"], out["irrep_excluded_loss"] = representations.restricted_excluded_loss(
-                logits, data.x, data.y, data.z, data.train, grp, keys["irreps"], **loss)
-    if app["parity"]:
-        relevant = parity_data(cfg.n_bits, cfg.parity_k, cfg.n_examples, cfg.seed)[1]
-        out["relevant_share"] = parity.relevant_share(model, relevant)
-        out["walsh_parity"] = parity.walsh_coefficient(model, relevant, cfg.n_bits)
-    rows = data.sharpness_rows(sharpness_examples)
-    xs = data.table.operands(rows)  # operand symbols, or a vector task's input vectors
-    out["sharpness"] = top_hessian_eigenvalue(model, xs, data.y[rows], data.z[rows], iters=sharpness_iters,
-                                              **loss)
-    out["perturbed_loss_rise"] = perturbation_sharpness(model, xs, data.y[rows], data.z[rows], **loss)
-    return out
+        out = dict(zip(EVALUATED, means), weight_norm=norm, logit_norm=centred.norm(dim=-1).mean().item())
+    return out, logits
+
+
+def snapshot(model, cfg, data: Data, opts: dict | None = None, step: int = 0) -> tuple[dict, Snapshot]:
+    """``evaluation`` of one model, and the ``Snapshot`` the analyses measure."""
+    row, logits = evaluation(model, cfg, data)
+    return row, Snapshot(model, cfg, data, logits, options(opts) if opts is None else opts, step)
+
+
+def find_keys(model, cfg, data: Data, opts: dict | None = None) -> dict:
+    """Each applicable analysis's keys (``Analysis.keys``: the key frequencies, the key irreps), found on
+    ``model`` (the final one: every snapshot is measured against them)."""
+    _, snap = snapshot(model, cfg, data, opts)
+    return {a.name: a.keys(snap) for a in applicable(cfg) if a.keys is not None}
+
+
+def measure(model, cfg, data: Data, keys: dict | None = None, opts: dict | None = None, step: int = 0) -> dict:
+    """Every measure of one model: its evaluation and each applicable analysis's (against ``keys``:
+    ``find_keys``'s)."""
+    row, snap = snapshot(model, cfg, data, options(opts), step)
+    for a in applicable(cfg):
+        if a.measure is not None:
+            row.update(a.measure(snap, (keys or {}).get(a.name)))
+    return row
 
 
 def phases(steps: list[int], train_acc: list[float], val_acc: list[float],
@@ -211,44 +153,106 @@ def phases(steps: list[int], train_acc: list[float], val_acc: list[float],
     return out
 
 
-def analyze(run_dir, sharpness_examples: int = SHARPNESS_EXAMPLES, sharpness_iters: int = SHARPNESS_ITERS,
-            progress=None) -> dict:
-    """Every measure at every snapshot of a run (its final checkpoint when it kept none)."""
-    cfg = rundir.load_config(run_dir)
-    data = Data.of(cfg)
+def _models(run_dir: Path) -> list[tuple[int, object]]:
+    """(step, load) of every snapshot of a run; its final checkpoint when it kept none."""
     files = rundir.snapshot_files(run_dir)
-    models = [(step, lambda f=f: rundir.load_snapshot(f, run_dir)) for step, f in files]
-    if not models:
-        final = rundir.load_model(run_dir)
-        step = (rundir.read_summary(run_dir) or {}).get("steps_run") or 0
-        models = [(step, lambda: final)]
-    params = params_of(cfg)
-    app = applicable(cfg.task, params)
+    if files:
+        return [(step, lambda f=f: rundir.load_snapshot(f, run_dir)) for step, f in files]
+    final = rundir.load_model(run_dir)
+    return [((rundir.read_summary(run_dir) or {}).get("steps_run") or 0, lambda: final)]
+
+
+def analyze(run_dir, progress=None, **opts) -> dict:
+    """Every measure at every snapshot of a run (its final checkpoint when it kept none): what analysis.json
+    holds. ``opts``: analysis settings (``sharpness_examples=128``); ``progress(i, n)`` after each snapshot."""
+    cfg = rundir.load_config(run_dir)
+    opts = options(opts)
+    data = Data.of(cfg)
+    models = _models(Path(run_dir))
+    analyses = applicable(cfg)
     last = models[-1][1]()
-    keys = find_keys(last, cfg)
+    _, final = snapshot(last, cfg, data, opts, models[-1][0])
+    keys = {a.name: a.keys(final) for a in analyses if a.keys is not None}
     rows = []
     for i, (step, load) in enumerate(models):
-        model = last if i == len(models) - 1 else load()
-        rows.append({"step": step, **measure(model, cfg, data, keys, sharpness_examples, sharpness_iters)})
+        rows.append({"step": step, **measure(last if i == len(models) - 1 else load(), cfg, data, keys, opts, step)})
         if progress is not None:
             progress(i + 1, len(models))
     curve = rundir.read_metrics(run_dir) or rows  # the evaluations are denser than the snapshots
     chance = float(torch.bincount(data.table.z).max()) / len(data.table)  # always answering the commonest answer
-    ph = phases([r["step"] for r in curve], [r["train_acc"] for r in curve], [r["val_acc"] for r in curve], chance)
-    out = {"task": cfg.task, "modulus": cfg.modulus, "model": cfg.model, "applies": app,
-           "key_frequencies": keys.get("fourier", []), "fourier_gini": rows[-1].get("fourier_gini"),
-           "sharpness": rows[-1]["sharpness"], "phases": ph, "n_snapshots": len(files),
-           "sharpness_examples": int(min(sharpness_examples, int(data.train.sum()))), "snapshots": rows}
-    if app["multiplicative"]:
-        out["multiplicative"] = {"key_frequencies": keys["multiplicative"], "gini": rows[-1]["mult_gini"],
-                                 "generator": multiplicative.primitive_root(cfg.modulus),
-                                 "zero_residue": multiplicative.ZERO_NOTE}
-    if app["irreps"]:
-        iso = representations.isotypic(group_of(cfg.task, params)[0])
-        out["irreps"] = {"group": group_of(cfg.task, params)[0], "names": list(iso.names), "dims": list(iso.dims),
-                         "key_irreps": [iso.names[k] for k in keys["irreps"]], "gini": rows[-1]["irrep_gini"]}
-    if app["parity"]:
-        out["parity"] = {"relevant_bits": parity_data(cfg.n_bits, cfg.parity_k, cfg.n_examples,
-                                                      cfg.seed)[1].tolist(),
-                         "relevant_share": rows[-1]["relevant_share"], "walsh_parity": rows[-1]["walsh_parity"]}
+    out = {"task": cfg.task, "modulus": cfg.modulus, "model": cfg.model,
+           "applies": {a.name: a in analyses for a in ANALYSES.values()},
+           "phases": phases([r["step"] for r in curve], [r["train_acc"] for r in curve],
+                            [r["val_acc"] for r in curve], chance),
+           "n_snapshots": len(rundir.snapshot_files(run_dir)), "snapshots": rows}
+    for a in analyses:
+        if a.summary is not None:
+            out.update(a.summary(rows, keys.get(a.name), final))
     return out
+
+
+def describe(result: dict) -> list[str]:
+    """What ``groklab analyze`` says of a result: the last snapshot's accuracies, each analysis's lines, the
+    phases."""
+    cfg_analyses = [a for a in ANALYSES.values() if result["applies"].get(a.name)]
+    last = result["snapshots"][-1]
+    lines = [f"step {last['step']:,}: train acc {last['train_acc']:.3f}, val acc {last['val_acc']:.3f}"]
+    for a in cfg_analyses:
+        if a.lines is not None:
+            lines += a.lines(result)
+    ph = {k: v for k, v in result["phases"].items() if v}
+    if ph:
+        lines.append("phases: " + "; ".join(f"{k.replace('_', ' ')} {a:,}-{b:,}" for k, (a, b) in ph.items()))
+    return lines
+
+
+def analysis_figures(run_dir, progress=None, **opts) -> tuple[dict, dict]:
+    """Analyse a run directory: ``analyze``'s result and the figures of the analyses that apply, by file name
+    (``progress.png``, ...), as matplotlib Figures."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.pt").exists() and not rundir.snapshot_files(run_dir):
+        raise ConfigError(f"{str(run_dir)!r} has no checkpoint or snapshots to analyse")
+    cfg = rundir.load_config(run_dir)
+    opts = options(opts)
+    result = analyze(run_dir, progress=progress, **opts)
+    analyses = applicable(cfg)
+    title = f"{task_label(cfg)}, {cfg.model}"
+    models = _models(run_dir)
+    history = rundir.read_metrics(run_dir)
+
+    def spread(k: int) -> list[tuple[int, object]]:  # up to k snapshots, evenly spread, the last included
+        if len(models) < 2:
+            return [(models[-1][0], models[-1][1]())]
+        k = min(k, len(models))
+        pick = sorted({round(i * (len(models) - 1) / (k - 1)) for i in range(k)})
+        return [(models[i][0], models[i][1]()) for i in pick]
+
+    drawing = Drawing(result, history, cfg, models[-1][1](), spread, title, opts)
+    figs = {"progress.png": draw_progress(result, history, analyses, title=title)}
+    for a in analyses:
+        if a.figures is not None:
+            figs.update(a.figures(drawing))
+    return result, figs
+
+
+def captions() -> dict[str, str]:
+    """What each analysis figure shows, by file name (the report's captions)."""
+    return {"progress.png": "progress measures over the snapshots",
+            **{name: text for a in ANALYSES.values() for name, text in a.captions.items()}}
+
+
+def write_analysis(run_dir, out_dir=None, progress=None, **opts) -> dict:
+    """Analyse a run directory and write its figures and ``analysis.json`` (to ``RUN/analysis`` by default)."""
+    result, figs = analysis_figures(run_dir, progress=progress, **opts)
+    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "analysis"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create {str(out)!r}: {e.strerror or e}") from None
+    for name, fig in figs.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        rundir.atomic_write(out / name, buf.getvalue())
+    rundir.atomic_json(out / "analysis.json", result)
+    result["files"] = sorted(figs) + ["analysis.json"]
+    return result

@@ -21,14 +21,27 @@ orthogonality relations for every group offered. Complex-conjugate irreps are me
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from ..groups import Group, check_group, get_group
+from ..lazy import lazy
+from ..losses import get_loss, loss_dtype
+from ..plots import VAL, new_figure
+from ..tasks import get_task, params_of
+from .figures import finish
+from .fourier import gini
+from .spec import Analysis, Drawing, Series, Snapshot
+from .weights import symbol_embeddings, unembedding_rows
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+torch = lazy("torch")
 
 
 def conjugacy_classes(g: Group) -> list[np.ndarray]:
@@ -123,7 +136,7 @@ class Isotypic:
     names: tuple[str, ...]
     dims: tuple[int, ...]
 
-    def projector(self, components: list[int]) -> Tensor:
+    def projector(self, components: list[int]) -> torch.Tensor:
         """(|G|, |G|): the projector on the sum of ``components``."""
         g = get_group(self.group)
         hg = g.mul[np.arange(g.order)[None, :], g.inverse[:, None]]  # [g, h] -> h g^-1
@@ -151,7 +164,7 @@ def isotypic(group_id: str) -> Isotypic:
     return Isotypic(group_id, np.array(kernels), tuple(names), tuple(dims))
 
 
-def irrep_shares(W: Tensor, iso: Isotypic) -> Tensor:
+def irrep_shares(W: torch.Tensor, iso: Isotypic) -> torch.Tensor:
     """The share of ``W``'s squared norm (rows indexed by the group's elements) in each isotypic component:
     (m,), summing to 1. ``||P W||^2 = sum_t kernel[t] S[t] / |G|`` with ``S[t] = sum_g (W W^T)[g, t g]``."""
     g = get_group(iso.group)
@@ -195,19 +208,15 @@ def key_irreps(shares, iso: Isotypic, max_keys: int | None = None) -> list[int]:
 def irrep_gini(shares, iso: Isotypic) -> float:
     """Gini of the shares per dimension over the non-trivial components: about 0 for a random embedding,
     towards 1 when a few irreps hold it."""
-    from .fourier import gini
-
     return gini(np.asarray(shares, dtype=np.float64)[1:] / np.asarray(iso.dims[1:], dtype=np.float64))
 
 
-def restricted_excluded_loss(logits: Tensor, x: Tensor, y: Tensor, answers: Tensor, train_mask: Tensor,
+def restricted_excluded_loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, answers: torch.Tensor, train_mask: torch.Tensor,
                              group_id: str, keys: list[int], loss: str = "cross_entropy",
                              precision: str = "auto") -> tuple[float, float]:
     """The restricted and excluded losses of a composition task (z = x . y) on the key irreps: each answer's
     logits over the pairs projected on the functions of ``x . y`` in the key components (and the mean, kept by
     both), as Nanda et al.'s for modular addition."""
-    from ..losses import get_loss, loss_dtype
-
     g = get_group(group_id)
     s = torch.as_tensor(g.mul[x.numpy(), y.numpy()])  # (n_pairs,): the element x . y of each pair
     L = logits.detach().double()
@@ -218,7 +227,86 @@ def restricted_excluded_loss(logits: Tensor, x: Tensor, y: Tensor, answers: Tens
     restricted, excluded = (mean + on_keys).float(), (L - on_keys).float()
     fn, dtype = get_loss(loss), loss_dtype(loss, precision)
 
-    def mean_loss(lg: Tensor, z: Tensor) -> float:
+    def mean_loss(lg: torch.Tensor, z: torch.Tensor) -> float:
         return fn(lg.to(dtype).unsqueeze(0), z.unsqueeze(0)).mean().item()
 
     return mean_loss(restricted, answers), mean_loss(excluded[train_mask], answers[train_mask])
+
+
+def draw_irreps(result: Mapping, history: Sequence[Mapping] = (), title: str | None = None) -> Figure:
+    """The embedding's and unembedding's norm share in each irrep's component at the last snapshot (a random
+    embedding's share is the component's dimension over |G|, the grey ticks), and the key irreps' shares and the
+    Gini over irreps across the snapshots beside validation accuracy."""
+    info, snaps = result["irreps"], result["snapshots"]
+    names, dims = info["names"], np.array(info["dims"], dtype=float)
+    fig = new_figure(figsize=(13, 4))
+    ax, ax_t = fig.subplots(1, 2)
+    k = np.arange(len(names))
+    ax.bar(k - 0.2, snaps[-1]["irrep_shares"], width=0.4, label="input embeddings",
+           color=["tab:red" if n in info["key_irreps"] else "tab:blue" for n in names])
+    ax.bar(k + 0.2, snaps[-1]["irrep_shares_unembed"], width=0.4, color="0.6", label="unembedding rows")
+    ax.scatter(k, dims / dims.sum(), marker="_", s=200, color="k", label="a random embedding", zorder=3)
+    ax.set_xticks(k, names, rotation=45 if len(names) > 8 else 0, fontsize=8)
+    ax.set(ylabel="share of the squared norm", title=f"{info['group']}: share per irrep (key in red)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    steps = np.array([max(r["step"], 1) for r in snaps])
+    for name in info["key_irreps"]:
+        i = names.index(name)
+        ax_t.plot(steps, [r["irrep_shares"][i] for r in snaps], "o-", ms=3, label=f"share of {name}")
+    ax_t.plot(steps, [r["irrep_gini"] for r in snaps], "s--", ms=3, color="k", label="Gini over irreps")
+    if len(history):
+        ax_t.plot([max(r["step"], 1) for r in history], [r["val_acc"] for r in history], color=VAL, alpha=0.6,
+                  label="validation accuracy")
+    ax_t.set(xscale="log", ylim=(-0.02, 1.02), xlabel="optimization steps", title="over training")
+    ax_t.legend(fontsize=7)
+    ax_t.grid(alpha=0.3)
+    return finish(fig, title)
+
+
+# -- the analysis ------------------------------------------------------------------------------------------------
+
+
+def group_of(cfg) -> tuple[str, str] | None:
+    """(group id, operation) of a run whose symbols are a group's elements (``Task.group``: the S5 tasks, group)."""
+    task = get_task(cfg.task)
+    return task.group(params_of(cfg)) if task.group is not None else None
+
+
+def _keys(snap: Snapshot) -> list[int]:
+    iso = isotypic(group_of(snap.cfg)[0])
+    return key_irreps(irrep_shares(symbol_embeddings(snap.model), iso).numpy(), iso)
+
+
+def _measure(snap: Snapshot, keys: list[int]) -> dict:
+    grp, op = group_of(snap.cfg)
+    iso = isotypic(grp)
+    shares = irrep_shares(symbol_embeddings(snap.model), iso).numpy()
+    out = {"irrep_shares": shares.tolist(),
+           "irrep_shares_unembed": irrep_shares(unembedding_rows(snap.model), iso).tolist(),
+           "irrep_gini": irrep_gini(shares, iso), "key_irreps": [iso.names[k] for k in key_irreps(shares, iso)]}
+    if op == "mul" and keys:  # compositions x . y: the logits are a function of x . y
+        d = snap.data
+        out["irrep_restricted_loss"], out["irrep_excluded_loss"] = restricted_excluded_loss(
+            snap.logits, d.x, d.y, d.z, d.train, grp, keys, **snap.loss)
+    return out
+
+
+def _summary(rows: list, keys: list[int], snap: Snapshot) -> dict:
+    grp = group_of(snap.cfg)[0]
+    iso = isotypic(grp)
+    return {"irreps": {"group": grp, "names": list(iso.names), "dims": list(iso.dims),
+                       "key_irreps": [iso.names[k] for k in keys], "gini": rows[-1]["irrep_gini"]}}
+
+
+IRREPS = Analysis(
+    "irreps", "norm shares of the embedding over a group's irreducible representations, key irreps, their "
+    "restricted and excluded losses (Chughtai et al. 2023)",
+    applies=lambda cfg: group_of(cfg) is not None, keys=_keys, measure=_measure, summary=_summary,
+    lines=lambda r: [f"irreps of {r['irreps']['group']}: key {', '.join(r['irreps']['key_irreps'])}, Gini "
+                     f"{r['irreps']['gini']:.2f}"],
+    figures=lambda d: {"irreps.png": draw_irreps(d.result, d.history, d.title)},
+    captions={"irreps.png": "the norm share per irreducible representation"},
+    series=(Series("irrep_gini", "Gini over irreps, embedding", "structure"),
+            Series("irrep_restricted_loss", "restricted loss (key irreps)", "loss"),
+            Series("irrep_excluded_loss", "excluded loss (train)", "loss")))

@@ -19,9 +19,11 @@ from pathlib import Path
 
 from .. import rundir
 from ..config import RunConfig
+from ..runtime import set_threads
 from ..signals import StopFlags, watch_driver
 from ..store import Store
-from . import Work
+from ..train import train_group
+from .spec import Executor, Work
 
 # in a worker process: why to stop (the driver's stop event, the driver's death); set by _init_worker
 _WORKER = StopFlags()
@@ -34,9 +36,6 @@ def train_into_store(cfg_dicts: list[dict], run_dirs: list[str], store_path: str
     ``fixed_threads``. ``stop_flag()`` True interrupts the runs (they checkpoint)."""
     if stop_flag():  # queued when the sweep was stopped: not started (the driver marks its runs interrupted)
         return []
-    from ..runtime import set_threads
-    from ..train import train_group
-
     set_threads(fixed_threads, cap=threads)
     cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
     store = Store(store_path)
@@ -71,6 +70,7 @@ def _worker_group(cfg_dicts: list[dict], run_dirs: list[str], store_path: str, t
 
 
 def execute(work: Work) -> None:
+    """Train the groups in this process (one worker, or one group), else in a pool of worker processes."""
     if work.workers == 1 or len(work.groups) <= 1:
         flags = StopFlags(work.stop)
         for g in work.groups:
@@ -104,3 +104,6 @@ def _pool(work: Work) -> None:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+LOCAL = Executor("local", "this process, or a pool of worker processes on this machine", execute)

@@ -1,4 +1,4 @@
-"""The Ray executor: each group of runs is a Ray task on a cluster (``work.address``) or on a Ray started here.
+"""The Ray executor: each group of runs is a Ray task on a cluster (``--address``) or on a Ray started here.
 
 Shared run directories (the default). Every node sees the runs folder at the same path (a shared file system:
 NFS, a cluster's home or scratch folder; on one machine, any folder). The driver writes a marker file there and,
@@ -28,14 +28,22 @@ import shutil
 import socket
 import tempfile
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 from .. import rundir
 from ..config import RunConfig
 from ..errors import ConfigError, StorageError
+from ..fields import Field
+from ..lazy import lazy
 from ..rundir import FINISHED
+from ..runtime import set_threads
 from ..store import Store
-from . import Work
+from ..train import train_group
+from .spec import Executor, Work
+
+ray = lazy("ray")
+ray_scheduling = lazy("ray.util.scheduling_strategies")
 
 RETRIES = 3  # how many times Ray runs a group's task again after losing its node
 LOCK_WAIT_S = 300.0  # how long a task waits for a run directory another attempt still holds
@@ -43,14 +51,18 @@ STOP_POLL_S = 1.0  # how often a task asks whether the sweep was stopped
 _MARKER = ".groklab-sweep-{token}"
 
 
-def check(address: str | None = None, runs_root: Path | None = None, ship_runs: bool = False) -> None:
+ADDRESS = Field("address", "", "Ray cluster address, HEAD:6379 (default: start a local Ray)")
+SHIP_RUNS = Field("ship_runs", False, "Ray without a shared file system: the driver writes each run's directory from "
+                  "what its task sends back (a lost node's runs start again)")
+
+
+def check(options: dict, runs_root: Path | None = None) -> None:
     """Before anything is written: Ray is installed; a cluster at ``address`` answers; and, unless
     ``ship_runs``, every one of its nodes sees ``runs_root`` and can write there (a probe task on each node
     looks for a marker file the driver wrote). A folder this check creates is removed again."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("the Ray executor needs Ray: pip install 'groklab[ray]'") from None
+    if find_spec("ray") is None:
+        raise ConfigError("the Ray executor needs Ray: pip install 'groklab[ray]'")
+    address, ship_runs = options.get("address") or None, options.get("ship_runs", False)
     if address is None or ship_runs or runs_root is None:
         return  # a Ray started here runs on this machine: its folders are this machine's
     connected_here = not ray.is_initialized()
@@ -92,8 +104,6 @@ class NotShared(RuntimeError):
 
 
 def _inbox_class():
-    import ray
-
     @ray.remote(num_cpus=0, max_restarts=0)
     class Inbox:
         """On the driver's node: the runs that finished, as tasks send them; and whether the sweep was stopped."""
@@ -128,8 +138,6 @@ class _StopPoll:
         self.inbox, self.stopped, self.next = inbox, False, 0.0
 
     def __call__(self) -> bool:
-        import ray
-
         now = time.monotonic()
         if not self.stopped and now >= self.next:
             self.next = now + STOP_POLL_S
@@ -175,11 +183,6 @@ def _train_task(cfg_dicts: list[dict], run_dirs: list[str], threads: int, inbox,
     """Ray task: train one group into its run directories (resuming from checkpoints), sending each run to the
     inbox as it finishes; returns how many runs it sent. ``ship``: train in a folder of this node, starting each
     run from the files the driver holds for it (an interrupted run's checkpoint), and send the files back."""
-    import ray
-
-    from ..runtime import set_threads
-    from ..train import train_group
-
     set_threads(threads)  # the CPUs Ray reserved for this task
     cfgs = [RunConfig.from_dict(d) for d in cfg_dicts]
     if ship is not None:  # a folder of this node's own; gone with the node
@@ -238,8 +241,7 @@ def _probe(folder: str, token: str) -> str | None:
 
 def _check_shared(ray, folder: Path, token: str) -> None:
     """A probe on every alive node; refuses (ConfigError) a runs folder some node cannot see or write."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
+    NodeAffinitySchedulingStrategy = ray_scheduling.NodeAffinitySchedulingStrategy
     probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
@@ -268,30 +270,29 @@ def _write(item: dict, run_dir: Path, store: Store, ship: bool) -> None:
 
 
 def execute(work: Work) -> None:
-    import ray
-
+    """Train each group as a Ray task (see the module doc)."""
+    address, ship_runs = work.options.get("address") or None, bool(work.options.get("ship_runs"))
     started_here = not ray.is_initialized()
     if started_here:
-        _connect(ray, work.address)
+        _connect(ray, address)
     token = secrets.token_hex(8)
     dirs = {h: Path(d).absolute() for h, d in work.run_dirs.items()}
     folders = sorted({str(d.parent) for d in dirs.values()})
-    markers = [Path(f) / _MARKER.format(token=token) for f in folders] if not work.ship_runs else []
+    markers = [Path(f) / _MARKER.format(token=token) for f in folders] if not ship_runs else []
     store = Store(work.store_path)
     refs = []
     try:
         for m in markers:  # each task checks it sees this sweep's marker (a node may have joined since check())
             m.parent.mkdir(parents=True, exist_ok=True)
             rundir.atomic_write(m, token.encode())
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
+        NodeAffinitySchedulingStrategy = ray_scheduling.NodeAffinitySchedulingStrategy
         here = ray.get_runtime_context().get_node_id()
         inbox = _inbox_class().options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
         task = ray.remote(num_cpus=work.threads, max_retries=RETRIES)(_train_task)
         refs = [task.remote([c.to_dict() for c in g], [str(dirs[c.hash()]) for c in g], work.threads, inbox,
-                            None if work.ship_runs else token,
-                            [_held(dirs[c.hash()]) for c in g] if work.ship_runs else None) for g in work.groups]
+                            None if ship_runs else token,
+                            [_held(dirs[c.hash()]) for c in g] if ship_runs else None) for g in work.groups]
         pending, stopping = list(refs), False
         while pending:
             if work.stop.is_set() and not stopping:  # the tasks checkpoint and return
@@ -299,12 +300,12 @@ def execute(work: Work) -> None:
                 stopping = True
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=0.5)
             for item in ray.get(inbox.take.remote()):
-                _write(item, dirs[RunConfig.from_dict(item["config"]).hash()], store, work.ship_runs)
+                _write(item, dirs[RunConfig.from_dict(item["config"]).hash()], store, ship_runs)
             for ref in done:
                 _result(ray, ref)
             work.tick()
         for item in ray.get(inbox.take.remote()):
-            _write(item, dirs[RunConfig.from_dict(item["config"]).hash()], store, work.ship_runs)
+            _write(item, dirs[RunConfig.from_dict(item["config"]).hash()], store, ship_runs)
     except BaseException:  # an error, or a second Ctrl-C: the tasks are cancelled, not waited for
         for ref in refs:
             ray.cancel(ref, force=True)
@@ -327,3 +328,7 @@ def _result(ray, ref) -> None:
             raise ConfigError(f"{cause}; give --runs-dir a folder every node mounts at the same path, or "
                               "--ship-runs") from None
         raise
+
+
+RAY = Executor("ray", "Ray tasks (a cluster with --address, else a Ray started here)", execute, check,
+               (ADDRESS, SHIP_RUNS))

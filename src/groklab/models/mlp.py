@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import Tensor
+from ..data import TokenLayout
+from ..fields import Field
+from ..lazy import lazy
+from .spec import ACT, D_MLP, D_MODEL, N_LAYERS, ModelSpec
+from .stacked import ParamInit, Params, activation, gather_rows, linear
 
-from ..tasks import TokenLayout
-from .stacked import Params, ParamInit, activation, gather_rows, linear
+torch = lazy("torch")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
         s["W_E_y"] = ParamInit((V, D), "embed", embedding=True)
     fan_in = cfg.d_in
     for l in range(cfg.n_layers):
-        s[f"layers.{l}.W"] = ParamInit((fan_in, M), "linear", fan_in)
+        s[f"layers.{l}.W"] = ParamInit((fan_in, M), "linear", fan_in, matrix=((0,), (1,)))
         s[f"layers.{l}.b"] = ParamInit((M,), "linear", fan_in)
         fan_in = M
     s["W_U"] = ParamInit((fan_in, V), "linear", fan_in)
@@ -64,7 +66,7 @@ def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
     return s
 
 
-def _embed(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig) -> Tensor:
+def _embed(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig) -> torch.Tensor:
     if cfg.vector:  # x holds the input vectors
         return x
     ex = gather_rows(p["W_E"], x)
@@ -73,7 +75,7 @@ def _embed(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig) -> Tensor:
     return torch.cat([ex, gather_rows(p["W_E"], y)], dim=-1)
 
 
-def _mlp(p: Params, h: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
+def _mlp(p: Params, h: torch.Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> torch.Tensor:
     act = activation(cfg.act)
     if cache is not None:
         cache["embed"] = h
@@ -86,15 +88,24 @@ def _mlp(p: Params, h: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = N
     return linear(h, p["W_U"], p["b_U"])
 
 
-def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig, drop=None, prepared=None) -> Tensor:
+def answer_logits(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, drop=None, prepared=None) -> torch.Tensor:
     """Operands x, y (E, N) (a vector task: x the input vectors, (E, N, n_inputs)) -> logits (E, N, n_symbols)."""
     return _mlp(p, _embed(p, x, y, cfg), cfg, drop)
 
 
-def forward(p: Params, tokens: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
+def forward(p: Params, tokens: torch.Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> torch.Tensor:
     """Token sequences (E, N, 4) (a vector task: the input vectors, (E, N, n_inputs)) -> logits
     (E, N, 1, n_symbols): the MLP has one output, at the answer."""
     if cfg.vector:
         return _mlp(p, tokens, cfg, drop, cache).unsqueeze(2)
     x, y = tokens[..., TokenLayout.X], tokens[..., TokenLayout.Y]
     return _mlp(p, _embed(p, x, y, cfg), cfg, drop, cache).unsqueeze(2)
+
+
+MLP_EMBED = Field("mlp_embed", "concat", "model mlp: the operands' embeddings concatenated (one table) or summed (a "
+                  "table each)", choices=("concat", "sum"))
+
+MLP = ModelSpec(
+    "mlp", "an MLP on the two operands' embeddings (Gromov 2023): concatenated or summed, n_layers hidden layers",
+    MLPConfig, param_shapes, answer_logits, forward, fields=(N_LAYERS, D_MODEL, D_MLP, ACT, MLP_EMBED),
+    first_layer=lambda mcfg: "layers.0.W" if mcfg.vector else None)

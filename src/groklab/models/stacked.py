@@ -12,29 +12,45 @@ torch.Size([2, 5, 4])
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+from ..lazy import lazy
 
-Params = dict[str, Tensor]
+torch = lazy("torch")
+
+Params = dict[str, "torch.Tensor"]
+
 
 
 @dataclass(frozen=True)
 class ParamInit:
-    """How one parameter tensor is shaped and drawn.
+    """How one parameter tensor is shaped, drawn and seen.
 
-    ``kind``: ``embed`` N(0, 1) as ``nn.Embedding``, ``linear`` U(+-1/sqrt(fan_in)) as ``nn.Linear``,
-    ``ones`` or ``zeros``. ``embedding``: counted as an embedding (the paper's parameter
-    count leaves embeddings out).
+    ``kind``: ``embed`` N(0, 1) as ``nn.Embedding``, ``linear`` U(+-1/sqrt(fan_in)) as ``nn.Linear``, ``ones`` or
+    ``zeros``. ``embedding``: counted as an embedding (the paper's parameter count leaves embeddings out).
+    ``matrix``: a hidden weight matrix, as (the axes of its input side, the axes of its output side), which an
+    update rule that orthogonalizes matrices (Muon) reads it as: attention's ``W_Q`` (heads, d_model, d_head) is
+    ``((1,), (0, 2))``, one (d_model, heads * d_head) matrix as a Linear layer holds it. None for vectors,
+    embeddings and the unembedding.
     """
 
     shape: tuple[int, ...]
     kind: str
     fan_in: int = 0
     embedding: bool = False
+    matrix: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+
+def count(shapes: dict[str, ParamInit], embeddings: bool = False) -> int:
+    """Parameters of one model; without embeddings by default, as the paper counts."""
+    return sum(math.prod(p.shape) for p in shapes.values() if embeddings or not p.embedding)
+
+
+def count(shapes: dict[str, ParamInit], embeddings: bool = False) -> int:
+    """Parameters of one model; without embeddings by default, as the paper counts."""
+    return sum(math.prod(p.shape) for p in shapes.values() if embeddings or not p.embedding)
 
 
 def init_member(shapes: dict[str, ParamInit], seed: int, scale: float = 1.0) -> Params:
@@ -60,12 +76,7 @@ def stack(members: list[Params]) -> Params:
     return {k: torch.stack([m[k] for m in members]) for k in members[0]}
 
 
-def count(shapes: dict[str, ParamInit], embeddings: bool = False) -> int:
-    """Parameters of one model; without embeddings by default, as the paper counts."""
-    return sum(math.prod(p.shape) for p in shapes.values() if embeddings or not p.embedding)
-
-
-def gather_rows(table: Tensor, index: Tensor) -> Tensor:
+def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Per-member row lookup: table (E, R, *rest), index (E, *idx) -> (E, *idx, *rest)."""
     E, R = table.shape[:2]
     rest = table.shape[2:]
@@ -75,21 +86,20 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
     return flat.index_select(0, index.reshape(-1)).view(*index.shape, *rest)
 
 
-def layer_norm(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+def layer_norm(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """LayerNorm over the last axis with a per-member affine: h (E, ..., D), w and b (E, D)."""
     shape = (w.shape[0],) + (1,) * (h.dim() - 2) + (w.shape[-1],)
-    return torch.addcmul(b.view(shape), F.layer_norm(h, h.shape[-1:]), w.view(shape))
+    return torch.addcmul(b.view(shape), torch.nn.functional.layer_norm(h, h.shape[-1:]), w.view(shape))
 
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "quadratic": torch.square}  # quadratic: Gromov 2023's MLP
-
-
+@functools.cache
 def activation(name: str):
-    """The elementwise activation ``name`` (a RunConfig ``act`` choice)."""
-    return ACTIVATIONS[name]
+    """The elementwise activation ``name`` (a RunConfig ``act`` choice; quadratic: Gromov 2023's MLP)."""
+    F = torch.nn.functional
+    return {"relu": F.relu, "gelu": F.gelu, "quadratic": torch.square}[name]
 
 
-def linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
+def linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """h (E, ..., K) @ W (E, K, N) + b (E, N) -> (E, ..., N)."""
     E, K, N = W.shape
     return torch.baddbmm(b.unsqueeze(1), h.reshape(E, -1, K), W).view(*h.shape[:-1], N)
@@ -103,7 +113,7 @@ class Dropout:
     def __init__(self, p: float, generators: list[torch.Generator]):
         self.p, self.generators = p, generators
 
-    def __call__(self, h: Tensor) -> Tensor:
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
         masks = [torch.empty(h.shape[1:], device=h.device, dtype=h.dtype).bernoulli_(1 - self.p, generator=gen)
                  for gen in self.generators]
         return h * torch.stack(masks) / (1 - self.p)

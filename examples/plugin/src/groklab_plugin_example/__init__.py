@@ -1,0 +1,1 @@
+"""An example groklab plugin: an update rule, an intervention, a task and an analysis, one file each."""
