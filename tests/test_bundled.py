@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from groklab.config import RunConfig, preset_names
 from groklab.compare import load_comparison
+from groklab.config import RunConfig, preset_names
 from groklab.grid import load_sweep
 
 SWEEPS = Path(__file__).parents[1] / "sweeps"

@@ -4,11 +4,11 @@ import subprocess
 import sys
 
 import pytest
+from helpers import kill_after_first_finished
 
 from groklab.cli import main
-from groklab.store import Store
 from groklab.compare import compare_results, compare_table, load_comparison
-from helpers import kill_after_first_finished
+from groklab.store import Store
 
 BASE = {"task": "add", "modulus": 23, "d_model": 64, "d_mlp": 128, "optimizer": "adam", "weight_decay": 0.0,
         "lr": 3e-3, "stop_patience": 100}
@@ -57,8 +57,10 @@ def test_bad_comparison_files_are_one_line_and_write_nothing(tmp_path, capsys, v
 
 def test_compare_shows_weight_decay_grokking_where_plain_adam_does_not(tmp_path, capsys):
     """A real outcome: on x + y mod 23 (80% of the data), AdamW with weight decay 1 generalizes within 1,000
-    updates; Adam without it does not. The table says so, the chart is written, a rerun runs nothing."""
-    f = write(tmp_path / "c.toml", {**BASE, "steps": 1000}, {"train_fraction": [0.8], "seed": [0]},
+    updates (at step 500 on this project's Intel host: twice the margin, as kernels round differently from one CPU
+    to another); Adam without it does not (best validation accuracy 0.27). The table says so, the chart is
+    written, a rerun runs nothing."""
+    f = write(tmp_path / "c.toml", {**BASE, "d_model": 48, "d_mlp": 96, "steps": 1000}, {"train_fraction": [0.8], "seed": [0]},
               {"Adam": {}, "AdamW, weight decay 1": {"optimizer": "adamw", "weight_decay": 1.0}})
     store, chart = tmp_path / "c.db", tmp_path / "chart.png"
     assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet", "--csv",

@@ -2,11 +2,9 @@
 
 import numpy as np
 import pytest
-import torch
 
 from groklab import RunConfig, train
 from groklab.analysis.progress import applicable
-from groklab.data import RunSplit, TaskTable
 from groklab.errors import ConfigError
 from groklab.tasks import make_table, n_examples, n_symbols
 from groklab.tasks.digits import digit_pixels
@@ -22,13 +20,6 @@ def test_the_digits_table_is_every_image_with_its_label_and_pixels_scaled_to_0_1
     px = digit_pixels()
     assert px.shape == (1797, 64) and px.dtype == np.float32
     assert np.allclose(px * 16, d.data) and px.min() == 0.0 and px.max() == 1.0
-
-
-def test_the_split_is_seeded():
-    table = TaskTable.build("digits", 97, torch.device("cpu"))
-    a, b, c = (RunSplit.build(table, 0.3, s) for s in (0, 0, 1))
-    assert torch.equal(a.train_mask, b.train_mask) and not torch.equal(a.train_mask, c.train_mask)
-    assert int(a.train_mask.sum()) == round(0.3 * 1797)
 
 
 def test_a_tiny_mlp_memorizes_its_training_images():

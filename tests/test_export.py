@@ -5,9 +5,9 @@ import torch
 
 from groklab import RunConfig, rundir
 from groklab.cli import main
+from groklab.data import TokenLayout
 from groklab.errors import ConfigError
 from groklab.export import hook_names, load_hooked_transformer, load_safetensors, to_safetensors
-from groklab.data import TokenLayout
 from groklab.train import train
 
 

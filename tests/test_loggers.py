@@ -1,10 +1,10 @@
 import pytest
+from helpers import train_interrupted
 
 from groklab import RunConfig, rundir
 from groklab.cli import main
 from groklab.errors import ConfigError
 from groklab.train import train
-from helpers import train_interrupted
 
 
 def _scalars(log_dir):

@@ -5,14 +5,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from groklab.data import tokens
 from groklab.models import MODELS, Model, Transformer, TransformerConfig, get_model
 from groklab.models.stacked import Dropout, gather_rows, layer_norm, linear
 from groklab.models.transformer import forward, forward_answer
-from groklab.data import tokens
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from reference import ReferenceTransformer, load_groklab_params  # noqa: E402
-
 
 SPEC = get_model("transformer")
 

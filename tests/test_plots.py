@@ -58,8 +58,8 @@ def test_figures_are_figures_and_save(tmp_path):
 
 
 def test_best_val_names_tasks_by_equation_and_dashes_the_asymmetric_ones(tmp_path):
-    from groklab.store import Store
     from groklab import RunConfig
+    from groklab.store import Store
 
     store = Store(tmp_path / "s.db")
     for task in ("add", "sub"):

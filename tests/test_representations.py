@@ -7,8 +7,14 @@ import torch
 
 from groklab import RunConfig, train
 from groklab.analysis import analyze
-from groklab.analysis.representations import (character_table, conjugacy_classes, irrep_shares, isotypic, kernel_of,
-                                              key_irreps)
+from groklab.analysis.representations import (
+    character_table,
+    conjugacy_classes,
+    irrep_shares,
+    isotypic,
+    kernel_of,
+    key_irreps,
+)
 from groklab.groups import get_group
 
 GROUPS = ["S3", "S4", "S5", "S6", "A4", "A5", "A6", *[f"D{n}" for n in range(3, 31)], "Z2", "Z7", "Z12", "Z97",

@@ -125,16 +125,6 @@ def test_a_lasting_write_error_is_one_storage_error_and_leaves_nothing(tmp_path)
     assert store.db.execute("SELECT count(*) FROM meta WHERE key='k'").fetchone()[0] == 0
 
 
-def test_a_metrics_file_with_a_step_written_twice_reads_one_row_per_step(tmp_path):
-    from groklab import rundir
-
-    rows = [{"step": s, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0, "val_acc": 0.5, "weight_norm": 3.0,
-             "lr": 1e-3, "elapsed_s": 0.1} for s in (0, 10, 20)]
-    data = rundir.metrics_csv(rows) + rundir.metrics_row(rows[1]) + rundir.metrics_row(rows[2])
-    (tmp_path / "metrics.csv").write_bytes(data)
-    assert [r["step"] for r in rundir.read_metrics(tmp_path)] == [0, 10, 20]
-
-
 def test_reading_commands_never_make_a_store_of_an_empty_file(tmp_path, capsys):
     from groklab.cli import main
 

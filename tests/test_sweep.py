@@ -1,4 +1,3 @@
-import json
 import os
 import re
 import socket
@@ -8,23 +7,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import SMALL, alive, kill_after_first_finished, sweep_cmd, worker_pids, write_sweep
 
 from groklab import RunConfig, rundir
 from groklab.cli import main
 from groklab.errors import ConfigError
-from groklab.store import Store
 from groklab.grid import load_sweep, parse_axis
+from groklab.store import Store
 from groklab.sweep import make_groups, run_sweep
-from helpers import kill_after_first_finished
-
-SMALL = {"modulus": 7, "d_model": 32, "d_mlp": 64, "steps": 40, "early_stop": False}
-
-
-def write_sweep(path, axes, base=SMALL):
-    lines = ["[base]"] + [f"{k} = {json.dumps(v)}" for k, v in base.items()] + ["[axes]"]
-    lines += [f"{k} = {json.dumps(v)}" for k, v in axes.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_axes_from_lists_and_ranges(tmp_path):
@@ -90,20 +80,16 @@ def test_sweep_writes_every_run_and_a_rerun_skips_them(tmp_path, capsys):
     assert (tmp_path / "f.png").stat().st_size > 1000
 
 
-def _sweep_cmd(f, store, *extra):
-    return [sys.executable, "-m", "groklab", "sweep", str(f), "--store", str(store), "--quiet", *extra]
-
-
 def test_sigkilled_sweep_resumes_with_every_run_once_and_none_recomputed(tmp_path):
     base = {**SMALL, "steps": 400, "checkpoint_every": 50}
     f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1, 2, 3]}, base)
     store = tmp_path / "s.db"
-    proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"),
+    proc = subprocess.Popen(sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     kill_after_first_finished(proc, store, tmp_path / "s.db.runs")
     before = {r["config_hash"]: r["updated_at"] for r in Store(store).runs() if r["status"] == "budget_exhausted"}
     assert 1 <= len(before) < 4
-    subprocess.run(_sweep_cmd(f, store, "--workers", "1"), check=True, timeout=300)
+    subprocess.run(sweep_cmd(f, store, "--workers", "1"), check=True, timeout=300)
     rows = Store(store).runs()
     assert len(rows) == 4 and all(r["status"] == "budget_exhausted" and r["steps_run"] == 400 for r in rows)
     assert all(r["updated_at"] == before[r["config_hash"]] for r in rows if r["config_hash"] in before)
@@ -116,7 +102,7 @@ def test_two_sweeps_writing_one_store_at_once_lose_nothing(tmp_path):
     store = tmp_path / "s.db"
     fa = write_sweep(tmp_path / "a.toml", {"seed": [0, 1, 2]})
     fb = write_sweep(tmp_path / "b.toml", {"seed": [10, 11, 12]})
-    procs = [subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1")) for f in (fa, fb)]
+    procs = [subprocess.Popen(sweep_cmd(f, store, "--workers", "1", "--ensemble", "1")) for f in (fa, fb)]
     assert [p.wait(300) for p in procs] == [0, 0]
     rows = Store(store).runs()
     assert sorted(r["seed"] for r in rows) == [0, 1, 2, 10, 11, 12]
@@ -126,7 +112,7 @@ def test_two_sweeps_writing_one_store_at_once_lose_nothing(tmp_path):
 def test_two_sweeps_of_the_same_runs_on_one_store_train_each_run_once(tmp_path):
     store = tmp_path / "s.db"
     f = write_sweep(tmp_path / "a.toml", {"seed": [0, 1, 2, 3]}, base={**SMALL, "steps": 150})
-    procs = [subprocess.Popen(_sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"), stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(sweep_cmd(f, store, "--workers", "1", "--ensemble", "1"), stdout=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0]
@@ -191,49 +177,6 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):
     assert not (tmp_path / "s.db").exists()
 
 
-def _worker_pids(driver: int) -> list[int]:
-    """The driver's multiprocessing workers (not its resource tracker), from /proc."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == driver and b"spawn_main" in cmd:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_workers_exit_when_the_sweep_driver_is_killed(tmp_path):
-    f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1]}, {**SMALL, "steps": 100_000, "checkpoint_every": 50})
-    store = tmp_path / "s.db"
-    proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "2", "--ensemble", "1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, workers = time.time() + 120, []
-    while time.time() < deadline and len(list((tmp_path / "s.db.runs").glob("*/checkpoint.pt"))) < 2:
-        workers = _worker_pids(proc.pid) or workers
-        time.sleep(0.2)
-    assert len(workers) == 2
-    proc.kill()
-    proc.wait()
-    deadline = time.time() + 30
-    while time.time() < deadline and any(_alive(p) for p in workers):
-        time.sleep(0.2)
-    assert not any(_alive(p) for p in workers)
-    rows = Store(store).runs()
-    assert sorted(r["status"] for r in rows) == ["interrupted", "interrupted"]  # checkpointed on the way out
-
-
 def test_zipped_fields_vary_together_and_bad_zips_are_refused(tmp_path):
     from groklab.grid import load_sweep
 
@@ -263,11 +206,11 @@ def test_one_ctrl_c_or_sigterm_stops_the_whole_sweep(tmp_path, how):
     f = write_sweep(tmp_path / "s.toml", {"seed": [0, 1, 2, 3, 4, 5]},
                     {**SMALL, "steps": 100_000, "checkpoint_every": 50})
     store = tmp_path / "s.db"
-    proc = subprocess.Popen(_sweep_cmd(f, store, "--workers", "2", "--ensemble", "1"), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(sweep_cmd(f, store, "--workers", "2", "--ensemble", "1"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline, workers = time.time() + 120, []
     while time.time() < deadline and len(list((tmp_path / "s.db.runs").glob("*/checkpoint.pt"))) < 2:
-        workers = _worker_pids(proc.pid) or workers
+        workers = worker_pids(proc.pid) or workers
         time.sleep(0.2)
     assert len(workers) == 2
     if how == "ctrl-c":
@@ -277,7 +220,7 @@ def test_one_ctrl_c_or_sigterm_stops_the_whole_sweep(tmp_path, how):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == (130 if how == "ctrl-c" else 143), err
     assert "Traceback" not in err and err.count("\n") == 1, err
-    assert not any(_alive(p) for p in workers)
+    assert not any(alive(p) for p in workers)
     rows = Store(store).runs()
     assert len(rows) == 6 and {r["status"] for r in rows} == {"interrupted"}
     started = [d for d in (tmp_path / "s.db.runs").iterdir() if (d / "checkpoint.pt").exists()]

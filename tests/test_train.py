@@ -1,11 +1,10 @@
-import json
 
 import pytest
 import torch
+from helpers import train_interrupted
 
 from groklab import RunConfig, rundir
 from groklab.train import eval_interval, is_eval_step, train, train_group
-from helpers import train_interrupted
 
 
 def test_tiny_run_memorizes_then_generalizes(quick_run):
@@ -16,24 +15,6 @@ def test_tiny_run_memorizes_then_generalizes(quick_run):
     assert s["grok_delay"] == pytest.approx(s["step_val_acc_99"] / s["step_train_acc_99"])
     # early stop: held >= 0.99 for stop_patience (100) steps, then stopped well before the budget (5,000)
     assert s["step_val_acc_99"] + 100 <= s["steps_run"] < 5000
-
-
-def test_run_directory_contract(tiny, tmp_path):
-    out = tmp_path / "run"
-    train(tiny.replace(steps=200), out)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoint.pt", "config.json", "curves.png", "metrics.csv", "summary.json"]
-    assert RunConfig.from_dict(json.loads((out / "config.json").read_text())) == tiny.replace(steps=200)
-    header = (out / "metrics.csv").read_text().splitlines()[0]
-    assert header == "step,train_loss,train_acc,val_loss,val_acc,zero_loss_frac,weight_norm,lr,elapsed_s"
-    rows = rundir.read_metrics(out)
-    steps = [r["step"] for r in rows]
-    assert steps[0] == 0 and steps[-1] == 200 and steps == sorted(set(steps))
-    summary = json.loads((out / "summary.json").read_text())
-    assert list(summary) == rundir.SUMMARY
-    assert summary["n_train"] + summary["n_val"] == 23 * 23
-    assert summary["steps_run"] == 200 and summary["status"] in ("budget_exhausted", "generalized")
-    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_same_seed_same_run_and_other_seed_differs(tiny):
@@ -113,8 +94,13 @@ def test_evaluation_schedule_is_dense_early_and_log_spaced_later():
     assert eval_interval(50, 10) == 10 and eval_interval(5_000, 10) == 100 and eval_interval(500_000, 10) == 10_000
 
 
-def test_compiled_training_step_follows_the_eager_one(tiny):
-    """--compile runs the same update through torch.compile: the same trajectory up to float rounding."""
+def test_compiled_training_step_follows_the_eager_one(tiny, monkeypatch):
+    """--compile runs the same update through torch.compile: the same trajectory up to float rounding. Traced by
+    TorchDynamo and AOTAutograd (the aot_eager backend): what groklab's step must allow. Inductor's own kernels,
+    the default backend, take 50-80 s to build on 2 cores; their numerics are PyTorch's to test."""
+    import groklab.engine as engine
+
+    monkeypatch.setattr(engine, "COMPILE_BACKEND", "aot_eager")
     cfgs = [tiny.replace(steps=40, early_stop=False, seed=s) for s in (0, 1)]
     eager = train_group(cfgs)
     compiled = train_group([c.replace(compile=True) for c in cfgs])
@@ -158,31 +144,3 @@ def test_the_progress_bar_says_the_phase_not_an_eta_to_the_budget(tiny):
     free = RunState(tiny.replace(early_stop=False), None)
     free.record({**row, "train_acc": 1.0, "val_acc": 1.0})
     assert free.phase(None).startswith("val >= 0.99 since 100")
-
-
-def test_resume_policy_is_the_librarys(tiny, tmp_path):
-    """What may continue, and with which changes, is rundir.resume_config's to say; train(resume=True) and the
-    CLI both ask it."""
-    from groklab.errors import ConfigError
-
-    cfg = tiny.replace(steps=40, early_stop=False)
-    train(cfg, tmp_path / "r")
-    with pytest.raises(ConfigError, match="holds a finished run"):
-        rundir.resume_config(tmp_path / "r")
-    with pytest.raises(ConfigError, match="not lr"):
-        rundir.resume_config(tmp_path / "r", {"lr": 0.1})
-    with pytest.raises(ConfigError, match="does not extend"):
-        rundir.resume_config(tmp_path / "r", {"steps": 40})
-    assert rundir.resume_config(tmp_path / "r", {"steps": 80}).steps == 80
-    assert rundir.load_config(tmp_path / "r").steps == 40  # nothing written until the run goes on
-    with pytest.raises(ConfigError, match="not lr"):
-        train(cfg.replace(lr=0.1), tmp_path / "r", resume=True)
-    assert train(cfg.replace(steps=80), tmp_path / "r", resume=True).summary["steps_run"] == 80
-    assert rundir.load_config(tmp_path / "r").steps == 80
-
-
-def test_run_directories_are_named_by_task_fraction_seed_and_identity(tiny):
-    name = rundir.run_name(tiny)
-    assert name == f"add-p23-f0.8-s0-{tiny.hash()[:10]}"
-    assert rundir.run_name(tiny, stamp="20260101-120000") == name + "-20260101-120000"
-    assert rundir.run_name(RunConfig(task="s5_mul", seed=2)).startswith("s5_mul-f0.5-s2-")

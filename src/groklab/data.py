@@ -11,10 +11,13 @@ a fixed set of its training rows answered wrongly (``corrupt_answers``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from .lazy import lazy
 from .tasks import Shape, make_table, n_symbols, split_sizes, task_inputs
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -51,18 +54,18 @@ class TokenLayout:
     def d_vocab(self) -> int:
         return self.n_symbols + 2
 
-    def tokens(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: Tensor, y: Tensor) -> Tensor:
         """Operands ``x, y`` (...,) -> sequences (..., 4)."""
         op = torch.full_like(x, self.op_token)
         return torch.stack([x, op, y, torch.full_like(x, self.eq_token)], dim=-1)
 
 
-def tokens(x: torch.Tensor, y: torch.Tensor, n_sym: int) -> torch.Tensor:
+def tokens(x: Tensor, y: Tensor, n_sym: int) -> Tensor:
     """Sequences ``x op y =``: (batch,) operands -> (batch, 4) tokens (see ``TokenLayout``)."""
     return TokenLayout(n_sym).tokens(x, y)
 
 
-def split(n: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split(n: int, train_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """A random split of ``n`` equations: (train indices, validation indices), sorted, disjoint.
 
     Drawn from its own generator seeded by ``seed``, so it never depends on global RNG state.
@@ -78,8 +81,8 @@ def derive_seed(seed: int, stream: int) -> int:
     return (seed * 1_000_003 + stream * 7_919) % (2**63 - 1)
 
 
-def corrupt_answers(answers: torch.Tensor, train_rows: torch.Tensor, fraction: float, n_symbols: int,
-                    seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def corrupt_answers(answers: Tensor, train_rows: Tensor, fraction: float, n_symbols: int,
+                    seed: int) -> tuple[Tensor, Tensor]:
     """Label noise: ``round(fraction * n_train)`` training rows, chosen by ``seed``, get a wrong answer drawn
     uniformly from the ``n_symbols - 1`` others. Returns (the answers with those rows changed, the rows).
 
@@ -101,11 +104,11 @@ class TaskTable:
     """Every equation of a task as (n,) int64 tensors on the device: operands x, y and answer z; for a vector
     task (digits, parity) also each example's input vector, ``inputs`` (n, F) float32."""
 
-    x: torch.Tensor
-    y: torch.Tensor
-    z: torch.Tensor
+    x: Tensor
+    y: Tensor
+    z: Tensor
     n_symbols: int
-    inputs: torch.Tensor | None = None
+    inputs: Tensor | None = None
 
     @classmethod
     def build(cls, task: str, modulus: int, device: torch.device, **params) -> "TaskTable":
@@ -122,7 +125,7 @@ class TaskTable:
     def shape(self) -> Shape:
         return Shape(self.n_symbols, 0 if self.inputs is None else self.inputs.shape[1])
 
-    def operands(self, rows: torch.Tensor) -> torch.Tensor:
+    def operands(self, rows: Tensor) -> Tensor:
         """What a model reads as ``x`` for table rows ``rows`` (any shape): the operand symbols, or a vector
         task's input vectors (rows.shape + (F,))."""
         return self.x[rows] if self.inputs is None else self.inputs[rows]
@@ -133,11 +136,11 @@ class RunSplit:
     """One run's split of the table: training rows (on the device), a boolean mask of them, and, with label
     noise, the answers it trains on (``answers``; None: the table's own) and the rows made wrong."""
 
-    train_rows: torch.Tensor  # (n_train,) sorted table rows
-    train_mask: torch.Tensor  # (n_table,) True on the training rows
+    train_rows: Tensor  # (n_train,) sorted table rows
+    train_mask: Tensor  # (n_table,) True on the training rows
     n_val: int
-    answers: torch.Tensor | None = None  # (n_table,) the table's answers, some training rows made wrong
-    corrupted: torch.Tensor | None = None  # (k,) the table rows whose answer was replaced
+    answers: Tensor | None = None  # (n_table,) the table's answers, some training rows made wrong
+    corrupted: Tensor | None = None  # (k,) the table rows whose answer was replaced
 
     @classmethod
     def build(cls, table: TaskTable, train_fraction: float, seed: int, label_noise: float = 0.0) -> "RunSplit":
@@ -161,19 +164,19 @@ class Sampler:
     never waits for the device.
     """
 
-    def __init__(self, rows: torch.Tensor, batch_size: int, seed: int):
+    def __init__(self, rows: Tensor, batch_size: int, seed: int):
         self.rows, self.n, self.batch_size = rows, len(rows), batch_size
         self.gen = torch.Generator().manual_seed(seed)
         self._set_perm(torch.randperm(self.n, generator=self.gen), 0)
 
-    def _set_perm(self, perm: torch.Tensor, cursor: int) -> None:
+    def _set_perm(self, perm: Tensor, cursor: int) -> None:
         self.perm, self.cursor = perm, cursor
         if self.rows.device.type == "cuda":
             self._epoch = self.rows[perm.pin_memory().to(self.rows.device, non_blocking=True)]
         else:
             self._epoch = self.rows[perm]
 
-    def next(self) -> torch.Tensor:
+    def next(self) -> Tensor:
         """The table rows of the next batch, on the device."""
         if self.batch_size >= self.n:
             return self._epoch  # full batch: order does not matter

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import SEED_BATCHES, SEED_INIT, SEED_NOISE, RunSplit, Sampler, TaskTable, derive_seed
 from .errors import ConfigError
@@ -39,6 +39,9 @@ from .optim import BASE_FIELDS, FlatParams, HyperParams, Optimizer
 from .rules import RULES
 from .runtime import resolve_device
 from .tasks import get_task
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -114,7 +117,7 @@ class Member:
     step: int = 0
 
 
-def batch_loss(p, x, y, z, model: ModelSpec, mcfg, loss_fn, dtype, drop) -> torch.Tensor:
+def batch_loss(p, x, y, z, model: ModelSpec, mcfg, loss_fn, dtype, drop) -> Tensor:
     """The sum over runs of each run's mean loss on its batch, so that each run's gradient is its own.
 
     x, y, z (E, B). The loss is computed in ``dtype`` (fp32 also under bf16 autocast, or fp64).
@@ -122,9 +125,12 @@ def batch_loss(p, x, y, z, model: ModelSpec, mcfg, loss_fn, dtype, drop) -> torc
     return loss_fn(model.answer_logits(p, x, y, mcfg, drop).to(dtype), z).mean(1).sum()
 
 
+COMPILE_BACKEND = "inductor"  # torch.compile's backend for RunConfig.compile (the tests trace with aot_eager)
+
+
 @functools.cache
-def _compiled_loss():
-    return torch.compile(batch_loss)
+def _compiled_loss(backend: str):
+    return torch.compile(batch_loss, backend=backend)
 
 
 def autocast(device_type: str, precision: str):
@@ -137,13 +143,13 @@ class Scores:
     """Every example of a task's table scored by each member: its loss (in the loss precision), whether the
     answer is right, whether the loss is exactly zero; (E, n) each, and the logits (E, n, V) when kept."""
 
-    loss: torch.Tensor
-    correct: torch.Tensor
-    zero: torch.Tensor
-    logits: torch.Tensor | None = None
+    loss: Tensor
+    correct: Tensor
+    zero: Tensor
+    logits: Tensor | None = None
 
 
-def score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers: torch.Tensor | None, loss_fn,
+def score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers: Tensor | None, loss_fn,
                 dtype: torch.dtype, keep_logits: bool = False) -> Scores:
     """Each member's (``params``: (E, ...) tensors) scores on the whole table, in chunks. Rows are scored against
     ``answers`` (E, n) where a run trains on answers of its own (label noise changes training rows only), else
@@ -174,7 +180,7 @@ def _score_table(model: ModelSpec, mcfg, params, table: TaskTable, answers, loss
     return Scores(loss, correct, zero, torch.cat(kept, 1) if keep_logits else None)
 
 
-def split_means(scores: Scores, train_mask: torch.Tensor) -> torch.Tensor:
+def split_means(scores: Scores, train_mask: Tensor) -> Tensor:
     """(E, 5): each member's training loss and accuracy, validation loss and accuracy, and the share of training
     rows whose loss is exactly zero; ``train_mask`` (E, n) marks each member's training rows (the rest validate)."""
     mask = train_mask.float()
@@ -184,7 +190,7 @@ def split_means(scores: Scores, train_mask: torch.Tensor) -> torch.Tensor:
                         (scores.zero * mask).sum(1) / n_tr], dim=1)
 
 
-def weight_norms(flat: torch.Tensor) -> torch.Tensor:
+def weight_norms(flat: Tensor) -> Tensor:
     """(E,): the L2 norm of each member's parameters, ``flat`` (E, P) all of them in one row per member."""
     return flat.norm(dim=1)
 
@@ -243,7 +249,7 @@ class Group:
         return group
 
     # -- per-member state (checkpoints) -------------------------------------------------------
-    def member_params(self, e: int) -> dict[str, torch.Tensor]:
+    def member_params(self, e: int) -> dict[str, Tensor]:
         """Member e's parameters by name, without the ensemble axis (views: copy before the next update)."""
         return {k: v[e] for k, v in self.params.views.items()}
 
@@ -270,7 +276,7 @@ class Group:
         drop = None
         if self.spec.dropout > 0:
             drop = Dropout(self.spec.dropout, generators)
-        loss_fn = _compiled_loss() if self.spec.compile and drop is None else batch_loss
+        loss_fn = _compiled_loss(COMPILE_BACKEND) if self.spec.compile and drop is None else batch_loss
         t = self.table
         z = t.z[idx] if self.answers is None else self.answers.gather(1, idx)
         p = self.params.views

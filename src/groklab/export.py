@@ -41,6 +41,9 @@ from .tasks import shape_of
 if TYPE_CHECKING:
     from .models.module import Model
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 torch = lazy("torch")
 safetensors_torch = lazy("safetensors.torch")
 
@@ -137,13 +140,13 @@ def tl_config_dict(cfg: RunConfig) -> dict:
             "default_prepend_bos": False, "seed": cfg.seed, "device": "cpu"}
 
 
-def _tl_state(model: "Model") -> dict[str, torch.Tensor]:
+def _tl_state(model: "Model") -> dict[str, Tensor]:
     """groklab's parameter names are TransformerLens's but for the embeddings' module prefixes."""
     rename = {"W_E": "embed.W_E", "W_pos": "pos_embed.W_pos", "W_U": "unembed.W_U", "b_U": "unembed.b_U"}
     return {rename.get(k, k): v.detach().clone() for k, v in model.state().items()}
 
 
-def _build(config: dict, state: dict[str, torch.Tensor]):
+def _build(config: dict, state: dict[str, Tensor]):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -104,7 +104,8 @@ class Field:
 
     def _what(self) -> str:
         if self.type == "int | str":
-            return ", ".join(repr(w) for w in self.words) + f" or an integer >= {self.min if self.min is not None else 1}"
+            least = self.min if self.min is not None else 1
+            return ", ".join(repr(w) for w in self.words) + f" or an integer >= {least}"
         return _WORDS[self.type]
 
     def check(self, value: Any) -> None:

@@ -29,11 +29,15 @@ The learning rate warms up linearly over ``warmup_steps`` updates.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .interventions import Intervention, StepContext
 from .lazy import lazy
-from .models.stacked import ParamInit
-from .models.stacked import Params
+from .models.stacked import ParamInit, Params
 from .rules import RULES, apply_decay
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -89,7 +93,7 @@ class HyperParams:
     def from_configs(cls, cfgs, names, device) -> "HyperParams":
         return cls({n: [float(getattr(c, n)) for c in cfgs] for n in names}, device)
 
-    def __getitem__(self, name: str) -> torch.Tensor:
+    def __getitem__(self, name: str) -> Tensor:
         return self.cols[name]
 
     def select(self, keep: list[int]) -> "HyperParams":
@@ -127,14 +131,14 @@ class Optimizer:
         flat = params.flat
         self.steps = [int(s) for s in (steps or [0] * flat.shape[0])]  # host copy: no device sync
         self.step_count = torch.tensor([[float(s)] for s in self.steps], device=flat.device)
-        self.state: dict[str, torch.Tensor] = {name: torch.zeros_like(flat) for name in self.rule.state}
+        self.state: dict[str, Tensor] = {name: torch.zeros_like(flat) for name in self.rule.state}
         for t in self.transforms + self.after:
             self.state.update(t.init(flat, hp))
         if any(decay_to_init):  # the point weight decay pulls towards: the initialization, or zero (rows of 0)
             to_init = torch.tensor([[float(d)] for d in decay_to_init], device=flat.device)
             self.state["decay_target"] = flat.detach().clone() * to_init
 
-    def current_lr(self) -> torch.Tensor:
+    def current_lr(self) -> Tensor:
         """The learning rate of the next update, (E, 1): linear warm-up to ``lr``."""
         return self.hp["lr"] * torch.clamp((self.step_count + 1) / self.hp["warmup_steps"].clamp(min=1), max=1.0)
 
@@ -172,7 +176,7 @@ class Optimizer:
             for t in self.after:
                 t.apply(p, self.state, self.hp, ctx)
 
-    def _fused_update(self, p: torch.Tensor, g: torch.Tensor) -> None:
+    def _fused_update(self, p: Tensor, g: Tensor) -> None:
         """Runs sharing (lr now, betas, eps, weight decay) take one fused-kernel call."""
         host, groups = self.hp.host, {}
         for e in range(len(self.steps)):
@@ -198,11 +202,11 @@ class Optimizer:
         self.step_count = self.step_count[keep].contiguous()
         self.state = {k: t[keep].contiguous() for k, t in self.state.items()}
 
-    def state_of(self, e: int) -> dict[str, torch.Tensor]:
+    def state_of(self, e: int) -> dict[str, Tensor]:
         """Run e's optimizer state (CPU copies), as a checkpoint stores it."""
         return {"step_count": self.step_count[e].cpu().clone(), **{k: t[e].cpu().clone() for k, t in self.state.items()}}
 
-    def load_state_of(self, e: int, state: dict[str, torch.Tensor]) -> None:
+    def load_state_of(self, e: int, state: dict[str, Tensor]) -> None:
         for name, t in state.items():
             if name == "step_count":
                 self.step_count[e].copy_(t)

@@ -19,7 +19,6 @@ from .errors import ConfigError
 from .models import MODELS
 
 
-
 def arch_fields() -> tuple[str, ...]:
     """A model's size: ``model`` and the architecture fields of every registered model (model-wise puts them on
     one axis)."""

@@ -17,7 +17,7 @@ import secrets
 import shutil
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from .errors import ConfigError, StorageError
 from .lazy import lazy
 from .models import get_model
 from .tasks import get_task, shape_of
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -281,7 +284,7 @@ def snapshot_steps(budget: int, n: int) -> list[int]:
     return sorted({0, *np.unique(np.round(np.geomspace(1, budget, n - 1))).astype(int).tolist()})
 
 
-def save_snapshot(run_dir: Path, step: int, params: dict[str, torch.Tensor]) -> None:
+def save_snapshot(run_dir: Path, step: int, params: dict[str, Tensor]) -> None:
     """RUN/snapshots/step_<step>.pt: one model's parameters (no ensemble axis) at ``step``, written atomically."""
     folder = Path(run_dir) / "snapshots"
     try:
@@ -312,7 +315,7 @@ def load_snapshot(path: Path, run_dir: Path | None = None):
     return model_of(cfg, state["params"])
 
 
-def model_of(cfg: RunConfig, params: dict[str, torch.Tensor]):
+def model_of(cfg: RunConfig, params: dict[str, Tensor]):
     """A run's ``groklab.models.Model`` with ``params`` (through the model registry)."""
     from .models.module import Model  # an nn.Module: PyTorch, imported when a model is made
 

@@ -18,6 +18,7 @@ frequency's basis vectors. A network that grokked modular addition puts most of 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,10 +29,13 @@ from . import figures
 from .spec import Analysis, Series, Snapshot
 from .weights import neuron_logit_map, symbol_embeddings
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 torch = lazy("torch")
 
 
-def fourier_basis(p: int) -> tuple[torch.Tensor, list[int]]:
+def fourier_basis(p: int) -> tuple[Tensor, list[int]]:
     """(p, p) orthonormal rows (constant, cos 1, sin 1, cos 2, ...) and the frequency of each row."""
     x = torch.arange(p, dtype=torch.float64)
     rows, freqs = [torch.ones(p, dtype=torch.float64)], [0]
@@ -45,7 +49,7 @@ def fourier_basis(p: int) -> tuple[torch.Tensor, list[int]]:
     return basis / basis.norm(dim=1, keepdim=True), freqs
 
 
-def frequency_norms(W: torch.Tensor) -> torch.Tensor:
+def frequency_norms(W: Tensor) -> Tensor:
     """Norm of ``W`` (p, d), rows indexed by residues, in each frequency 0..p//2: (p // 2 + 1,)."""
     p = W.shape[0]
     basis, freqs = fourier_basis(p)
@@ -79,12 +83,12 @@ def key_frequencies(norms, max_keys: int | None = None) -> list[int]:
     return sorted(int(k) + 1 for k in order[:n])
 
 
-def fourier_gini(W: torch.Tensor) -> float:
+def fourier_gini(W: Tensor) -> float:
     """Gini coefficient of the norms of ``W`` over the non-constant frequencies (Nanda et al.'s sparsity measure)."""
     return gini(frequency_norms(W)[1:].numpy())
 
 
-def frequency_plane(W: torch.Tensor, k: int) -> np.ndarray:
+def frequency_plane(W: Tensor, k: int) -> np.ndarray:
     """(p, 2): the rows of W (indexed by residues) in the coordinates of their frequency-k components: W's
     cos-k and sin-k directions ``c, s`` (d,) and, for each row, the least-squares ``(a, b)`` with ``a c + b s``
     closest to it. For a network that uses frequency k, residue x lands near angle 2 pi k x / p: a circle
@@ -103,7 +107,7 @@ def frequency_plane(W: torch.Tensor, k: int) -> np.ndarray:
 # -- restricted and excluded losses over the whole table of a linear task (z = a x + b y mod p) -------------------
 
 
-def _directions(s: torch.Tensor, m: int, freqs: list[int]) -> torch.Tensor:
+def _directions(s: Tensor, m: int, freqs: list[int]) -> Tensor:
     """(r, n) orthonormal directions spanning cos / sin(2 pi k s / m) over n rows of phases ``s`` (in Z_m)."""
     s = s.to(torch.float64)
     rows = []
@@ -117,7 +121,7 @@ def _directions(s: torch.Tensor, m: int, freqs: list[int]) -> torch.Tensor:
     return q[:, r.diagonal().abs() > 1e-9].T
 
 
-def project_on_phases(logits: torch.Tensor, s: torch.Tensor, m: int, freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def project_on_phases(logits: Tensor, s: Tensor, m: int, freqs: list[int]) -> tuple[Tensor, Tensor]:
     """Split logits (n, V), one row per pair, into the part on the key frequencies ``freqs`` of the pairs'
     phases ``s`` (n,) in Z_m (for each answer column: its cos / sin(2 pi k s / m) components; plus the mean over
     the rows) and the rest. Returns (restricted, excluded), restricted + excluded = logits + the mean (kept by
@@ -140,7 +144,7 @@ def _linear(task: str | tuple[int, int], params: dict | None = None) -> tuple[in
     return ab
 
 
-def project_logits(logits: torch.Tensor, task: str | tuple[int, int], freqs: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def project_logits(logits: Tensor, task: str | tuple[int, int], freqs: list[int]) -> tuple[Tensor, Tensor]:
     """``project_on_phases`` for the full table of z = a x + b y mod p (``task``: its name, or (a, b)), (p * p, p)
     with rows in (x, y) order: the key frequencies of a x + b y (for each answer z, the cos / sin(k (x + y))
     components span cos(k (x + y - z)) for addition)."""
@@ -150,7 +154,7 @@ def project_logits(logits: torch.Tensor, task: str | tuple[int, int], freqs: lis
     return project_on_phases(logits, (a * x + b * y).flatten() % p, p, freqs)
 
 
-def restricted_excluded_loss(logits: torch.Tensor, answers: torch.Tensor, train_mask: torch.Tensor,
+def restricted_excluded_loss(logits: Tensor, answers: Tensor, train_mask: Tensor,
                              task: str | tuple[int, int], freqs: list[int], loss: str = "cross_entropy",
                              precision: str = "auto") -> tuple[float, float]:
     """Nanda et al.'s progress measures from the logits of the full table (p * p, p), in the run's loss
@@ -164,7 +168,7 @@ def restricted_excluded_loss(logits: torch.Tensor, answers: torch.Tensor, train_
     fn, dtype = get_loss(loss), loss_dtype(loss, precision)
     restricted, excluded = project_logits(logits, task, freqs)
 
-    def mean_loss(lg: torch.Tensor, z: torch.Tensor) -> float:
+    def mean_loss(lg: Tensor, z: Tensor) -> float:
         return fn(lg.to(dtype).unsqueeze(0), z.unsqueeze(0)).mean().item()
 
     return mean_loss(restricted, answers), mean_loss(excluded[train_mask], answers[train_mask])

@@ -31,6 +31,9 @@ from .weights import neuron_logit_map, symbol_embeddings
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 torch = lazy("torch")
 
 ZERO_NOTE = "the zero residue is left out: 0 times anything is 0, so 0 has no discrete logarithm"
@@ -74,19 +77,19 @@ def monomial(task: str, params: dict | None = None) -> tuple[int, int] | None:
     return t.monomial(params)
 
 
-def multiplicative_norms(W: torch.Tensor) -> torch.Tensor:
+def multiplicative_norms(W: Tensor) -> Tensor:
     """Norm of ``W`` (p, d), rows indexed by residues, in each multiplicative frequency 0..(p-1)//2 (the rows of
     the nonzero residues in discrete-log order, through ``fourier.frequency_norms``)."""
     p = W.shape[0]
     return frequency_norms(W[torch.as_tensor(log_order(p))])
 
 
-def in_log_order(W: torch.Tensor) -> torch.Tensor:
+def in_log_order(W: Tensor) -> Tensor:
     """The rows of the nonzero residues of ``W`` (p, d) in discrete-log order: (p - 1, d)."""
     return W[torch.as_tensor(log_order(W.shape[0]))]
 
 
-def restricted_excluded_loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, answers: torch.Tensor, train_mask: torch.Tensor,
+def restricted_excluded_loss(logits: Tensor, x: Tensor, y: Tensor, answers: Tensor, train_mask: Tensor,
                              ab: tuple[int, int], freqs: list[int], loss: str = "cross_entropy",
                              precision: str = "auto") -> tuple[float, float]:
     """Nanda et al.'s restricted and excluded losses in the multiplicative basis, over the pairs whose operands
@@ -99,7 +102,7 @@ def restricted_excluded_loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Ten
     fn, dtype = get_loss(loss), loss_dtype(loss, precision)
     z, tr = answers[rows], train_mask[rows]
 
-    def mean_loss(lg: torch.Tensor, t: torch.Tensor) -> float:
+    def mean_loss(lg: Tensor, t: Tensor) -> float:
         return fn(lg.to(dtype).unsqueeze(0), t.unsqueeze(0)).mean().item()
 
     return mean_loss(restricted, z), mean_loss(excluded[tr], z[tr])

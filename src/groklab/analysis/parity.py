@@ -21,7 +21,7 @@ from ..lazy import lazy
 from ..plots import TRAIN, VAL, new_figure
 from ..tasks.parity import parity_data
 from .figures import finish
-from .spec import Analysis, Drawing, Series, Snapshot
+from .spec import Analysis, Series, Snapshot
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

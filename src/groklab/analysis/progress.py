@@ -15,18 +15,22 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import rundir
+from ..data import RunSplit, TaskTable
 from ..engine import autocast, score_table, split_means, weight_norms
 from ..errors import ConfigError
 from ..events import held_from, steps_at
-from ..data import RunSplit, TaskTable
 from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
 from ..tasks import task_label
 from . import ANALYSES
 from .figures import progress as draw_progress
 from .spec import Analysis, Drawing, Snapshot
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -46,24 +50,24 @@ class Data:
         return cls(table, RunSplit.build(table, cfg.train_fraction, cfg.seed, cfg.label_noise))
 
     @property
-    def x(self) -> torch.Tensor:
+    def x(self) -> Tensor:
         return self.table.x
 
     @property
-    def y(self) -> torch.Tensor:
+    def y(self) -> Tensor:
         return self.table.y
 
     @property
-    def z(self) -> torch.Tensor:
+    def z(self) -> Tensor:
         """The answers the run was scored against: its own training answers (label noise), the table's elsewhere."""
         return self.table.z if self.split.answers is None else self.split.answers
 
     @property
-    def train(self) -> torch.Tensor:
+    def train(self) -> Tensor:
         """(n,) bool: the run's training rows."""
         return self.split.train_mask.bool()
 
-    def sharpness_rows(self, n: int) -> torch.Tensor:
+    def sharpness_rows(self, n: int) -> Tensor:
         """A fixed subset of n training rows (the first n of a seeded order), for the Hessian estimate."""
         rows = self.train.nonzero().squeeze(1)
         g = torch.Generator().manual_seed(0)
@@ -87,7 +91,7 @@ def applicable(cfg) -> list[Analysis]:
     return [a for a in ANALYSES.values() if a.applies(cfg)]
 
 
-def evaluation(model, cfg, data: Data) -> tuple[dict, torch.Tensor]:
+def evaluation(model, cfg, data: Data) -> tuple[dict, Tensor]:
     """What training logs of ``model`` at an evaluation, computed by the engine's own evaluation
     (``engine.score_table``: the run's loss in its precision, its answers, its matmul precision), so that it
     equals the run's metrics.csv row at that step: training and validation loss and accuracy, the share of

@@ -35,11 +35,14 @@ from ..plots import VAL, new_figure
 from ..tasks import get_task, params_of
 from .figures import finish
 from .fourier import gini
-from .spec import Analysis, Drawing, Series, Snapshot
+from .spec import Analysis, Series, Snapshot
 from .weights import symbol_embeddings, unembedding_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -136,7 +139,7 @@ class Isotypic:
     names: tuple[str, ...]
     dims: tuple[int, ...]
 
-    def projector(self, components: list[int]) -> torch.Tensor:
+    def projector(self, components: list[int]) -> Tensor:
         """(|G|, |G|): the projector on the sum of ``components``."""
         g = get_group(self.group)
         hg = g.mul[np.arange(g.order)[None, :], g.inverse[:, None]]  # [g, h] -> h g^-1
@@ -164,7 +167,7 @@ def isotypic(group_id: str) -> Isotypic:
     return Isotypic(group_id, np.array(kernels), tuple(names), tuple(dims))
 
 
-def irrep_shares(W: torch.Tensor, iso: Isotypic) -> torch.Tensor:
+def irrep_shares(W: Tensor, iso: Isotypic) -> Tensor:
     """The share of ``W``'s squared norm (rows indexed by the group's elements) in each isotypic component:
     (m,), summing to 1. ``||P W||^2 = sum_t kernel[t] S[t] / |G|`` with ``S[t] = sum_g (W W^T)[g, t g]``."""
     g = get_group(iso.group)
@@ -211,7 +214,7 @@ def irrep_gini(shares, iso: Isotypic) -> float:
     return gini(np.asarray(shares, dtype=np.float64)[1:] / np.asarray(iso.dims[1:], dtype=np.float64))
 
 
-def restricted_excluded_loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, answers: torch.Tensor, train_mask: torch.Tensor,
+def restricted_excluded_loss(logits: Tensor, x: Tensor, y: Tensor, answers: Tensor, train_mask: Tensor,
                              group_id: str, keys: list[int], loss: str = "cross_entropy",
                              precision: str = "auto") -> tuple[float, float]:
     """The restricted and excluded losses of a composition task (z = x . y) on the key irreps: each answer's
@@ -227,7 +230,7 @@ def restricted_excluded_loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Ten
     restricted, excluded = (mean + on_keys).float(), (L - on_keys).float()
     fn, dtype = get_loss(loss), loss_dtype(loss, precision)
 
-    def mean_loss(lg: torch.Tensor, z: torch.Tensor) -> float:
+    def mean_loss(lg: Tensor, z: Tensor) -> float:
         return fn(lg.to(dtype).unsqueeze(0), z.unsqueeze(0)).mean().item()
 
     return mean_loss(restricted, answers), mean_loss(excluded[train_mask], answers[train_mask])

@@ -9,10 +9,15 @@ network that groks moves to flatter minima as it does (`groklab analyze` draws t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
 from .spec import Analysis, Series, Snapshot
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -22,13 +27,13 @@ EXAMPLES = Field("sharpness_examples", SHARPNESS_EXAMPLES, "training examples th
 ITERS = Field("sharpness_iters", SHARPNESS_ITERS, "power iterations for the top Hessian eigenvalue", min=1)
 
 
-def _loss(model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, loss: str, precision: str) -> torch.Tensor:
+def _loss(model, x: Tensor, y: Tensor, z: Tensor, loss: str, precision: str) -> Tensor:
     """The run's mean training loss on (x, y) -> z: its loss function (``losses.get_loss``) in its precision."""
     logits = model.answer_logits(x, y).to(loss_dtype(loss, precision))
     return get_loss(loss)(logits.unsqueeze(0), z.unsqueeze(0)).mean()
 
 
-def top_hessian_eigenvalue(model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, iters: int = 50, tol: float = 1e-4,
+def top_hessian_eigenvalue(model, x: Tensor, y: Tensor, z: Tensor, iters: int = 50, tol: float = 1e-4,
                            seed: int = 0, loss: str = "cross_entropy", precision: str = "auto") -> float:
     """The largest-magnitude eigenvalue of the Hessian of the mean loss (``loss`` in ``precision``: the run's
     ``RunConfig.loss`` and ``loss_precision``) on (x, y) -> z with respect to every parameter of ``model`` (a
@@ -55,8 +60,8 @@ def top_hessian_eigenvalue(model, x: torch.Tensor, y: torch.Tensor, z: torch.Ten
     return value
 
 
-def perturbation_sharpness(model, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, relative: float = 0.05,
-                           samples: int = 8, seed: int = 0, loss: str = "cross_entropy", precision: str = "auto") -> float:
+def perturbation_sharpness(model, x: Tensor, y: Tensor, z: Tensor, relative: float = 0.05, samples: int = 8,
+                           seed: int = 0, loss: str = "cross_entropy", precision: str = "auto") -> float:
     """Mean rise of the loss (``loss`` in ``precision``) when every parameter tensor W gets Gaussian noise of norm
     ``relative * |W|`` (so the measure does not change when a layer is rescaled), over ``samples`` seeded draws."""
     with torch.no_grad():

@@ -7,7 +7,7 @@ share (flags made from the registries' settings, the sweep options).
 
 from __future__ import annotations
 
-from . import run, sweeps, stores, analyze, tasks  # noqa: F401, I001 - each registers its commands, in this order
+from . import analyze, run, stores, sweeps, tasks  # noqa: F401, I001 - each registers its commands, in this order
 from .app import app, main
 
 __all__ = ["app", "main"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..plots import data_efficiency
-from .spec import FigureSpec, Selection
+from .spec import FigureSpec
 
 DATA_EFFICIENCY = FigureSpec(
     "data-efficiency", "median steps to 99% accuracy vs training fraction, per task (Figure 1, centre)",

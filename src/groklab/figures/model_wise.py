@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..plots import model_wise
 from ..queries import arch_fields, varying
-from .spec import FigureSpec, Selection
+from .spec import FigureSpec
 
 MODEL_WISE = FigureSpec(
     "model-wise", "validation loss and accuracy vs parameter count at a few training lengths (Davies et al.)",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from .spec import Intervention, StepContext, normal_rows
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -13,7 +18,7 @@ STD = Field("grad_noise", 0.0, "gradient noise (the paper's): Gaussian noise of 
             "grad_noise^2) (times the warm-up and Adam's 1/(1 - beta1^t)); 0: off", min=0.0)
 
 
-def update_noise(p: torch.Tensor, state: dict[str, torch.Tensor], hp, ctx: StepContext) -> None:
+def update_noise(p: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> None:
     """Noise of standard deviation ``grad_noise`` added to the base rule's update direction, as in the paper's code
     (openai/grok ``CustomAdamW``: ``upd += randn_like(upd) * noise_factor`` on Adam's normalized step, before
     ``p -= step_size * upd``). The weights therefore move by an extra ``-step_size * N(0, grad_noise^2)`` per

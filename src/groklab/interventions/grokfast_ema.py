@@ -3,9 +3,14 @@ moving average, before the optimizer sees it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from .spec import Intervention, StepContext
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -13,11 +18,11 @@ LAMB = Field("grokfast_lamb", 0.0, "Grokfast-EMA amplification of slow gradients
 ALPHA = Field("grokfast_alpha", 0.98, "Grokfast-EMA momentum, in [0, 1)", min=0.0, lt=1.0, switch="grokfast_lamb")
 
 
-def init(flat: torch.Tensor, hp) -> dict[str, torch.Tensor]:
+def init(flat: Tensor, hp) -> dict[str, Tensor]:
     return {"ema": torch.zeros_like(flat)}
 
 
-def grokfast_ema(g: torch.Tensor, state: dict[str, torch.Tensor], hp, ctx: StepContext) -> torch.Tensor:
+def grokfast_ema(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> Tensor:
     """``ema <- alpha ema + (1 - alpha) g``, the average starting at the first gradient; then ``g <- g + lamb
     ema``."""
     ema, alpha = state["ema"], hp["grokfast_alpha"]

@@ -3,9 +3,14 @@ of the last ``window`` gradients."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from .spec import Intervention, StepContext
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -14,12 +19,12 @@ LAMB = Field("grokfast_ma_lamb", 0.0, "Grokfast-MA amplification of the mean of 
 WINDOW = Field("grokfast_ma_window", 100, "Grokfast-MA window, in updates", min=1, switch="grokfast_ma_lamb")
 
 
-def init(flat: torch.Tensor, hp) -> dict[str, torch.Tensor]:
+def init(flat: Tensor, hp) -> dict[str, Tensor]:
     window = int(max(hp.host["grokfast_ma_window"]))  # runs with a shorter window use its first slots
     return {"ma_window": flat.new_zeros(flat.shape[0], window, flat.shape[1]), "ma_sum": torch.zeros_like(flat)}
 
 
-def grokfast_ma(g: torch.Tensor, state: dict[str, torch.Tensor], hp, ctx: StepContext) -> torch.Tensor:
+def grokfast_ma(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> Tensor:
     """Keep each run's last ``window`` gradients; once the window is full, ``g <- g + lamb * mean(window)`` (the
     window includes the current gradient). A ring buffer per run and a running sum: one add and one subtract per
     update."""

@@ -3,9 +3,14 @@ gradient its component along the tensor, keeping the gradient's norm, before the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from .spec import Intervention, StepContext
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -13,7 +18,7 @@ ON = Field("orthograd", False, "orthogonal gradient (Prieto et al. 2025): remove
            "component along the tensor, keeping its norm, before the optimizer")
 
 
-def orthograd(g: torch.Tensor, state: dict[str, torch.Tensor], hp, ctx: StepContext) -> torch.Tensor:
+def orthograd(g: Tensor, state: dict[str, Tensor], hp, ctx: StepContext) -> Tensor:
     """For each weight tensor w with gradient g: ``g_perp = g - (w.g / (w.w + 1e-30)) w``, then rescaled to g's
     norm, ``g_perp * ||g|| / (||g_perp|| + 1e-30)``. Per tensor (not per row), for every tensor, per run."""
     on = hp["orthograd"] > 0  # (E, 1): the runs it is on for

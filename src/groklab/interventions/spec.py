@@ -20,10 +20,13 @@ out bit for bit as without it (and draw nothing from its generator).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..fields import Field
 from ..lazy import lazy
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -37,7 +40,7 @@ class StepContext:
     steps: list[int]  # each run's updates before this one
     generators: list | None = None  # each run's own noise stream (torch.Generator, on the device)
     step_size: list[float] | None = None  # update stage: how far the base rule moved along its direction
-    params: torch.Tensor | None = None  # gradient stage: the flat weights (E, P) the gradient was taken at
+    params: Tensor | None = None  # gradient stage: the flat weights (E, P) the gradient was taken at
     segments: list[tuple[int, int]] | None = None  # each weight tensor's [start, stop) columns (FlatParams order)
 
 
@@ -78,6 +81,6 @@ class Intervention:
         return bool(getattr(cfg, self.switch))
 
 
-def normal_rows(n: int, device, std: list[float], generators: list) -> list[tuple[int, torch.Tensor]]:
+def normal_rows(n: int, device, std: list[float], generators: list) -> list[tuple[int, Tensor]]:
     """(run, N(0, std^2) noise of n values) for every run whose std is > 0, drawn from that run's generator."""
     return [(e, torch.randn(n, generator=generators[e], device=device).mul_(s)) for e, s in enumerate(std) if s > 0]

@@ -3,9 +3,14 @@ update; the stored weights and evaluation stay clean."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from .spec import Intervention, StepContext, normal_rows
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -13,8 +18,8 @@ STD = Field("weight_noise", 0.0, "Gaussian noise of this standard deviation adde
             "and backward pass of each update (stored weights and evaluation stay clean); 0: off", min=0.0)
 
 
-def weight_noise(views: dict[str, torch.Tensor], state: dict[str, torch.Tensor], hp,
-                 ctx: StepContext) -> dict[str, torch.Tensor]:
+def weight_noise(views: dict[str, Tensor], state: dict[str, Tensor], hp,
+                 ctx: StepContext) -> dict[str, Tensor]:
     """Noise of standard deviation ``weight_noise`` on every weight, drawn afresh for each update (the paper's code
     adds ``randn_like(weight) * weight_noise`` to every Linear, LayerNorm and Embedding weight in training mode).
     The gradient is taken at the noisy weights and applied to the clean ones."""

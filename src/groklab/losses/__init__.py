@@ -12,11 +12,14 @@ tensor([[1.3863, 1.3863]])
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..lazy import lazy
 from ..registry import Registry
 from .spec import Loss
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -38,14 +41,14 @@ def loss_dtype(name: str, precision: str):
     return {"fp32": torch.float32, "fp64": torch.float64}[chosen]
 
 
-def zero_loss(per_example: torch.Tensor) -> torch.Tensor:
+def zero_loss(per_example: Tensor) -> Tensor:
     """Where the loss is exactly zero in its working precision: for softmax cross-entropy, the example's softmax has
     rounded to exactly 1 at the answer and its gradient vanishes ("softmax collapse", Prieto et al. 2025, who
     track the share of such training examples)."""
     return per_example == 0
 
 
-def l2_penalty(params: dict[str, torch.Tensor], l2: torch.Tensor) -> torch.Tensor:
+def l2_penalty(params: dict[str, Tensor], l2: Tensor) -> Tensor:
     """The L2 term of the objective, ``sum_e l2[e] * ||w_e||^2 / 2`` over every parameter of each run e
     (``params``: tensors with a leading run axis E; ``l2``: (E,)). Its gradient is ``l2 * w``."""
     sq = sum(v.float().pow(2).flatten(1).sum(1) for v in params.values())

@@ -17,12 +17,16 @@ engine hands the vectors over as ``x`` (``data.TaskTable.operands``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..data import TokenLayout
 from ..fields import Field
 from ..lazy import lazy
 from .spec import ACT, D_MLP, D_MODEL, N_LAYERS, ModelSpec
 from .stacked import ParamInit, Params, activation, gather_rows, linear
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -66,7 +70,7 @@ def param_shapes(cfg: MLPConfig) -> dict[str, ParamInit]:
     return s
 
 
-def _embed(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig) -> torch.Tensor:
+def _embed(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig) -> Tensor:
     if cfg.vector:  # x holds the input vectors
         return x
     ex = gather_rows(p["W_E"], x)
@@ -75,7 +79,7 @@ def _embed(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig) -> torch
     return torch.cat([ex, gather_rows(p["W_E"], y)], dim=-1)
 
 
-def _mlp(p: Params, h: torch.Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> torch.Tensor:
+def _mlp(p: Params, h: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
     act = activation(cfg.act)
     if cache is not None:
         cache["embed"] = h
@@ -88,12 +92,12 @@ def _mlp(p: Params, h: torch.Tensor, cfg: MLPConfig, drop=None, cache: dict | No
     return linear(h, p["W_U"], p["b_U"])
 
 
-def answer_logits(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: MLPConfig, drop=None, prepared=None) -> torch.Tensor:
+def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: MLPConfig, drop=None, prepared=None) -> Tensor:
     """Operands x, y (E, N) (a vector task: x the input vectors, (E, N, n_inputs)) -> logits (E, N, n_symbols)."""
     return _mlp(p, _embed(p, x, y, cfg), cfg, drop)
 
 
-def forward(p: Params, tokens: torch.Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> torch.Tensor:
+def forward(p: Params, tokens: Tensor, cfg: MLPConfig, drop=None, cache: dict | None = None) -> Tensor:
     """Token sequences (E, N, 4) (a vector task: the input vectors, (E, N, n_inputs)) -> logits
     (E, N, 1, n_symbols): the MLP has one output, at the answer."""
     if cfg.vector:

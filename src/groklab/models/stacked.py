@@ -12,16 +12,18 @@ torch.Size([2, 5, 4])
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..lazy import lazy
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 torch = lazy("torch")
 
-Params = dict[str, "torch.Tensor"]
-
+Params = dict[str, "Tensor"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,6 @@ class ParamInit:
     fan_in: int = 0
     embedding: bool = False
     matrix: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-
-
-def count(shapes: dict[str, ParamInit], embeddings: bool = False) -> int:
-    """Parameters of one model; without embeddings by default, as the paper counts."""
-    return sum(math.prod(p.shape) for p in shapes.values() if embeddings or not p.embedding)
 
 
 def count(shapes: dict[str, ParamInit], embeddings: bool = False) -> int:
@@ -76,7 +73,7 @@ def stack(members: list[Params]) -> Params:
     return {k: torch.stack([m[k] for m in members]) for k in members[0]}
 
 
-def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+def gather_rows(table: Tensor, index: Tensor) -> Tensor:
     """Per-member row lookup: table (E, R, *rest), index (E, *idx) -> (E, *idx, *rest)."""
     E, R = table.shape[:2]
     rest = table.shape[2:]
@@ -86,20 +83,20 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return flat.index_select(0, index.reshape(-1)).view(*index.shape, *rest)
 
 
-def layer_norm(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def layer_norm(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """LayerNorm over the last axis with a per-member affine: h (E, ..., D), w and b (E, D)."""
     shape = (w.shape[0],) + (1,) * (h.dim() - 2) + (w.shape[-1],)
     return torch.addcmul(b.view(shape), torch.nn.functional.layer_norm(h, h.shape[-1:]), w.view(shape))
 
 
-@functools.cache
 def activation(name: str):
     """The elementwise activation ``name`` (a RunConfig ``act`` choice; quadratic: Gromov 2023's MLP)."""
-    F = torch.nn.functional
-    return {"relu": F.relu, "gelu": F.gelu, "quadratic": torch.square}[name]
+    if name == "quadratic":
+        return torch.square
+    return getattr(torch.nn.functional, name)  # relu, gelu
 
 
-def linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def linear(h: Tensor, W: Tensor, b: Tensor) -> Tensor:
     """h (E, ..., K) @ W (E, K, N) + b (E, N) -> (E, ..., N)."""
     E, K, N = W.shape
     return torch.baddbmm(b.unsqueeze(1), h.reshape(E, -1, K), W).view(*h.shape[:-1], N)
@@ -113,7 +110,7 @@ class Dropout:
     def __init__(self, p: float, generators: list[torch.Generator]):
         self.p, self.generators = p, generators
 
-    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+    def __call__(self, h: Tensor) -> Tensor:
         masks = [torch.empty(h.shape[1:], device=h.device, dtype=h.dtype).bernoulli_(1 - self.p, generator=gen)
                  for gen in self.generators]
         return h * torch.stack(masks) / (1 - self.p)

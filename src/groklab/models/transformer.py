@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from ..data import TokenLayout
 from ..errors import ConfigError
@@ -34,6 +34,9 @@ from ..lazy import lazy
 from ..tasks import get_task
 from .spec import ACT, D_MLP, D_MODEL, N_LAYERS, ModelSpec
 from .stacked import ParamInit, Params, activation, gather_rows, layer_norm, linear
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -104,11 +107,11 @@ def param_shapes(cfg: TransformerConfig) -> dict[str, ParamInit]:
 # -- sublayers ------------------------------------------------------------------------------
 
 
-def _ln(h: torch.Tensor, p: Params, name: str) -> torch.Tensor:
+def _ln(h: Tensor, p: Params, name: str) -> Tensor:
     return layer_norm(h, p[name + ".w"], p[name + ".b"])
 
 
-def _qkv(p: Params, l: int, h: torch.Tensor, H: int, parts: str = "QKV") -> tuple[torch.Tensor, ...]:
+def _qkv(p: Params, l: int, h: Tensor, H: int, parts: str = "QKV") -> tuple[Tensor, ...]:
     """h (E, N, S, D) -> the projections named in ``parts``, each (E, N, S, H, d_head), in one matmul."""
     a = f"blocks.{l}.attn."
     E, D = h.shape[0], h.shape[-1]
@@ -117,7 +120,7 @@ def _qkv(p: Params, l: int, h: torch.Tensor, H: int, parts: str = "QKV") -> tupl
     return linear(h, W, b).view(*h.shape[:-1], len(parts), H, -1).unbind(-3)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """q (E, N, Sq, H, dh), k/v (E, N, Sk, H, dh), mask (Sq, Sk) True = may attend -> z (E, N, Sq, H, dh), pattern."""
     # Sq, Sk <= 4: broadcast products beat batched matmuls of 4 x 4 tiles.
     scores = (q.unsqueeze(3) * k.unsqueeze(2)).sum(-1) / math.sqrt(q.shape[-1])  # (E, N, Sq, Sk, H)
@@ -127,22 +130,22 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
     return z, pattern.permute(0, 1, 4, 2, 3)
 
 
-def _out(p: Params, l: int, z: torch.Tensor) -> torch.Tensor:
+def _out(p: Params, l: int, z: Tensor) -> Tensor:
     """z (E, N, S, H, dh) -> (E, N, S, D)."""
     a = f"blocks.{l}.attn."
     W = p[a + "W_O"]
     return linear(z.flatten(-2), W.reshape(W.shape[0], -1, W.shape[-1]), p[a + "b_O"])
 
 
-def _attn_in(p: Params, l: int, resid: torch.Tensor, norm: str) -> torch.Tensor:
+def _attn_in(p: Params, l: int, resid: Tensor, norm: str) -> Tensor:
     return _ln(resid, p, f"blocks.{l}.ln1") if norm == "pre" else resid
 
 
-def _after_attn(p: Params, l: int, resid: torch.Tensor, a: torch.Tensor, norm: str) -> torch.Tensor:
+def _after_attn(p: Params, l: int, resid: Tensor, a: Tensor, norm: str) -> Tensor:
     return _ln(resid + a, p, f"blocks.{l}.ln1") if norm == "post" else resid + a
 
 
-def _mlp_sublayer(p: Params, l: int, resid: torch.Tensor, cfg: TransformerConfig, drop=None, cache=None) -> torch.Tensor:
+def _mlp_sublayer(p: Params, l: int, resid: Tensor, cfg: TransformerConfig, drop=None, cache=None) -> Tensor:
     m = f"blocks.{l}.mlp."
     h = _ln(resid, p, f"blocks.{l}.ln2") if cfg.norm == "pre" else resid
     post = activation(cfg.act)(linear(h, p[m + "W_in"], p[m + "b_in"]))
@@ -154,26 +157,26 @@ def _mlp_sublayer(p: Params, l: int, resid: torch.Tensor, cfg: TransformerConfig
     return _ln(resid + out, p, f"blocks.{l}.ln2") if cfg.norm == "post" else resid + out
 
 
-def _rest_of_block(p: Params, l: int, cfg: TransformerConfig, resid: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def _rest_of_block(p: Params, l: int, cfg: TransformerConfig, resid: Tensor, z: Tensor) -> Tensor:
     """What follows the attention mixing in block ``l``: output projection, residual, MLP."""
     return _mlp_sublayer(p, l, _after_attn(p, l, resid, _out(p, l, z), cfg.norm), cfg)
 
 
-def _unembed(p: Params, h: torch.Tensor, cfg: TransformerConfig) -> torch.Tensor:
+def _unembed(p: Params, h: Tensor, cfg: TransformerConfig) -> Tensor:
     if cfg.norm == "pre":
         h = _ln(h, p, "ln_final")
     return linear(h, p["W_U"], p["b_U"])
 
 
-def _causal(n: int, device) -> torch.Tensor:
+def _causal(n: int, device) -> Tensor:
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
 
 
 # -- the plain forward ------------------------------------------------------------------------
 
 
-def forward(p: Params, tokens: torch.Tensor, cfg: TransformerConfig, drop: Callable[[torch.Tensor], torch.Tensor] | None = None,
-            cache: dict | None = None) -> torch.Tensor:
+def forward(p: Params, tokens: Tensor, cfg: TransformerConfig, drop: Callable[[Tensor], Tensor] | None = None,
+            cache: dict | None = None) -> Tensor:
     """Every position: tokens (E, N, S) -> logits (E, N, S, n_symbols).
 
     ``drop`` (e.g. ``stacked.Dropout``) is applied to each attention and MLP sublayer's output
@@ -208,17 +211,17 @@ class Layer0Tables(NamedTuple):
     (rows n+1..2n), ``=`` (row 2n+1).
     """
 
-    resid: torch.Tensor  # (E, R, D): token plus position embedding of each row
-    v: torch.Tensor  # (E, R, H, dh): layer 0's values
-    scores: torch.Tensor  # (E, R * R, H): every (query row, key row) score, scaled
+    resid: Tensor  # (E, R, D): token plus position embedding of each row
+    v: Tensor  # (E, R, H, dh): layer 0's values
+    scores: Tensor  # (E, R * R, H): every (query row, key row) score, scaled
 
 
-def _prefix_rows(lay: TokenLayout, x: torch.Tensor) -> torch.Tensor:
+def _prefix_rows(lay: TokenLayout, x: Tensor) -> Tensor:
     """Table rows of ``x op``: x (E, N) -> (E, N, 2)."""
     return torch.stack([x, torch.full_like(x, lay.n_symbols)], dim=-1)
 
 
-def _suffix_rows(lay: TokenLayout, y: torch.Tensor) -> torch.Tensor:
+def _suffix_rows(lay: TokenLayout, y: Tensor) -> Tensor:
     """Table rows of ``y =``: y (E, N) -> (E, N, 2)."""
     return torch.stack([y + lay.n_symbols + 1, torch.full_like(y, 2 * lay.n_symbols + 1)], dim=-1)
 
@@ -234,7 +237,7 @@ def _layer0_tables(p: Params, cfg: TransformerConfig) -> Layer0Tables:
     return Layer0Tables(resid, v, scores)
 
 
-def _table_attend(t: Layer0Tables, q_rows: torch.Tensor, k_rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def _table_attend(t: Layer0Tables, q_rows: Tensor, k_rows: Tensor, mask: Tensor) -> Tensor:
     """Layer 0's attention with queries and keys given as table rows: q_rows (E, N, Sq), k_rows (E, N, Sk),
     mask (Sq, Sk) -> z (E, N, Sq, H, dh)."""
     R = t.v.shape[1]
@@ -243,7 +246,7 @@ def _table_attend(t: Layer0Tables, q_rows: torch.Tensor, k_rows: torch.Tensor, m
     return (pattern.unsqueeze(-1) * gather_rows(t.v, k_rows).unsqueeze(2)).sum(3)
 
 
-def _answer_attend(q: torch.Tensor, ks: tuple[torch.Tensor, ...], vs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def _answer_attend(q: Tensor, ks: tuple[Tensor, ...], vs: tuple[Tensor, ...]) -> Tensor:
     """The answer position's attention, keys and values given in parts along the key axis (no concatenated
     copies): q (E, N, 1, H, dh), parts (E, N, S_i, H, dh) -> z (E, N, 1, H, dh)."""
     q = q / math.sqrt(q.shape[-1])
@@ -257,7 +260,7 @@ class Prefix(NamedTuple):
     evaluation, shared by all its chunks of examples)."""
 
     tables: Layer0Tables
-    kv: list[tuple[torch.Tensor, torch.Tensor]]  # layers 1..L-1: keys and values of ``x op`` for every symbol x, (E, n, 2, H, dh)
+    kv: list[tuple[Tensor, Tensor]]  # layers 1..L-1: keys and values of ``x op`` for every symbol x, (E, n, 2, H, dh)
 
 
 def prepare(p: Params, cfg: TransformerConfig) -> Prefix | None:
@@ -284,15 +287,15 @@ def prepare(p: Params, cfg: TransformerConfig) -> Prefix | None:
     return Prefix(t, kv)
 
 
-def _suffix_layer(p: Params, l: int, cfg: TransformerConfig, suf: torch.Tensor, kx: torch.Tensor, vx: torch.Tensor,
-                  mask: torch.Tensor) -> torch.Tensor:
+def _suffix_layer(p: Params, l: int, cfg: TransformerConfig, suf: Tensor, kx: Tensor, vx: Tensor,
+                  mask: Tensor) -> Tensor:
     """A middle layer at positions ``y =``: attend to x's prefix keys and values (gathered) and to itself."""
     qs, ks, vs = _qkv(p, l, _attn_in(p, l, suf, cfg.norm), cfg.n_heads)
     z, _ = _attend(qs, torch.cat([kx, ks], dim=2), torch.cat([vx, vs], dim=2), mask[2:])
     return _rest_of_block(p, l, cfg, suf, z)
 
 
-def _answer_row(p: Params, l: int, cfg: TransformerConfig, suf: torch.Tensor, kx: torch.Tensor, vx: torch.Tensor) -> torch.Tensor:
+def _answer_row(p: Params, l: int, cfg: TransformerConfig, suf: Tensor, kx: Tensor, vx: Tensor) -> Tensor:
     """The last layer (not layer 0) at the answer position only: keys and values at every position, the query
     and the MLP at the answer row -> residual (E, N, D)."""
     H = cfg.n_heads
@@ -303,7 +306,7 @@ def _answer_row(p: Params, l: int, cfg: TransformerConfig, suf: torch.Tensor, kx
     return _rest_of_block(p, l, cfg, suf[:, :, 1:], z)[:, :, 0]
 
 
-def forward_answer(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: TransformerConfig, prefix: Prefix | None = None) -> torch.Tensor:
+def forward_answer(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig, prefix: Prefix | None = None) -> Tensor:
     """Logits at the answer position: x, y (E, N) symbol indices -> (E, N, n_symbols). No dropout.
 
     Equal to ``forward(p, layout.tokens(x, y))[..., -1, :]`` up to float rounding (see the module doc).
@@ -328,15 +331,15 @@ def forward_answer(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: Transformer
             return _unembed(p, _answer_row(p, l, cfg, suf, kx, vx), cfg)
 
 
-def sequence_tokens(x: torch.Tensor, cfg: TransformerConfig) -> torch.Tensor:
+def sequence_tokens(x: Tensor, cfg: TransformerConfig) -> Tensor:
     """A sequence task's examples as tokens: input vectors (E, N, n_inputs) of symbols (parity's 0 / 1 bits)
     -> (E, N, n_inputs + 1), ending with ``=``."""
     eq = torch.full((*x.shape[:-1], 1), cfg.layout.eq_token, dtype=torch.long, device=x.device)
     return torch.cat([x.long(), eq], dim=-1)
 
 
-def answer_logits(p: Params, x: torch.Tensor, y: torch.Tensor, cfg: TransformerConfig,
-                  drop: Callable[[torch.Tensor], torch.Tensor] | None = None, prepared: Prefix | None = None) -> torch.Tensor:
+def answer_logits(p: Params, x: Tensor, y: Tensor, cfg: TransformerConfig,
+                  drop: Callable[[Tensor], Tensor] | None = None, prepared: Prefix | None = None) -> Tensor:
     """Logits at the answer: x, y (E, N) -> (E, N, n_symbols). The fast path (``prepared``: ``prepare(p, cfg)``
     reused); with dropout the plain forward (dropout touches every position). A sequence task's x are its
     input vectors (E, N, n_inputs): the plain forward over their tokens and ``=``."""

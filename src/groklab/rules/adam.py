@@ -4,9 +4,14 @@ setup), Adam's an L2 term in the gradient."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..fields import Field
 from ..lazy import lazy
 from .spec import UpdateRule
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -16,8 +21,8 @@ EPS = Field("eps", 1e-8, "Adam epsilon", gt=0.0)
 ADAM_FIELDS = (BETA1, BETA2, EPS)
 
 
-def adam(p: torch.Tensor, g: torch.Tensor, state: dict[str, torch.Tensor], hp, lr: torch.Tensor,
-         step: torch.Tensor) -> None:
+def adam(p: Tensor, g: Tensor, state: dict[str, Tensor], hp, lr: Tensor,
+         step: Tensor) -> None:
     """Adam's moments and step, elementwise: the fused kernel's update, written out."""
     b1, b2 = hp["beta1"], hp["beta2"]
     state["exp_avg"].lerp_(g, 1 - b1)

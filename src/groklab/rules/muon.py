@@ -5,11 +5,15 @@ Which parameters are matrices, and how each is read as one, the model declares (
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from ..fields import Field
 from ..lazy import lazy
 from .adam import ADAM_FIELDS, adam
 from .spec import UpdateRule, apply_decay, as_matrix, from_matrix_index
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -19,7 +23,7 @@ NS = (3.4445, -4.7750, 2.0315)  # Newton-Schulz coefficients (a, b, c), as torch
 NS_STEPS, EPS = 5, 1e-7
 
 
-def newton_schulz(G: torch.Tensor, steps: int = NS_STEPS, eps: float = EPS) -> torch.Tensor:
+def newton_schulz(G: Tensor, steps: int = NS_STEPS, eps: float = EPS) -> Tensor:
     """The approximately orthogonal factor of each matrix of ``G`` (..., A, B), as torch.optim.Muon computes it
     (``X = G / max(||G||_F, eps)``, then ``steps`` times ``X <- a X + (b X X^T + c (X X^T)^2) X`` on the wide
     side), batched over the leading axes and in float32 (PyTorch's runs in bfloat16)."""
@@ -39,8 +43,8 @@ def _index(shape: tuple[int, ...], matrix, device: str):
     return from_matrix_index(shape, matrix, device)
 
 
-def muon(p: torch.Tensor, g: torch.Tensor, state: dict[str, torch.Tensor], hp, lr: torch.Tensor, step: torch.Tensor,
-         params, target: torch.Tensor | None) -> None:
+def muon(p: Tensor, g: Tensor, state: dict[str, Tensor], hp, lr: Tensor, step: Tensor,
+         params, target: Tensor | None) -> None:
     """Muon for the matrices, as torch.optim.Muon's code (momentum ``B <- lerp(B, g, 1 - mu)``, Nesterov
     ``lerp(g, B, mu)``, Newton-Schulz, decoupled decay ``lr_m * wd``, step ``lr_m * sqrt(max(1, out / in))``;
     ``lr_m`` = ``muon_lr`` with the warm-up), and AdamW (``lr``) for everything else, vectorized over runs."""

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..fields import Field
 from ..lazy import lazy
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 torch = lazy("torch")
 
@@ -57,7 +60,7 @@ class UpdateRule:
         return lr / (1 - beta1 ** t) if self.bias_corrected else lr
 
 
-def apply_decay(p: torch.Tensor, g: torch.Tensor, lr, wd, target: torch.Tensor | None, decoupled: bool) -> None:
+def apply_decay(p: Tensor, g: Tensor, lr, wd, target: Tensor | None, decoupled: bool) -> None:
     """Weight decay, in place, written once for every rule.
 
     Towards zero (``target`` None) or towards ``target`` (e.g. the initialization). Decoupled (AdamW): the weights
@@ -73,7 +76,7 @@ def apply_decay(p: torch.Tensor, g: torch.Tensor, lr, wd, target: torch.Tensor |
         g.add_(wd * (p if target is None else p - target))
 
 
-def as_matrix(t: torch.Tensor, matrix: tuple[tuple[int, ...], tuple[int, ...]]) -> torch.Tensor:
+def as_matrix(t: Tensor, matrix: tuple[tuple[int, ...], tuple[int, ...]]) -> Tensor:
     """A parameter with a leading run axis, t (E, *shape), as the (E, inputs, outputs) matrices its model declares
     (``ParamInit.matrix``: the axes of each side): a view where the axes are in order, else a copy."""
     rows, cols = matrix
@@ -86,7 +89,7 @@ def as_matrix(t: torch.Tensor, matrix: tuple[tuple[int, ...], tuple[int, ...]]) 
 
 
 def from_matrix_index(shape: tuple[int, ...], matrix: tuple[tuple[int, ...], tuple[int, ...]],
-                      device) -> torch.Tensor | None:
+                      device) -> Tensor | None:
     """Where each entry of ``as_matrix``'s matrix lies in the parameter's flat layout (None: in order, a plain
     reshape puts it back)."""
     rows, cols = matrix

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
 from ..errors import ConfigError
 from ..expressions import parse
 from ..fields import Field

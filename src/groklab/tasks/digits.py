@@ -11,6 +11,7 @@ import numpy as np
 
 from .spec import Table, Task
 
+N_IMAGES = 1797  # load_digits's images: the table size, known without loading scikit-learn (listing the tasks)
 
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -32,5 +33,5 @@ def _table(params: dict) -> Table:
 
 
 DIGITS = Task("digits", "the digit (0-9) in an 8x8 handwritten image (scikit-learn's load_digits)", False,
-              build=_table, symbols=lambda params: 10, size=lambda params: len(digit_pixels()),
+              build=_table, symbols=lambda params: 10, size=lambda params: N_IMAGES,
               inputs=lambda params: digit_pixels(), image=True)

@@ -5,8 +5,6 @@ and their direct products; elements written readably).
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import ConfigError
 from ..fields import Field
 from ..groups import GROUP_OPS, check_group, get_group, group_order
