@@ -26,7 +26,7 @@ def test_a_sweeps_bar_counts_the_runs_it_trains():
 
 def test_into_a_file_the_bar_is_paced_for_a_log(tmp_path):
     assert pace() == {"mininterval": 30.0, "maxinterval": 60.0}  # pytest captures stderr: not a terminal
-    out = subprocess.run([sys.executable, "-m", "groklab", "train", "--preset", "quick", "--steps", "300",
+    out = subprocess.run([sys.executable, "-m", "groklab", "train", "--preset", "quick", "--steps", "150",
                           "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert len(out.stderr) < 2000, len(out.stderr)  # a few lines, not every redraw

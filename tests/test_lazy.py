@@ -26,7 +26,7 @@ def test_a_stand_in_imports_its_module_at_first_use_and_takes_its_place():
     namespace = {"lazy": lazy}
     exec("fractions_ = lazy('fractions')", namespace)  # a module's top level
     assert isinstance(namespace["fractions_"], Lazy)
-    load()  # what a training does before its first step
+    load("fractions")  # what a training does for torch before its first step
     assert namespace["fractions_"] is fractions
 
 

@@ -14,11 +14,11 @@ from helpers import TINY, groklab, strip, wait_for_checkpoint
 
 
 def test_sigkilled_run_resumed_equals_uninterrupted_run_bitwise(tmp_path):
-    args = [*TINY, "--steps", "300", "--no-early-stop", "--checkpoint-every", "40"]
+    args = [*TINY, "--d-model", "32", "--d-mlp", "64", "--steps", "160", "--no-early-stop", "--checkpoint-every", "40"]
     whole = groklab("train", *args, "--out", str(tmp_path / "whole"))
     assert whole.wait(300) == 0, whole.stderr.read()
     cut = groklab("train", *args, "--out", str(tmp_path / "cut"))
-    wait_for_checkpoint(tmp_path / "cut", 120, cut)
+    wait_for_checkpoint(tmp_path / "cut", 80, cut)
     cut.send_signal(signal.SIGKILL)
     cut.wait()
     assert json.loads((tmp_path / "cut" / "summary.json").read_text())["status"] == "running"

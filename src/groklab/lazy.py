@@ -4,8 +4,8 @@ PyTorch takes over a second to import; ``groklab --help``, ``groklab tasks``, ``
 flag need none of it. A module that uses torch writes ``torch = lazy("torch")`` where it would write ``import
 torch``: the name is a stand-in until its first use (``torch.cat``), which imports torch and puts the module
 itself in the stand-in's place, so that later uses are plain module attributes (no cost, and ``torch.compile``
-traces a plain module). ``load()`` does that for every stand-in at once: a training calls it before its first
-step. Nothing is put in ``sys.modules`` before the real import (libraries that look there for torch, such as
+traces a plain module). ``load("torch")`` does that for every stand-in of torch at once: a training calls it
+before its first step. Nothing is put in ``sys.modules`` before the real import (libraries that look there for torch, such as
 matplotlib, see none).
 
 >>> json_ = lazy("json")
@@ -50,10 +50,11 @@ def lazy(name: str) -> Lazy:
     return stand_in
 
 
-def load() -> None:
-    """Import every module a stand-in waits for and put it in place (idempotent)."""
-    while _WAITING:
-        _WAITING.pop()._load()
+def load(name: str) -> None:
+    """Import module ``name`` and put it in the place of every stand-in for it (idempotent)."""
+    for stand_in in [s for s in _WAITING if s._name == name]:
+        _WAITING.remove(stand_in)
+        stand_in._load()
 
 
 def loaded(name: str) -> bool:

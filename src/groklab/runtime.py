@@ -54,9 +54,9 @@ def keep_freed_memory() -> bool:
 
 
 def configure(device: torch.device, precision: str = "fp32") -> None:
-    """Set what a training process needs for ``device`` and ``precision`` (idempotent): the modules groklab imports
-    on first use are imported now (``lazy.load``), before any step is traced or timed."""
-    lazy.load()
+    """Set what a training process needs for ``device`` and ``precision`` (idempotent): PyTorch, which groklab
+    imports on first use, is in place in every module now (``lazy.load``), before any step is traced or timed."""
+    lazy.load("torch")
     if precision == "tf32" and device.type != "cuda":
         raise ConfigError("precision 'tf32' needs a CUDA device; use fp32 or bf16 on the CPU")
     # Gradients are views into one flat buffer; PyTorch warns that such strides are not its
