@@ -77,7 +77,7 @@ coefficient, the restricted and excluded losses of Nanda et al., sharpness, soft
 frequencies are the few the network ends up using; on each one's plane the residues lie on a circle."""),
     ("code", """from groklab.analysis import write_analysis
 
-result = write_analysis(work / "add23", sharpness_examples=32, tsne=False)
+result = write_analysis(work / "add23", sharpness_examples=32, sharpness_iters=10, tsne=False)
 last = result["snapshots"][-1]
 print("key frequencies", result["key_frequencies"], "Fourier Gini", round(result["fourier_gini"], 2))
 print("phases", {k: v for k, v in result["phases"].items() if v})

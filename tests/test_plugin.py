@@ -35,8 +35,6 @@ def plugin_env(tmp_path_factory):
 
 
 def test_the_plugins_parts_train_and_are_analysed_from_the_command_line(plugin_env, tmp_path):
-    listed = _groklab(plugin_env, "train", "--help")
-    assert all(flag in listed.stdout for flag in ("--signum-beta", "--grad-clip", "--affine-a", "--affine-b"))
     run = tmp_path / "run"
     trained = _groklab(plugin_env, "train", "--task", "affine", "--affine-a", "3", "--modulus", "11",
                        "--optimizer", "signum", "--signum-beta", "0.8", "--grad-clip", "1", "--lr", "3e-3",

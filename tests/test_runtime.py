@@ -20,6 +20,7 @@ def test_threads_are_auto_or_a_positive_number():
             parse_threads(bad)
 
 
+@pytest.mark.alone
 @pytest.mark.skipif(not Path("/proc/stat").exists() or usable_cores() < 2, reason="reads /proc/stat; needs 2 cores")
 def test_a_busy_core_is_left_to_its_process_and_taken_back_when_it_is_free():
     before = torch.get_num_threads()
