@@ -21,6 +21,12 @@ torch.set_num_threads(1 if WORKER else max(1, min(2, os.cpu_count() or 1)))
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "alone: runs while no other test runs (it measures the machine)")
+    config.addinivalue_line("markers", "slow: a long end-to-end check, started first so that the short tests fill "
+                                       "the time beside it")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the slow ones first, in order
 
 
 @pytest.fixture(scope="session")

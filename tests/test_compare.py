@@ -60,7 +60,7 @@ def test_compare_shows_weight_decay_grokking_where_plain_adam_does_not(tmp_path,
     f = write(tmp_path / "c.toml", {**BASE, "d_model": 48, "d_mlp": 96, "steps": 1000}, {"train_fraction": [0.8], "seed": [0]},
               {"Adam": {}, "AdamW, weight decay 1": {"optimizer": "adamw", "weight_decay": 1.0}})
     store, chart = tmp_path / "c.db", tmp_path / "chart.png"
-    assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet", "--csv",
+    assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet", "--workers", "1", "--csv",
                  str(tmp_path / "t.csv")]) == 0
     out = capsys.readouterr().out
     assert "2 runs: 0 already finished, 2 run now" in out and chart.read_bytes()[:4] == b"\x89PNG"
@@ -68,5 +68,5 @@ def test_compare_shows_weight_decay_grokking_where_plain_adam_does_not(tmp_path,
     assert table.loc["AdamW, weight decay 1", "generalized"] == 1 and table.loc["Adam", "generalized"] == 0
     assert table.loc["AdamW, weight decay 1", "best_val_median"] > 0.99 > table.loc["Adam", "best_val_median"]
     assert (tmp_path / "t.csv").read_text().startswith("variant,train_fraction,runs,seeds,")
-    assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet"]) == 0
+    assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet", "--workers", "1"]) == 0
     assert "2 runs: 2 already finished, 0 run now" in capsys.readouterr().out

@@ -34,6 +34,7 @@ def plugin_env(tmp_path_factory):
     return {**os.environ, "PYTHONPATH": str(site)}
 
 
+@pytest.mark.slow
 def test_the_plugins_parts_train_and_are_analysed_from_the_command_line(plugin_env, tmp_path):
     run = tmp_path / "run"
     trained = _groklab(plugin_env, "train", "--task", "affine", "--affine-a", "3", "--modulus", "11",

@@ -42,6 +42,7 @@ pytest.importorskip("ray")
 pytestmark = pytest.mark.skipif(not _can_make_namespaces(), reason="needs unshare and ip (network and PID namespaces)")
 
 
+@pytest.mark.slow
 def test_a_sweep_survives_losing_a_node_and_equals_the_local_sweep(tmp_path):
     (tmp_path / "s.toml").write_text(SWEEP)
     p = subprocess.run([*NAMESPACES, sys.executable, str(HELPER), str(tmp_path), str(tmp_path / "s.toml")],

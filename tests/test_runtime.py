@@ -44,7 +44,7 @@ def test_a_busy_core_is_left_to_its_process_and_taken_back_when_it_is_free():
 def test_the_thread_count_does_not_change_a_run(tiny):
     """The governor may change the thread count while a run trains: results must not depend on it."""
     before = torch.get_num_threads()
-    cfg = tiny.replace(steps=80, early_stop=False)
+    cfg = tiny.replace(steps=40, early_stop=False)
     try:
         histories = []
         for n in (1, 2):

@@ -143,12 +143,13 @@ def test_a_run_running_under_a_live_process_is_left_to_it(tmp_path):
     assert sorted(c.seed for c in todo) == [0, 1] and busy == []
 
 
+@pytest.mark.slow
 def test_ray_executor_gives_the_same_summaries_as_local(tmp_path):
     """Shared run directories (the default) and --ship-runs (the driver writes what the tasks send back): the
     same store rows as a local sweep, and every file of a run directory."""
     ray = pytest.importorskip("ray")
     cfgs = [RunConfig(task="add", seed=s, **SMALL, snapshots=3) for s in (0, 1)]
-    run_sweep(cfgs, tmp_path / "local.db", workers=2, max_ensemble=1, progress=False)
+    run_sweep(cfgs, tmp_path / "local.db", workers=1, max_ensemble=1, progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         for name, ship in (("ray", False), ("ship", True)):

@@ -33,7 +33,7 @@ def test_tune_searches_writes_every_trial_to_the_store_and_replays(tmp_path, cap
     f = tmp_path / "t.toml"
     f.write_text(FILE)
     tuning = load_tuning(f)
-    outcome = tune(tuning, tmp_path / "t.db")
+    outcome = tune(tuning, tmp_path / "t.db", workers=1)
     best, value, table = outcome.best, outcome.value, outcome.table
     assert len(table) == 2 and set(table.columns) >= {"trial", "lr", "warmup_steps", "objective"}
     assert value == table["objective"].min() and best["warmup_steps"] in (10, 30) and 1e-2 <= best["lr"] <= 3e-2
@@ -42,7 +42,7 @@ def test_tune_searches_writes_every_trial_to_the_store_and_replays(tmp_path, cap
     rows = [Store(tmp_path / "t.db").get(tuning.config(best, s)) for s in (0, 1)]
     assert objective_value(rows) == value
     # the same command again replays the same trials from the store
-    assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "-o", str(tmp_path / "best.toml")]) == 0
+    assert main(["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "--workers", "1", "-o", str(tmp_path / "best.toml")]) == 0
     out = capsys.readouterr().out
     assert "2 trials x 2 seeds" in out and "99% validation accuracy held from step" in out
     assert len(Store(tmp_path / "t.db").runs()) == 4
@@ -53,7 +53,7 @@ def test_tune_searches_writes_every_trial_to_the_store_and_replays(tmp_path, cap
 def test_a_search_where_nothing_reached_99_names_no_best_and_writes_none(tmp_path, capsys):
     f = tmp_path / "t.toml"
     f.write_text(FILE.replace("steps = 2000", "steps = 20"))  # 20 updates: no trial generalizes
-    args = ["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "-o", str(tmp_path / "best.toml")]
+    args = ["tune", str(f), "--store", str(tmp_path / "t.db"), "--quiet", "--workers", "1", "-o", str(tmp_path / "best.toml")]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "no trial reached 99% validation accuracy within its 20 updates: none is best" in out
