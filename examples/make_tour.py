@@ -65,7 +65,7 @@ from groklab.sweep import outcome_line, run_sweep
 
 sweep = Sweep(base={"task": "add", "modulus": 23, "model": "mlp", "n_layers": 1, "d_model": 64, "d_mlp": 128,
                     "lr": 1e-2, "steps": 3000, "stop_patience": 50},
-              axes={"train_fraction": [0.6, 0.8], "seed": [0, 1]}, preset="paper")
+              axes={"train_fraction": [0.7, 0.9], "seed": [0, 1]}, preset="paper")
 counts = run_sweep(sweep.configs(), work / "sweep.db", workers=1, progress=False)
 print(outcome_line(counts))
 rows = Store(work / "sweep.db").runs()

@@ -26,7 +26,12 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the slow ones first, in order
+    """The slow tests first, the ``alone`` ones last (where the other worker's tests are short: little to wait
+    for); otherwise in order."""
+    def rank(item) -> int:
+        return 2 if item.get_closest_marker("alone") else 0 if item.get_closest_marker("slow") else 1
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

