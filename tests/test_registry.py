@@ -19,7 +19,7 @@ def test_each_registry_finds_groklabs_own_entries_in_its_package_in_their_order(
     assert list(TASKS)[:4] == ["add", "sub", "mul", "div"] and {"s5_mul", "custom", "group", "parity"} <= set(TASKS)
     assert list(MODELS) == ["transformer", "mlp"] and list(LOSSES) == ["cross_entropy", "stablemax", "mse"]
     assert list(RULES) == ["adamw", "adam", "sgd", "muon"]
-    assert list(INTERVENTIONS) == ["grokfast_ema", "grokfast_ma", "orthograd", "weight_noise", "grad_noise"]
+    assert list(INTERVENTIONS) == ["grokfast_ema", "grokfast_ma", "orthograd", "grad_noise", "weight_noise"]
 
 
 def test_a_fields_owners_are_the_entries_that_declare_it():

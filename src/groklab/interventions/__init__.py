@@ -13,7 +13,7 @@ from .spec import STAGES, Intervention, StepContext
 
 INTERVENTIONS: Registry[Intervention] = Registry(
     "intervention", Intervention, __name__, "groklab.interventions",
-    first=("grokfast_ema", "grokfast_ma", "orthograd", "weight_noise", "grad_noise"))
+    first=("grokfast_ema", "grokfast_ma", "orthograd", "grad_noise", "weight_noise"))
 
 __all__ = ["INTERVENTIONS", "STAGES", "Intervention", "StepContext", "active_transforms"]
 
