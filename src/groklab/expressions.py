@@ -22,9 +22,10 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-import numpy as np
-
 from .errors import ConfigError
+from .lazy import lazy
+
+np = lazy("numpy")
 
 MAX_EXPONENT = 10**6
 MAX_LENGTH = 500

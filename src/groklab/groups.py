@@ -22,9 +22,10 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
-
 from .errors import ConfigError
+from .lazy import lazy
+
+np = lazy("numpy")
 
 MAX_ORDER = 1000  # its table has order^2 equations, every one scored at each evaluation: at most a million
 GROUP_OPS = ("mul", "conj")

@@ -28,8 +28,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from .errors import ConfigError
 from .events import double_descent as find_double_descent
 from .lazy import lazy
@@ -38,6 +36,7 @@ from .queries import arch_fields, by_setting, config_of, fmt_value, setting_labe
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+np = lazy("numpy")
 matplotlib = lazy("matplotlib")
 mpl_figure = lazy("matplotlib.figure")
 mpl_lines = lazy("matplotlib.lines")

@@ -19,8 +19,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ._version import __version__
 from .config import FIELDS, RunConfig
 from .errors import ConfigError, StorageError
@@ -31,6 +29,7 @@ from .tasks import get_task, shape_of
 if TYPE_CHECKING:
     from torch import Tensor
 
+np = lazy("numpy")
 torch = lazy("torch")
 
 CHECKPOINT_FORMAT = 1

@@ -29,8 +29,6 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .config import FIELDS, RunConfig, check_keys, read_toml
 from .errors import ConfigError
 from .grid import read_tables
@@ -39,6 +37,7 @@ from .rundir import FINISHED
 from .store import Store
 from .sweep import run_sweep
 
+np = lazy("numpy")
 optuna = lazy("optuna")
 pd = lazy("pandas")
 

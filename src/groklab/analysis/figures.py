@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..lazy import lazy
 from ..plots import TRAIN, VAL, new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+np = lazy("numpy")
 mpl_patches = lazy("matplotlib.patches")
 
 PHASE_COLOURS = {"memorization": "tab:orange", "circuit_formation": "tab:blue", "cleanup": "tab:purple"}

@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
 from ..tasks import get_task
@@ -32,6 +30,7 @@ from .weights import neuron_logit_map, symbol_embeddings
 if TYPE_CHECKING:
     from torch import Tensor
 
+np = lazy("numpy")
 torch = lazy("torch")
 
 

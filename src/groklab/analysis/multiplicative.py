@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
 from ..plots import new_figure
@@ -34,6 +32,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from torch import Tensor
 
+np = lazy("numpy")
 torch = lazy("torch")
 
 ZERO_NOTE = "the zero residue is left out: 0 times anything is 0, so 0 has no discrete logarithm"

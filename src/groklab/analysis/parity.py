@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..lazy import lazy
 from ..plots import TRAIN, VAL, new_figure
 from ..tasks.parity import parity_data
@@ -26,6 +24,7 @@ from .spec import Analysis, Series, Snapshot
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+np = lazy("numpy")
 torch = lazy("torch")
 
 

@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..groups import Group, check_group, get_group
 from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
@@ -44,6 +42,7 @@ if TYPE_CHECKING:
 if TYPE_CHECKING:
     from torch import Tensor
 
+np = lazy("numpy")
 torch = lazy("torch")
 
 

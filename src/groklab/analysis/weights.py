@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..lazy import lazy
 
 if TYPE_CHECKING:
     from torch import Tensor
 
+np = lazy("numpy")
 torch = lazy("torch")
 sk_decomposition = lazy("sklearn.decomposition")
 sk_manifold = lazy("sklearn.manifold")

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
 from ..errors import ConfigError
+from ..lazy import lazy
 from ..registry import Registry
 from .spec import Shape, Table, Task, is_prime, pairs
+
+np = lazy("numpy")
 
 TASKS: Registry[Task] = Registry("task", Task, __name__, "groklab.tasks", selector="task",
                                  first=("modular", "s5", "digits", "custom", "group", "parity"))

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
+from ..lazy import lazy
 from .spec import Table, Task
+
+np = lazy("numpy")
 
 N_IMAGES = 1797  # load_digits's images: the table size, known without loading scikit-learn (listing the tasks)
 

@@ -7,9 +7,10 @@ residues (``div`` and ``div_odd_sub``: y from 1, p prime).
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..lazy import lazy
 from .spec import Task
+
+np = lazy("numpy")
 
 
 def inverse_mod(y: np.ndarray, p: int) -> np.ndarray:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numpy as np
-
 from ..errors import ConfigError
 from ..fields import Field
+from ..lazy import lazy
 from .spec import Table, Task
+
+np = lazy("numpy")
 
 MAX_BITS = 1024
 N_BITS = Field("n_bits", 40, "task parity: bits per string", min=1)

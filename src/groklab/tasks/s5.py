@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 from functools import lru_cache
 
-import numpy as np
-
+from ..lazy import lazy
 from .spec import Task
+
+np = lazy("numpy")
 
 
 @lru_cache(maxsize=1)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
-import numpy as np
-
 from ..fields import Field
+from ..lazy import lazy
 
-Table = tuple[np.ndarray, np.ndarray, np.ndarray]
+np = lazy("numpy")
+
+Table = tuple  # (x, y, z): three int64 arrays of one length, a row per equation
 
 
 class Shape(NamedTuple):
