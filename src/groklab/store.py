@@ -133,6 +133,28 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def finished_runs(path: str | Path) -> dict[str, str | None]:
+    """Config hash -> run directory of every finished run in the store at ``path``, read without writing anything:
+    no store made, migrated or switched to WAL, no file beside it (what ``--plan`` reads). {} when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    if path.is_dir():
+        raise ConfigError(f"store {str(path)!r} is a directory, not a groklab store")
+    # no writer's journal beside it: the file cannot change while read, and SQLite needs no lock or shared-memory
+    # file for it ("immutable"); else read-only beside the writer's own files
+    mode = "mode=ro" if Path(f"{path}-wal").exists() else "immutable=1"
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True)
+        try:
+            rows = db.execute("SELECT config_hash, status, run_dir FROM runs").fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        raise ConfigError(f"{str(path)!r} is not a groklab store") from None
+    return {h: d for h, status, d in rows if status in FINISHED}
+
+
 class Store:
     """A groklab store at ``path`` (created when missing, refused when not a groklab store)."""
 

@@ -114,11 +114,10 @@ def executor_options(executor: str, options: dict) -> dict:
     return out
 
 
-def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None,
-                threads: int | None = None, runs_root: Path | None = None, **options) -> dict:
-    """Refuse, before anything is written, what the sweep cannot run: bad counts, a missing logger package, a
-    device this machine lacks, and what the executor cannot run (``Executor.check``: a missing package, a cluster
-    that does not answer, a runs folder its nodes do not see). Returns the executor's settings."""
+def check_options(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None,
+                  threads: int | None = None, **options) -> dict:
+    """Refuse bad counts, an executor's setting given to another, a missing logger package, a device this machine
+    lacks (one line each); returns the executor's settings."""
     for name, n in (("workers", workers), ("ensemble", max_ensemble), ("threads", threads)):
         if n is not None and n < 1:
             raise ConfigError(f"{name} {n} is too small; must be >= 1")
@@ -127,6 +126,15 @@ def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, ma
         check_available(spec)
     for c in configs:
         resolve_device(c.device)
+    return opts
+
+
+def check_sweep(configs: list[RunConfig], workers: int | None, executor: str, max_ensemble: int | None,
+                threads: int | None = None, runs_root: Path | None = None, **options) -> dict:
+    """Refuse, before anything is written, what the sweep cannot run: ``check_options``'s refusals and what the
+    executor cannot run (``Executor.check``: a missing package, a cluster that does not answer, a runs folder its
+    nodes do not see). Returns the executor's settings."""
+    opts = check_options(configs, workers, executor, max_ensemble, threads, **options)
     EXECUTORS[executor].check(opts, runs_root)
     return opts
 

@@ -59,6 +59,11 @@ class Tuning:
     def config(self, params: dict[str, Any], seed: int) -> RunConfig:
         return RunConfig.from_dict({**self.base, **params, "seed": seed}, preset=self.preset)
 
+    def corner(self) -> dict[str, Any]:
+        """Each key of the space at its first choice or low end (of the keys written well enough to have one)."""
+        return {k: _typed(k, sp["choices"][0] if "choices" in sp else sp["low"]) for k, sp in self.search.items()
+                if isinstance(sp, dict) and ("choices" in sp and sp["choices"] or "low" in sp)}
+
     def check(self, where: str = "tuning") -> None:
         """Every corner of the space makes a valid config (ConfigError otherwise), before anything runs."""
         check_keys(self.search, "search")
@@ -77,9 +82,7 @@ class Tuning:
                                       f"otherwise; got {space['low']} and {space['high']}")
             # every corner of this key, with the other keys at their first choice or low end (a key may only
             # mean something beside another: grokfast_ma_window beside grokfast_ma_lamb > 0)
-            others = {k: _typed(k, sp["choices"][0] if "choices" in sp else sp["low"])
-                      for k, sp in self.search.items()
-                      if k != name and isinstance(sp, dict) and ("choices" in sp and sp["choices"] or "low" in sp)}
+            others = {k: v for k, v in self.corner().items() if k != name}
             for v in space.get("choices", [space.get("low"), space.get("high")]):
                 try:
                     self.config({**others, name: _typed(name, v)}, self.seeds[0])

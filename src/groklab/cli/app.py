@@ -19,7 +19,9 @@ from ..errors import ConfigError
 from ..executors import EXECUTORS
 from ..fields import Field
 from ..lazy import lazy
+from ..plan import plan
 from ..runtime import parse_threads
+from ..sweep import check_options
 
 mpl_backend_bases = lazy("matplotlib.backend_bases")
 
@@ -114,10 +116,27 @@ def sweep_options(func):
                                                              "--executor ray, a folder every node sees")),
         ("quiet", bool, typer.Option(False, help="no progress bar")),
         ("threads", Optional[str], typer.Option(None, help=THREADS_HELP + "; per worker")),
+        ("plan", bool, typer.Option(False, help="say what would be trained (the runs the store holds are skipped), "
+                                                "the groups and how long they would take on this machine (each "
+                                                "group shape calibrated for a few dozen updates); write nothing")),
     ]
     func = with_fields(lambda: EXECUTORS.fields().values(), note=_executor_note)(func)
     return _step(func, ("params", [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t)
                                    for n, t, o in shared]))
+
+
+def show_plan(configs, opts: dict, repeats: int = 1) -> None:
+    """``--plan``: the sweep's cost (``plan.plan``), printed; nothing written."""
+    kw = sweep_kwargs(opts)
+    check_options(configs, kw["workers"], kw["executor"], kw["max_ensemble"], kw["threads"],
+                  **given(opts, EXECUTORS.fields()))
+    result = plan(configs, opts["store"], kw["workers"], kw["max_ensemble"], kw["runs_root"], kw["threads"],
+                  repeats=repeats)
+    for line in result.lines():
+        typer.echo(line)
+    if kw["executor"] != "local":
+        typer.echo(f"(calibrated here: --executor {kw['executor']}'s nodes may differ; --workers is the groups "
+                   "trained at once)")
 
 
 def sweep_kwargs(opts: dict) -> dict:

@@ -17,7 +17,8 @@ from ..plots import compare as draw_compare
 from ..sweep import outcome_line, run_sweep
 from ..tune import load_tuning
 from ..tune import tune as run_tune
-from .app import app, busy, check_folder, check_output, save, stoppable, sweep_kwargs, sweep_options, with_fields
+from .app import (app, busy, check_folder, check_output, save, show_plan, stoppable, sweep_kwargs, sweep_options,
+                  with_fields)
 
 
 def _axes(values: dict) -> dict[str, list]:
@@ -35,6 +36,9 @@ def sweep(file: Optional[Path] = typer.Argument(None, help="sweep TOML file (bas
     if file is None and not overrides:
         raise ConfigError("give a sweep file or at least one axis (e.g. --seed 0,1,2)")
     configs = load_sweep(file, overrides).configs()
+    if options["plan"]:
+        show_plan(configs, options)
+        return
     counts = stoppable(run_sweep, configs, options["store"], **sweep_kwargs(options))
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
                + busy(counts) + f"; {outcome_line(counts)}; store: {options['store']}")
@@ -53,6 +57,9 @@ def compare(
     """Compare named variants over fractions and seeds (paper Figure 2, left): run them into a store (a run
     already finished is skipped, an interrupted one resumed), print the table and draw the chart."""
     comparison = load_comparison(file, _axes(options))
+    if options["plan"]:
+        show_plan(comparison.all_configs(), options)
+        return
     store = options["store"]
     output = output or Path(store).with_suffix(".png")
     check_output(output)
@@ -78,10 +85,18 @@ def tune(
     force: bool = typer.Option(False, help="with -o when no trial reached 99%: write the trial with the highest "
                                            "best validation accuracy"),
     quiet: bool = typer.Option(False, help="no progress bar"),
+    plan: bool = typer.Option(False, help="say how many runs the trials train and how long they would take on this "
+                                          "machine (the first trial's group calibrated); write nothing"),
 ):
     """Search hyper-parameters for the fewest updates to 99% validation accuracy (median over the seeds), with
     Optuna; every trial's runs go into the store, and the same command again replays finished trials."""
     tuning = load_tuning(file, trials)
+    if plan:
+        first = {k: v for k, v in (tuning.start or {}).items() if k in tuning.search}
+        configs = [tuning.config({**tuning.corner(), **first}, s) for s in tuning.seeds]
+        show_plan(configs, {"store": store, "workers": workers, "executor": "local", "ensemble": None,
+                            "runs_dir": None, "quiet": True, "threads": None}, repeats=tuning.trials)
+        return
     if output is not None:
         check_folder(output)
     t0 = time.perf_counter()
