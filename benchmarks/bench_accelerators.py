@@ -4,7 +4,7 @@
     python benchmarks/bench_accelerators.py --trials 2 --tune-seeds 0 --seeds 0,1 \\
         --set task=add --set modulus=23 --set train_fraction=0.8 --set d_model=64 --set d_mlp=128 --store small.db
 
-Methods and search spaces: sweeps/accelerators.toml (``[methods.NAME]`` overrides of the base, and
+Methods and search spaces: benchmarks/accelerators.toml (``[methods.NAME]`` overrides of the base, and
 ``[methods.NAME.search]`` its space, as for ``groklab tune``). For each method: ``--trials`` Optuna trials
 (the median step to 99% validation accuracy over ``--tune-seeds``), then its best config on each of
 ``--seeds``, one run at a time (so each run's wall time is its own). Printed per method: the median and
@@ -79,7 +79,7 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--file", type=Path, default=ROOT / "sweeps" / "accelerators.toml")
+    ap.add_argument("--file", type=Path, default=ROOT / "benchmarks" / "accelerators.toml")
     ap.add_argument("--store", type=Path, required=True)
     ap.add_argument("--trials", type=int, default=10, help="Optuna trials per tuned method (the same for all)")
     ap.add_argument("--tune-seeds", default="0", help="seeds each trial trains")

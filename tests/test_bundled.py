@@ -2,23 +2,68 @@ from pathlib import Path
 
 import pytest
 
+from groklab import bundled
+from groklab.cli import main
 from groklab.compare import load_comparison
 from groklab.config import RunConfig, preset_names
+from groklab.errors import ConfigError
 from groklab.grid import load_sweep
+from groklab.tune import load_tuning
 
-SWEEPS = Path(__file__).parents[1] / "sweeps"
+ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize("name, n", [("quick.toml", 30), ("figure1.toml", 21), ("figure2_right.toml", 351),
-                                     ("figure2_right_cpu.toml", 39), ("modelwise_cpu.toml", 10), ("omnigrok_digits.toml", 4)])
+@pytest.mark.parametrize("name, n", [("quick", 30), ("figure1", 21), ("figure2_right", 351),
+                                     ("figure2_right_cpu", 39), ("modelwise_cpu", 10), ("omnigrok_digits", 4)])
 def test_bundled_sweeps_are_valid(name, n):
-    assert len(load_sweep(SWEEPS / name).configs()) == n
+    assert bundled.describe(name).kind == "sweep"
+    assert len(load_sweep(name).configs()) == len(load_sweep(f"{name}.toml").configs()) == n
 
 
-@pytest.mark.parametrize("name, variants, runs", [("interventions_quick.toml", 9, 36), ("figure2_left.toml", 11, 189)])
+@pytest.mark.parametrize("name, variants, runs", [("interventions_quick", 9, 36), ("figure2_left", 11, 189)])
 def test_bundled_comparisons_are_valid(name, variants, runs):
-    comp = load_comparison(SWEEPS / name)
+    assert bundled.describe(name).kind == "compare"
+    comp = load_comparison(name)
     assert len(comp.variants) == variants and len(comp.all_configs()) == runs
+
+
+def test_the_bundled_tune_file_is_valid():
+    assert bundled.describe("tune_quick").kind == "tune"
+    tuning = load_tuning("tune_quick")
+    tuning.check()
+    assert tuning.trials == 8 and tuning.seeds == [0, 1] and tuning.base["steps"] == 3000
+
+
+def test_the_checkouts_sweeps_folder_is_the_packages():
+    """``sweeps/`` of a checkout (README's paths) is the package's own folder: one copy of each file."""
+    assert (ROOT / "sweeps").resolve() == (ROOT / "src/groklab/sweeps").resolve()
+    assert sorted(p.stem for p in (ROOT / "sweeps").glob("*.toml")) == bundled.names()
+
+
+def test_a_bundled_file_is_taken_by_name_anywhere_and_a_local_file_wins(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "quick", "--plan", "--seed", "0", "--task", "add", "--train-fraction", "0.9",
+                 "--steps", "30"]) == 0
+    assert "1 runs: 0 finished already (skipped), 1 to train" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "quick.toml").write_text('[base]\ntask = "mul"\nmodulus = 7\n[axes]\nseed = [0, 1, 2, 3]\n')
+    assert [c.task for c in load_sweep("quick.toml").configs()] == ["mul"] * 4  # the user's file, not ours
+    with pytest.raises(ConfigError, match="'sweeps/quick.toml' does not exist; the bundled file of that name is "
+                                          "'quick' \\(no folder\\)"):
+        load_sweep("sweeps/quick.toml")
+    with pytest.raises(ConfigError, match="'nope' does not exist; bundled files \\(by name, no folder\\): figure1"):
+        load_sweep("nope")
+
+
+def test_groklab_sweeps_lists_every_bundled_file_with_its_command_and_runs(capsys):
+    assert main(["sweeps"]) == 0
+    out = capsys.readouterr().out
+    for name in bundled.names():
+        assert f" {bundled.describe(name).command} " in out
+    assert "groklab compare interventions_quick" in out and "groklab tune tune_quick" in out
+    row = next(line for line in out.splitlines() if line.startswith("figure2_right "))
+    assert row.split()[-2:] == ["351", "35,100,000"]
+    assert "Paper Figure 2 (left): on S5 composition (x . y), the best validation accuracy" in out
 
 
 def test_presets_are_valid():
@@ -30,10 +75,10 @@ def test_presets_are_valid():
 def test_accelerator_methods_are_valid():
     import sys
 
-    sys.path.insert(0, str(SWEEPS.parent / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_accelerators import load_methods, tunings_of
 
-    base, methods, preset, start = load_methods(SWEEPS / "accelerators.toml", {})
+    base, methods, preset, start = load_methods(ROOT / "benchmarks" / "accelerators.toml", {})
     assert {"paper setup", "AdamW (tuned)", "Muon", "StableMax", "MLP + AdamW (tuned)"} <= set(methods)
     tunings = tunings_of(base, methods, preset, trials=20, seeds=[0], start=start)
     assert tunings["AdamW (tuned)"].start == {"lr": 1e-2, "weight_decay": 1.0, "warmup_steps": 50}
@@ -45,10 +90,27 @@ def test_the_docs_print_every_claim_they_cite():
     citing a claim prints its numbers, so a number changed on a page without its claim (or the reverse) fails."""
     import sys
 
-    sys.path.insert(0, str(SWEEPS.parent / "scripts"))
+    sys.path.insert(0, str(ROOT / "scripts"))
     from check_claims import load, missing_citations
 
     claims = load()
     assert {"main", "quick"} <= set(claims)
     for name, claim in claims.items():
         assert missing_citations(name, claim) == [], name
+
+
+def test_the_wheel_carries_the_sweeps_and_presets(tmp_path):
+    """What ``pip install groklab`` gets: the package's TOML files inside the wheel (CI installs that wheel in a
+    fresh environment and runs ``groklab train --preset quick`` and ``groklab sweep quick --plan`` from it)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    pytest.importorskip("setuptools")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("groklab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"groklab/sweeps/{n}.toml" for n in bundled.names()} <= names
+    assert {f"groklab/presets/{n}.toml" for n in preset_names()} <= names
+    assert not [n for n in names if n.startswith(("tests/", "docs/", "benchmarks/"))]

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import loggers, registry
+from . import bundled, loggers, registry
 from .errors import ConfigError
 from .fields import Field
 from .interventions import INTERVENTIONS
@@ -310,13 +310,17 @@ def _validate(cfg: RunConfig) -> None:
 
 
 def read_toml(path: str | Path, kind: str = "config file") -> dict[str, Any]:
-    """A TOML file's tables; ``kind`` names the file in the errors (``sweep file``, ``tune file``)."""
+    """A TOML file's tables; ``kind`` names the file in the errors (``sweep file``, ``tune file``). A name with no
+    folder that is no file here but a bundled file's (``quick``) reads the bundled one (``groklab.bundled``)."""
+    name = bundled.named(path)
+    if name is not None:  # a bundled file by name (groklab sweep quick): what an installed wheel has
+        return tomllib.loads(bundled.text(name))
     path = Path(path)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"{kind} {str(path)!r} does not exist") from None
+        raise ConfigError(f"{kind} {str(path)!r} does not exist" + bundled.missing_hint(path)) from None
     except IsADirectoryError:
         raise ConfigError(f"{kind} {str(path)!r} is a directory") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

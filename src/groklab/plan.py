@@ -40,7 +40,8 @@ from .train import eval_interval
 
 torch = lazy("torch")
 
-CALIBRATION_UPDATES = 20  # timed per group shape, after a few untimed ones
+CALIBRATION_UPDATES = 20  # timed per group shape, after two untimed ones
+CALIBRATION_S = 2.0  # ... or as many as fit in this time (at least 3): a big group's updates take a second each
 
 
 def n_evaluations(steps: int, eval_every: int) -> int:
@@ -93,31 +94,33 @@ def _start_cost() -> float:
     return time.perf_counter() - t0
 
 
-def calibrate(cfgs: list[RunConfig], updates: int = CALIBRATION_UPDATES) -> Rate:
-    """Build the group of ``cfgs`` (fresh, in memory) and time ``updates`` updates, one evaluation and a finished
-    run's files."""
+def calibrate(cfgs: list[RunConfig], updates: int = CALIBRATION_UPDATES, seconds: float = CALIBRATION_S) -> Rate:
+    """Build the group of ``cfgs`` (fresh, in memory) and time ``updates`` updates (fewer where they take over
+    ``seconds``, but at least 3), one evaluation and a finished run's files."""
     device = resolve_device(cfgs[0].device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     g = Group.build(cfgs)
     build = time.perf_counter() - t0
-    for _ in range(3):  # untimed: the first updates allocate
+    for _ in range(2):  # untimed: the first updates allocate
         g.step()
-    g.evaluate()
     sync()
     t0 = time.perf_counter()
-    for _ in range(updates):
+    done = 0
+    while done < updates and (done < 3 or time.perf_counter() - t0 < seconds):
         g.step()
+        done += 1
     sync()
     t1 = time.perf_counter()
-    g.evaluate()
     row = g.evaluate()[0]
     t2 = time.perf_counter()
     history = [{"step": s, **row} for s in range(0, 1000, 10)]
     c = cfgs[0]
+    moved = active_transforms(cfgs)
     label = (f"{c.model} d_model {c.d_model}, {c.table_size:,} equations, batch {c.resolved_batch_size}, "
-             f"{len(cfgs)} run{'s' if len(cfgs) > 1 else ''} stacked")
-    return Rate(build, (t1 - t0) / updates, t2 - t1, _finish_cost(g, history), label)
+             f"{len(cfgs)} run{'s' if len(cfgs) > 1 else ''} stacked"
+             + (f", {', '.join(t.name for t in moved)}" if moved else ""))
+    return Rate(build, (t1 - t0) / done, t2 - t1, _finish_cost(g, history), label)
 
 
 def _duration(seconds: float) -> str:
@@ -157,6 +160,10 @@ class Plan:
             free[free.index(min(free))] += s
         return self.repeats * max(free)
 
+    def estimate(self) -> str:
+        """The wall time if every run trains its whole budget, in words ("12 min"); "0 s" with nothing to train."""
+        return _duration(self.wall_s) if self.groups else "0 s"
+
     def lines(self) -> list[str]:
         runs = sum(len(g) for g in self.groups)
         out = [f"{self.total:,} runs: {self.skipped:,} finished already (skipped), {runs:,} to train in "
@@ -166,12 +173,13 @@ class Plan:
             return out + ["nothing to train; nothing written"]
         out.append(f"calibrated on this machine ({self.device}, {self.workers} worker{'s' if self.workers > 1 else ''}"
                    f" x {self.threads} thread{'s' if self.threads > 1 else ''}), {len(self.rates)} group "
-                   f"shape{'s' if len(self.rates) > 1 else ''}, {CALIBRATION_UPDATES} updates and one evaluation each:")
+                   f"shape{'s' if len(self.rates) > 1 else ''}, {CALIBRATION_UPDATES} updates (fewer past {CALIBRATION_S:.0f} s) "
+                   "and one evaluation each:")
         for rate in self.rates.values():
             out.append(f"  {rate.label}: {rate.update_s * 1000:,.1f} ms per update, {rate.eval_s * 1000:,.0f} ms per "
                        f"evaluation")
         stop = {c.stop_patience for g in self.groups for c in g if c.early_stop}
-        out.append(f"estimate: {_duration(self.wall_s)} if every run trains its whole budget (runs that never "
+        out.append(f"estimate: {self.estimate()} if every run trains its whole budget (runs that never "
                    "generalize do)" + (f"; a run that generalizes stops {', '.join(map(str, sorted(stop)))} updates "
                                        "(stop_patience) after its validation accuracy holds 99%, so a sweep whose "
                                        "runs hold 99% at a tenth of their budget takes about a tenth of that"
@@ -180,19 +188,21 @@ class Plan:
         return out
 
 
-def plan(configs: list[RunConfig], store_path: str | Path, workers: int | None = None,
+def plan(configs: list[RunConfig], store_path: str | Path | None, workers: int | None = None,
          max_ensemble: int | None = None, runs_root: str | Path | None = None, threads: int | None = None,
-         calibrate_updates: int = CALIBRATION_UPDATES, repeats: int = 1) -> Plan:
+         calibrate_updates: int = CALIBRATION_UPDATES, repeats: int = 1, known: dict | None = None) -> Plan:
     """The cost of ``run_sweep(configs, store_path, ...)`` with the same options, without running it (see the
-    module doc). ``repeats``: the same groups trained that many times one after another (a tune's trials)."""
-    store_path = Path(store_path)
-    root = Path(runs_root) if runs_root else runs_root_of(store_path)
-    done = finished_runs(store_path)
+    module doc). ``repeats``: the same groups trained that many times one after another (a tune's trials);
+    ``known``: rates calibrated before, by thread count and group shape, reused and added to (several plans)."""
+    store_path = Path(store_path) if store_path is not None else None
+    root = Path(runs_root) if runs_root else runs_root_of(store_path) if store_path else None
+    done = finished_runs(store_path) if store_path else {}
     todo = []
     for cfg in configs:
         if cfg.hash() in done:
             continue
-        summary = rundir.read_summary(run_dir_of(None, root, cfg))  # finished before its store write: imported
+        # finished before its store write: the sweep imports it
+        summary = rundir.read_summary(run_dir_of(None, root, cfg)) if root else None
         if not (summary and summary.get("status") in FINISHED):
             todo.append(cfg)
     workers = workers or usable_cores()
@@ -210,7 +220,10 @@ def plan(configs: list[RunConfig], store_path: str | Path, workers: int | None =
         for g in groups:
             key = shape_key(g)
             if key not in result.rates:
-                result.rates[key] = calibrate(g, calibrate_updates)
+                cache = {} if known is None else known  # keyed by the threads too: they change the rate
+                if (share, key) not in cache:
+                    cache[share, key] = calibrate(g, calibrate_updates)
+                result.rates[key] = cache[share, key]
             rate = result.rates[key]
             steps = max(c.steps for c in g)
             evals = max(n_evaluations(c.steps, c.eval_every) for c in g)

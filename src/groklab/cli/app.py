@@ -107,7 +107,8 @@ def sweep_options(func):
     """The options a sweep and a comparison share: the store, the workers, the executor and its own settings
     (``EXECUTORS``' fields: Ray's ``--address``), the ensemble size, the runs folder, the bar, the threads."""
     shared = [
-        ("store", Path, typer.Option(..., help="SQLite store the runs are written to")),
+        ("store", Optional[Path], typer.Option(None, help="SQLite store the runs are written to (required but with "
+                                                         "--plan, where it names the finished runs to skip)")),
         ("workers", Optional[int], typer.Option(None, help="local worker processes (default: the CPU cores)")),
         ("executor", str, typer.Option("local", help=f"where the groups train [{'|'.join(EXECUTORS)}]")),
         ("ensemble", Optional[int], typer.Option(None, help="most runs trained together as one stacked model "
@@ -140,7 +141,11 @@ def show_plan(configs, opts: dict, repeats: int = 1) -> None:
 
 
 def sweep_kwargs(opts: dict) -> dict:
-    """A command's sweep options as ``sweep.run_sweep``'s keywords (the executor's settings included)."""
+    """A command's sweep options as ``sweep.run_sweep``'s keywords (the executor's settings included); a store
+    is required unless the command only plans."""
+    if opts["store"] is None and not opts.get("plan"):
+        raise ConfigError("--store is required: the SQLite store the runs are written to (only --plan goes "
+                          "without one)")
     out = {"workers": opts["workers"], "executor": opts["executor"], "max_ensemble": opts["ensemble"],
            "runs_root": opts["runs_dir"], "progress": not opts["quiet"], "threads": parse_threads(opts["threads"])}
     return {**out, **given(opts, EXECUTORS.fields())}

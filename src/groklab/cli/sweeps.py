@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Optional
@@ -39,7 +40,8 @@ def sweep(file: Optional[Path] = typer.Argument(None, help="sweep TOML file (bas
     if options["plan"]:
         show_plan(configs, options)
         return
-    counts = stoppable(run_sweep, configs, options["store"], **sweep_kwargs(options))
+    kw = sweep_kwargs(options)
+    counts = stoppable(run_sweep, configs, options["store"], **kw)
     typer.echo(f"{counts['total']} runs: {counts['skipped']} already finished, {counts['ran']} run now"
                + busy(counts) + f"; {outcome_line(counts)}; store: {options['store']}")
 
@@ -60,11 +62,12 @@ def compare(
     if options["plan"]:
         show_plan(comparison.all_configs(), options)
         return
+    kw = sweep_kwargs(options)
     store = options["store"]
     output = output or Path(store).with_suffix(".png")
     check_output(output)
     t0 = time.perf_counter()
-    outcome = stoppable(run_comparison, comparison, store, **sweep_kwargs(options))
+    outcome = stoppable(run_comparison, comparison, store, **kw)
     if csv:
         outcome.table.to_csv(csv, index=False)
     counts = outcome.counts
@@ -78,7 +81,8 @@ def compare(
 @app.command()
 def tune(
     file: Path = typer.Argument(..., help="tune TOML file: base config, [search] space, [tune] trials and seeds"),
-    store: Path = typer.Option(..., help="SQLite store every trial's runs are written to"),
+    store: Optional[Path] = typer.Option(None, help="SQLite store every trial's runs are written to (required but "
+                                                    "with --plan)"),
     trials: Optional[int] = typer.Option(None, help="number of trials (default: the file's, else 20)"),
     workers: Optional[int] = typer.Option(None, help="local worker processes (default: the CPU cores)"),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the best config as TOML here"),
@@ -94,9 +98,12 @@ def tune(
     if plan:
         first = {k: v for k, v in (tuning.start or {}).items() if k in tuning.search}
         configs = [tuning.config({**tuning.corner(), **first}, s) for s in tuning.seeds]
-        show_plan(configs, {"store": store, "workers": workers, "executor": "local", "ensemble": None,
+        show_plan(configs, {"plan": True, "store": store, "workers": workers, "executor": "local", "ensemble": None,
                             "runs_dir": None, "quiet": True, "threads": None}, repeats=tuning.trials)
         return
+    if store is None:
+        raise ConfigError("--store is required: the SQLite store every trial's runs are written to (only --plan "
+                          "goes without one)")
     if output is not None:
         check_folder(output)
     t0 = time.perf_counter()
@@ -113,3 +120,51 @@ def tune(
         return
     rundir.atomic_write(Path(output), tuning.config(chosen, tuning.seeds[0]).to_toml().encode())
     typer.echo(f"wrote {output}")
+
+
+def _bundled_configs(entry) -> tuple[list, int]:
+    """A bundled file's distinct runs and how many times they train (a tune file: its trials, with the first
+    trial's configs standing for every trial's)."""
+    if entry.kind == "sweep":
+        return load_sweep(entry.name).configs(), 1
+    if entry.kind == "compare":
+        return load_comparison(entry.name).all_configs(), 1
+    tuning = load_tuning(entry.name)
+    first = {k: v for k, v in (tuning.start or {}).items() if k in tuning.search}
+    return [tuning.config({**tuning.corner(), **first}, s) for s in tuning.seeds], tuning.trials
+
+
+def first_sentence(text: str) -> str:
+    """Up to the first full stop that ends a sentence (not "(x . y)" or "et al. 2022")."""
+    match = re.search(r"(?<=[a-z0-9)\]])\.\s+(?=[A-Z])", text)
+    return text[: match.start() + 1] if match else text
+
+
+@app.command("sweeps")
+def sweeps_list(
+    plan: bool = typer.Option(False, help="add each file's wall-time estimate on this machine (each group shape "
+                                          "calibrated: a few minutes in all on 2 CPU cores)"),
+    workers: Optional[int] = typer.Option(None, help="with --plan: local worker processes (default: the cores)"),
+):
+    """The sweep, comparison and tune files that ship with groklab: each command takes one by name
+    (groklab sweep quick), from a checkout or an installed wheel."""
+    from .. import bundled
+    from ..plan import plan as plan_of
+
+    rows, known = [], {}
+    for name in bundled.names():
+        entry = bundled.describe(name)
+        configs, repeats = _bundled_configs(entry)
+        row = [name, entry.command, f"{len(configs) * repeats:,}", f"{repeats * sum(c.steps for c in configs):,}"]
+        if plan:
+            row.append(plan_of(configs, None, workers, repeats=repeats, known=known).estimate())
+        rows.append((row, entry.description))
+    head = ["name", "command", "runs", "updates"] + (["estimate"] if plan else [])
+    widths = [max(len(r[i]) for r in [head] + [r for r, _ in rows]) for i in range(len(head))]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
+    for row, description in rows:
+        typer.echo("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+        typer.echo(f"    {first_sentence(description)}")
+    if plan:
+        typer.echo("estimate: every run training its whole budget, on this machine (groklab sweep NAME --plan says "
+                   "more); nothing written")
