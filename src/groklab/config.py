@@ -31,7 +31,7 @@ from .interventions import INTERVENTIONS
 from .losses import LOSSES
 from .models import MODELS
 from .rules import RULES
-from .tasks import TASKS, check_task, get_task, n_examples, split_sizes
+from .tasks import TASKS, check_task, get_task, n_examples, shape_of, split_sizes
 
 _F = Field
 # RunConfig's own settings, in segments between which the registries' entries' settings are listed
@@ -301,9 +301,11 @@ def _validate(cfg: RunConfig) -> None:
     loggers.parse(cfg.logger)
     for name, why in inapplicable(cfg.to_dict()).items():  # settings only where they mean something: none saved unread
         raise ConfigError(f"{name} {getattr(cfg, name)!r} {why}")
-    check_task(cfg.task, cfg.modulus, **cfg.task_params)
+    check_task(cfg.task, cfg.modulus, **cfg.task_params)  # its table's size first: nothing built that cannot fit
     MODELS[cfg.model].check(cfg)
     split_sizes(cfg.table_size, cfg.train_fraction)
+    model = MODELS[cfg.model]
+    model.check_fits(cfg, model.config(cfg, shape_of(cfg)))
 
 
 # -- files and presets ---------------------------------------------------------

@@ -112,4 +112,6 @@ MLP_EMBED = Field("mlp_embed", "concat", "model mlp: the operands' embeddings co
 MLP = ModelSpec(
     "mlp", "an MLP on the two operands' embeddings (Gromov 2023): concatenated or summed, n_layers hidden layers",
     MLPConfig, param_shapes, answer_logits, forward, fields=(N_LAYERS, D_MODEL, D_MLP, ACT, MLP_EMBED),
-    first_layer=lambda mcfg: "layers.0.W" if mcfg.vector else None)
+    first_layer=lambda mcfg: "layers.0.W" if mcfg.vector else None,
+    # the input, each hidden layer's pre-activation, activation and gradient, the logits: float32
+    activations=lambda m: 4 * (m.d_in + 3 * m.n_layers * m.d_mlp + 3 * m.n_symbols))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .. import limits
 from ..errors import ConfigError
 from ..fields import Field
 from ..tasks.spec import Shape
@@ -55,7 +56,9 @@ class ModelSpec:
     - what the analyses read: ``embedding`` (rows: tokens, the symbols first), ``unembedding`` (d, n_symbols),
       ``neurons(mcfg)`` (the matrix (n_neurons, d) through which the last hidden layer's neurons write to what
       the unembedding reads; None when the unembedding reads them directly), ``first_layer(mcfg)`` (the matrix
-      (n_inputs, width) that reads a vector task's input; None when there is none).
+      (n_inputs, width) that reads a vector task's input; None when there is none);
+    - ``activations(mcfg)``: bytes one training example's activations take until the backward pass, at most (a
+      bound: ``groklab.limits`` refuses a width, depth or batch that cannot fit; None: the parameters only).
     """
 
     name: str
@@ -71,6 +74,7 @@ class ModelSpec:
     unembedding: str = "W_U"
     neurons: Callable[[Any], str | None] = _none
     first_layer: Callable[[Any], str | None] = _none
+    activations: Callable[[Any], int] | None = None
 
     def __post_init__(self):
         own = {f.name for f in dataclasses.fields(self.config_type)}
@@ -97,6 +101,15 @@ class ModelSpec:
         shapes = self.param_shapes(mcfg)
         scales = scales or [1.0] * len(seeds)
         return stack([init_member(shapes, s, sc) for s, sc in zip(seeds, scales)])
+
+    def check_fits(self, cfg, mcfg: Any) -> None:
+        """ConfigError when one run of ``cfg`` (its parameters, their gradients and moments, one batch's
+        activations) cannot fit in this machine's memory: before anything is allocated."""
+        per_example = self.activations(mcfg) if self.activations is not None else 0
+        sized = ", ".join(f"{f.name} {getattr(cfg, f.name):,}" for f in self.fields if f.type == "int")
+        limits.check_model(f"model {self.name!r} with {sized} ({self.n_params(mcfg, embeddings=True):,} "
+                           f"parameters) and batches of {cfg.resolved_batch_size:,}",
+                           self.n_params(mcfg, embeddings=True), per_example, cfg.resolved_batch_size)
 
     def n_params(self, mcfg: Any, embeddings: bool = False) -> int:
         """Parameters of one model; without embeddings by default, as the paper counts."""

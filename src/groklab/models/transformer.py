@@ -356,4 +356,8 @@ NORM = Field("norm", "post", "LayerNorm placement", choices=("post", "pre", "non
 TRANSFORMER = ModelSpec(
     "transformer", "the paper's decoder-only transformer (causal attention, post-LayerNorm by default)",
     TransformerConfig, param_shapes, answer_logits, forward, fields=(N_LAYERS, D_MODEL, N_HEADS, D_MLP, ACT, NORM),
-    check=check, prepare=prepare, neurons=lambda mcfg: f"blocks.{mcfg.n_layers - 1}.mlp.W_out")
+    check=check, prepare=prepare, neurons=lambda mcfg: f"blocks.{mcfg.n_layers - 1}.mlp.W_out",
+    # per position and layer: the residual stream, q, k, v, the attention output and norms (~10 d_model), the MLP's
+    # input and activation (~3 d_mlp), the attention pattern (2 heads x positions); the answer's logits, float32
+    activations=lambda m: 4 * (m.n_ctx * m.n_layers * (10 * m.d_model + 3 * m.d_mlp + 2 * m.n_heads * m.n_ctx)
+                               + 3 * m.n_symbols))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import limits
 from ..errors import ConfigError
 from ..lazy import lazy
 from ..registry import Registry
@@ -113,9 +114,26 @@ def check_modulus(task_id: str, modulus: int) -> None:
         raise ConfigError(f"modulus {modulus} is too small; task {task_id!r} needs a modulus >= 2")
 
 
-def check_task(task_id: str, modulus: int = 97, **params) -> None:
-    """Raise ConfigError when the modulus or the task's own fields do not suit it."""
+def check_fits(task_id: str, modulus: int = 97, **params) -> None:
+    """Raise ConfigError when the task's table cannot fit in this machine's memory (``groklab.limits``), from
+    the sizes alone: before anything is built."""
     task = get_task(task_id)
+    full = _params(task, modulus, params)
+    if task.size is not None:
+        rows = task.size(full)
+    else:  # every pair of symbols at most (a custom formula keeps those where it is defined)
+        n = n_symbols(task_id, modulus, **params)
+        rows = n * (n - 1 if task.y_nonzero else n)
+    nbytes = task.footprint(full) if task.footprint is not None else rows * limits.BYTES_PER_EQUATION
+    sized = [f"modulus {modulus:,}"] if task.modular else []
+    sized += [f"{f.name} {full[f.name]:,}" for f in task.fields if f.type == "int"]
+    limits.check_table(task_id, rows, nbytes, ", ".join(sized) or "its fields")
+
+
+def check_task(task_id: str, modulus: int = 97, **params) -> None:
+    """Raise ConfigError when the modulus or the task's own fields do not suit it, or its table cannot fit."""
+    task = get_task(task_id)
+    check_fits(task_id, modulus, **params)
     check_modulus(task_id, modulus)
     if task.check is not None:
         task.check(_params(task, modulus, params))

@@ -71,5 +71,6 @@ def _describe(params: dict) -> str:
 
 PARITY = Task("parity", "the parity of k fixed bits among n random bits (--n-bits, --parity-k, --n-examples)", False,
               fields=(N_BITS, PARITY_K, N_EXAMPLES), reads=("seed",), build=_table, symbols=lambda ps: 2,
-              size=lambda ps: ps["n_examples"], symbol_name=lambda ps, s: str(s), check=_check, describe=_describe,
+              size=lambda ps: ps["n_examples"], footprint=lambda ps: ps["n_examples"] * (8 * ps["n_bits"] + 512),
+              symbol_name=lambda ps, s: str(s), check=_check, describe=_describe,
               inputs=lambda ps: _data(ps)[0].astype(np.float32), sequence=True)

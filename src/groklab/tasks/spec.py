@@ -35,6 +35,9 @@ class Task:
     The paper's operations are ``fn(x, y, p)`` over the pairs of residues (``modular``: the modulus applies). A
     table that depends on more than the modulus comes from ``build(params) -> (x, y, z)``, with
     ``symbols(params)`` its symbol count and ``size(params)`` its table size (default: the built table's);
+    ``footprint(params)``: the bytes its table takes to build and hold, at most (default: ``limits``'
+    ``BYTES_PER_EQUATION`` per equation, every pair of symbols counted), so that a size that cannot fit is
+    refused before it is built;
     ``check(params)`` refuses what does not suit it (ConfigError). ``params`` holds ``modulus``, the task's
     ``fields`` (its own settings) and the RunConfig fields it ``reads`` (parity's ``seed``).
 
@@ -62,6 +65,7 @@ class Task:
     build: Callable[[dict], Table] | None = None
     symbols: Callable[[dict], int] | None = None
     size: Callable[[dict], int] | None = None
+    footprint: Callable[[dict], int] | None = None
     check: Callable[[dict], None] | None = None
     describe: Callable[[dict], str] | None = None
     symbol_name: Callable[[dict, int], str] | None = None
