@@ -93,10 +93,43 @@ def test_the_docs_print_every_claim_they_cite():
     sys.path.insert(0, str(ROOT / "scripts"))
     from check_claims import load, missing_citations
 
-    claims = load()
-    assert {"main", "quick"} <= set(claims)
+    claims, host = load()
+    assert {"main", "quick"} <= set(claims) and host
     for name, claim in claims.items():
         assert missing_citations(name, claim) == [], name
+
+
+def test_check_claims_reads_the_numbers_as_the_pages_print_them():
+    """The claim checker's comparisons: a float at the decimals the claim writes, metrics rows by step or
+    extreme, analysis.json paths with snapshots picked by step; a wrong number is drift."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from check_claims import lookup, metric, printed, same
+
+    assert same(0.5512, 0.55) and not same(0.5562, 0.55) and same([3, 8], [3, 8]) and not same([3], [3, 8])
+    assert printed(2900) == "2,900" and printed(0.28) == "0.28" and printed([1, 18]) == "[1, 18]"
+    rows = [{"step": "0", "weight_norm": "10"}, {"step": "10", "weight_norm": "27.8"}, {"step": "20", "weight_norm": "13"}]
+    assert (metric(rows, "10.weight_norm"), metric(rows, "max.weight_norm"), metric(rows, "argmax.weight_norm"),
+            metric(rows, "last.weight_norm"), metric(rows, "5.weight_norm")) == (27.8, 27.8, 10, 13.0, None)
+    data = {"key_frequencies": [3], "phases": {"cleanup": [1, 2]}, "snapshots": [{"step": 0, "g": 0.1}, {"step": 9, "g": 0.3}]}
+    assert (lookup(data, "key_frequencies"), lookup(data, "phases.cleanup"), lookup(data, "snapshots@9.g"),
+            lookup(data, "snapshots@first.g"), lookup(data, "snapshots@last.g"), lookup(data, "snapshots@4.g"),
+            lookup(data, "phases.cleanup.1")) == ([3], [1, 2], 0.3, 0.1, 0.3, None, 2)
+
+
+def test_the_docs_site_builds_strict(tmp_path):
+    """mkdocs.yml builds the pages and the API reference with --strict: a broken link, anchor or reference in
+    docs/ or in a public docstring fails (CI also runs mkdocs build --strict)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("mkdocstrings_handlers.python")
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+                       cwd=ROOT, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                     "NO_MKDOCS_2_WARNING": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "site" / "api" / "index.html").read_text().count("groklab.config.RunConfig") > 0
 
 
 def test_the_wheel_carries_the_sweeps_and_presets(tmp_path):

@@ -69,8 +69,8 @@ _TAIL = (
     _F("steps", 100_000, "budget of updates", min=1),
     _F("early_stop", True, "stop once validation accuracy has held >= 0.99 for stop_patience updates"),
     _F("stop_patience", 500, "updates validation accuracy must hold >= 0.99 before stopping", min=0),
-    _F("eval_every", 10, "evaluation interval early on; later a tenth of the current power of ten (10 per decade)",
-       min=1),
+    _F("eval_every", 10, "evaluation interval up to step 1,000; later a tenth of the current power of ten "
+       "(every 100 from 1,000, every 1,000 from 10,000: 90 per decade)", min=1),
     _F("checkpoint_every", 1000, "updates between checkpoints", min=1),
     _F("snapshots", 0, "keep the parameters at about this many log-spaced steps over the budget (and at the end) in "
        "RUN/snapshots/, for measures over time (groklab analyze); 0: none", min=0),

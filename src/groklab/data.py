@@ -31,8 +31,8 @@ class TokenLayout:
     Symbol ``i`` is token ``i``; the operator is token ``n_symbols`` and ``=`` is ``n_symbols + 1``.
     Models read the layout from here (never a copy of it).
 
-    >>> TokenLayout(7).tokens(torch.tensor([3]), torch.tensor([5])).tolist()
-    [[3, 7, 5, 8]]
+        >>> TokenLayout(7).tokens(torch.tensor([3]), torch.tensor([5])).tolist()
+        [[3, 7, 5, 8]]
     """
 
     n_symbols: int

@@ -17,9 +17,9 @@ of the same batch size, since padding a smaller batch would change the
 summation order of its gradients (and chaotic training turns last-bit
 differences into different curves within a few hundred steps).
 
->>> from groklab import RunConfig
->>> g = Group.build([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)])   # doctest: +SKIP
->>> g.step(); g.evaluate()[0]["train_acc"]                                          # doctest: +SKIP
+    >>> from groklab import RunConfig
+    >>> g = Group.build([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)])   # doctest: +SKIP
+    >>> g.step(); g.evaluate()[0]["train_acc"]                                          # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Grokking events from a metrics history: when a run memorized, when it generalized, the delay, and the
 validation loss's epoch-wise double descent (the paper's Figure 4).
 
->>> steps_at([0, 10, 20, 30], [0.1, 0.995, 0.3, 1.0])
-10
->>> held_from([0, 10, 20, 30, 40], [0.1, 0.995, 0.3, 1.0, 0.999])
-30
->>> events({"step": [0, 100, 400, 500], "train_acc": [0.0, 1.0, 1.0, 1.0], "val_acc": [0.0, 0.995, 0.5, 0.99]})
-{'step_train_acc_99': 100, 'step_val_acc_99': 500, 'step_val_acc_99_first': 100, 'grok_delay': 5.0}
+    >>> steps_at([0, 10, 20, 30], [0.1, 0.995, 0.3, 1.0])
+    10
+    >>> held_from([0, 10, 20, 30, 40], [0.1, 0.995, 0.3, 1.0, 0.999])
+    30
+    >>> events({"step": [0, 100, 400, 500], "train_acc": [0.0, 1.0, 1.0, 1.0], "val_acc": [0.0, 0.995, 0.5, 0.99]})
+    {'step_train_acc_99': 100, 'step_val_acc_99': 500, 'step_val_acc_99_first': 100, 'grok_delay': 5.0}
 
 A run *generalized* at the step from which its validation accuracy stayed >= 0.99 to its last evaluation (the
 stop rule's notion, ``step_val_acc_99``); the first evaluation that touched 0.99 is ``step_val_acc_99_first``.

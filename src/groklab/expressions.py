@@ -8,13 +8,13 @@ only the pairs where every divisor is nonzero mod p (for ``x / y``: ``y != 0``, 
 The text is parsed with Python's ``ast`` and every node checked against that whitelist: nothing is evaluated but
 the arithmetic above (no names but x and y, no calls, no attributes). A refusal names the offending part.
 
->>> e = parse("x^3 + x*y^2 + y")
->>> e.text
-'x^3 + x * y^2 + y'
->>> import numpy as np
->>> z, ok = e.evaluate(np.array([2]), np.array([3]), 7)
->>> int(z[0]), bool(ok[0])
-(2, True)
+    >>> e = parse("x^3 + x*y^2 + y")
+    >>> e.text
+    'x^3 + x * y^2 + y'
+    >>> import numpy as np
+    >>> z, ok = e.evaluate(np.array([2]), np.array([3]), 7)
+    >>> int(z[0]), bool(ok[0])
+    (2, True)
 """
 
 from __future__ import annotations

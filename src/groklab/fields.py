@@ -6,13 +6,13 @@ option, an executor's cluster address). The command line makes one flag of each,
 them, ``Field.parse`` reads one from text and ``Field.check`` refuses a bad value in one line that names it and
 says what is allowed.
 
->>> f = Field("dropout", 0.0, "residual dropout probability", min=0.0, lt=1.0)
->>> f.parse("0.25")
-0.25
->>> f.check(1.0)
-Traceback (most recent call last):
-...
-groklab.errors.ConfigError: dropout 1.0 is outside [0, 1)
+    >>> f = Field("dropout", 0.0, "residual dropout probability", min=0.0, lt=1.0)
+    >>> f.parse("0.25")
+    0.25
+    >>> f.check(1.0)
+    Traceback (most recent call last):
+    ...
+    groklab.errors.ConfigError: dropout 1.0 is outside [0, 1)
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ The same axes can be given on the command line (``--train-fraction 0.3:0.9:0.1 -
 is validated before anything is written. A comparison file (``groklab.compare``) is this grammar plus a
 ``[variants]`` table; a tune file (``groklab.tune``) this grammar's ``preset`` and ``[base]`` plus ``[search]``.
 
->>> sweep = load_sweep(None, {"seed": parse_axis("seed", "0,1"), "task": ["add"]})
->>> [c.seed for c in sweep.configs()]
-[0, 1]
+    >>> sweep = load_sweep(None, {"seed": parse_axis("seed", "0,1"), "task": ["add"]})
+    >>> [c.seed for c in sweep.configs()]
+    [0, 1]
 
 Adding a key: a name in ``TABLES`` with its one-line description, read in ``load_sweep`` (refusals are
 ``ConfigError`` naming the file and the key) and used in ``Sweep.configs``.

@@ -10,9 +10,9 @@ answer is ``x . y`` (``--group-op mul``) or ``x . y . x^-1`` (``conj``). Element
 ``(x . y)[i] = x[y[i]]`` like the S5 tasks), ``r^i`` and ``r^i s`` for the dihedral groups (``r`` a rotation by
 2 pi / n, ``s`` a reflection, ``s r = r^-1 s``), ``i`` for ``Z<n>``, and tuples ``(a, b)`` for products.
 
->>> g = get_group("D4")
->>> g.order, g.name(g.mul[2, 5])
-(8, 'r^3 s')
+    >>> g = get_group("D4")
+    >>> g.order, g.name(g.mul[2, 5])
+    (8, 'r^3 s')
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ traces a plain module). ``load("torch")`` does that for every stand-in of torch 
 before its first step. Nothing is put in ``sys.modules`` before the real import (libraries that look there for torch, such as
 matplotlib, see none).
 
->>> json_ = lazy("json")
->>> json_.dumps([1])
-'[1]'
+    >>> json_ = lazy("json")
+    >>> json_.dumps([1])
+    '[1]'
 """
 
 from __future__ import annotations

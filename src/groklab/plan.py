@@ -11,9 +11,9 @@ Workers training at once slow each other a little (shared memory bandwidth), whi
 not see: measured, a 39-run sweep in two workers took 1.2x its estimate. Nothing is written: no store, no run
 directory, no run claimed.
 
->>> from groklab import RunConfig
->>> p = plan([RunConfig(task="add", modulus=7, steps=50, seed=s) for s in (0, 1)], "nowhere.db")  # doctest: +SKIP
->>> print("\\n".join(p.lines()))                                                                   # doctest: +SKIP
+    >>> from groklab import RunConfig
+    >>> p = plan([RunConfig(task="add", modulus=7, steps=50, seed=s) for s in (0, 1)], "nowhere.db")  # doctest: +SKIP
+    >>> print("\\n".join(p.lines()))                                                                   # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ rows of each setting, the rows matching ``field=value``, a legend label per row.
 The figures (``plots``), ``groklab runs`` and the report ask them here, so that they agree on what "the same
 setting" means: every RunConfig field but the seed (replicates) and what only says where and what a run writes.
 
->>> rows = [{"config": {"lr": 1e-3, "seed": 0}}, {"config": {"lr": 3e-3, "seed": 1}}]
->>> varying(rows)
-['lr']
+    >>> rows = [{"config": {"lr": 1e-3, "seed": 0}}, {"config": {"lr": 3e-3, "seed": 1}}]
+    >>> varying(rows)
+    ['lr']
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ transient error (busy, locked, a disk I/O hiccup under load) rolls the
 transaction back and runs it again; a lasting one (disk full, read-only file)
 is a ``StorageError``: one line, nothing half-written.
 
->>> store = Store("sweep.db")                                  # doctest: +SKIP
->>> store.runs(task="div", status="generalized")               # doctest: +SKIP
->>> store.to_dataframe().to_csv("runs.csv")                    # doctest: +SKIP
+    >>> store = Store("sweep.db")                                  # doctest: +SKIP
+    >>> store.runs(task="div", status="generalized")               # doctest: +SKIP
+    >>> store.to_dataframe().to_csv("runs.csv")                    # doctest: +SKIP
 """
 
 from __future__ import annotations

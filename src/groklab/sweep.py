@@ -14,9 +14,9 @@
 One Ctrl-C or SIGTERM stops the whole sweep: running runs checkpoint, queued groups never start, and
 ``signals.SweepInterrupted`` is raised once they are safe (a second signal stops waiting).
 
->>> from groklab import RunConfig
->>> run_sweep([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)], "sweep.db")   # doctest: +SKIP
-{'total': 2, 'skipped': 0, 'ran': 2, 'busy': 0, 'outcomes': {'budget_exhausted': 2}}
+    >>> from groklab import RunConfig
+    >>> run_sweep([RunConfig(task="add", modulus=7, seed=s) for s in (0, 1)], "sweep.db")   # doctest: +SKIP
+    {'total': 2, 'skipped': 0, 'ran': 2, 'busy': 0, 'outcomes': {'budget_exhausted': 2}}
 """
 
 from __future__ import annotations

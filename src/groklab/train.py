@@ -1,8 +1,8 @@
 """The training loop: one run, or a group of compatible runs trained together as one stacked model.
 
->>> from groklab import RunConfig, train
->>> result = train(RunConfig(task="add", modulus=23), out="runs/add23")   # doctest: +SKIP
->>> result.summary["status"], result.summary["step_val_acc_99"]            # doctest: +SKIP
+    >>> from groklab import RunConfig, train
+    >>> result = train(RunConfig(task="add", modulus=23), out="runs/add23")   # doctest: +SKIP
+    >>> result.summary["status"], result.summary["step_val_acc_99"]            # doctest: +SKIP
 
 ``train_group`` is the loop; ``groklab.engine.Group`` the engine it drives.
 Once per update: evaluate the runs that are due (full training and
@@ -38,7 +38,8 @@ torch = lazy("torch")
 
 
 def eval_interval(step: int, eval_every: int) -> int:
-    """Evaluate every ``eval_every`` updates early on, then ten times per decade of steps."""
+    """Evaluate every ``eval_every`` updates early on, then every tenth of the current power of ten (every 100
+    steps from 1,000 to 9,999, every 1,000 from 10,000 to 99,999: 90 evaluations per decade)."""
     return max(eval_every, 10 ** int(math.log10(max(step, 1))) // 10)
 
 
@@ -261,7 +262,8 @@ def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_fini
 
 def train(cfg: RunConfig | None, out: str | Path | None = None, resume: bool = False, force: bool = False,
           progress: bool = False) -> RunResult:
-    """Train one run; with ``out`` write its run directory there (see DESIGN's contract).
+    """Train one run; with ``out`` write its run directory there (the contract: ``groklab.rundir``, and
+    docs/training.md's "The run directory").
 
     With ``resume`` the run in ``out`` continues from its checkpoint, or starts again from step 0 when it was
     stopped before its first checkpoint. It keeps its own config (``cfg`` None, or the run's config), except that

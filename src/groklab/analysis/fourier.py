@@ -8,11 +8,11 @@ A frequency ``k`` of Z_p (0 <= k <= p // 2) is the pair of functions ``cos(2 pi 
 residues (an embedding ``(p, d)``) has a norm in each frequency: the norm of its coefficients on that
 frequency's basis vectors. A network that grokked modular addition puts most of it in a few *key frequencies*.
 
->>> import torch
->>> x = torch.arange(11.0)
->>> W = torch.stack([torch.cos(2 * torch.pi * 3 * x / 11), torch.sin(2 * torch.pi * 3 * x / 11)], 1)
->>> frequency_norms(W).argmax().item()
-3
+    >>> import torch
+    >>> x = torch.arange(11.0)
+    >>> W = torch.stack([torch.cos(2 * torch.pi * 3 * x / 11), torch.sin(2 * torch.pi * 3 * x / 11)], 1)
+    >>> frequency_norms(W).argmax().item()
+    3
 """
 
 from __future__ import annotations

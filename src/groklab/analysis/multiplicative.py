@@ -7,8 +7,8 @@ mod p - 1. So the additive analysis (``fourier``) applies to the rows of an embe
 (0 times anything is 0): it is left out of the basis, and the restricted and excluded losses are over the pairs
 whose operands are nonzero.
 
->>> log_order(7).tolist()          # 3 generates Z_7^*: 3^0, 3^1, ... mod 7
-[1, 3, 2, 6, 4, 5]
+    >>> log_order(7).tolist()          # 3 generates Z_7^*: 3^0, 3^1, ... mod 7
+    [1, 3, 2, 6, 4, 5]
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ The characters are computed, not typed in (``character_table``): for S_n, A_n an
 orthogonality relations for every group offered. Complex-conjugate irreps are merged into one real component
 (a real embedding cannot tell them apart).
 
->>> from groklab.groups import get_group
->>> sorted(character_table(get_group("S3")).degrees)
-[1, 1, 2]
+    >>> from groklab.groups import get_group
+    >>> sorted(character_table(get_group("S3")).degrees)
+    [1, 1, 2]
 """
 
 from __future__ import annotations

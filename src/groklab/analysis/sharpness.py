@@ -4,7 +4,7 @@ Hessian-vector products, no Hessian built) and the mean loss rise under random w
 The paper (Power et al. 2022, appendix) finds sharpness measures the most predictive of generalization; a
 network that groks moves to flatter minima as it does (`groklab analyze` draws these over its snapshots).
 
->>> lam = top_hessian_eigenvalue(model, x, y, z)            # doctest: +SKIP
+    >>> lam = top_hessian_eigenvalue(model, x, y, z)            # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ A loss is a ``Loss`` (``losses.spec``) in a module of this package or of a plugi
 and logs the share of training examples whose loss is exactly zero in that precision (``zero_loss``: softmax
 collapse). The L2 term of the objective is ``l2_penalty``.
 
->>> import torch
->>> get_loss("cross_entropy")(torch.zeros(1, 2, 4), torch.tensor([[0, 3]]))
-tensor([[1.3863, 1.3863]])
+    >>> import torch
+    >>> get_loss("cross_entropy")(torch.zeros(1, 2, 4), torch.tensor([[0, 3]]))
+    tensor([[1.3863, 1.3863]])
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Softmax cross-entropy, the paper's loss.
 
->>> cross_entropy(torch.zeros(1, 2, 4), torch.tensor([[0, 3]]))
-tensor([[1.3863, 1.3863]])
+    >>> cross_entropy(torch.zeros(1, 2, 4), torch.tensor([[0, 3]]))
+    tensor([[1.3863, 1.3863]])
 """
 
 from __future__ import annotations

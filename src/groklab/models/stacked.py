@@ -5,9 +5,9 @@ Every parameter tensor has a leading ``E`` axis, and so does every activation:
 mixes members. Every ``E``, one included, goes through the same batched kernels,
 so that a run computes bit for bit the same alone or in any group.
 
->>> W, b = torch.ones(2, 3, 4), torch.zeros(2, 4)
->>> linear(torch.ones(2, 5, 3), W, b).shape
-torch.Size([2, 5, 4])
+    >>> W, b = torch.ones(2, 3, 4), torch.zeros(2, 4)
+    >>> linear(torch.ones(2, 5, 3), W, b).shape
+    torch.Size([2, 5, 4])
 """
 
 from __future__ import annotations

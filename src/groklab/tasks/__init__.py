@@ -13,9 +13,9 @@ A new task is one more module here, or a plugin package's (entry points of group
 operation on residues, one call from anywhere: ``register("x2_minus_y", lambda x, y, p: (x * x - y) % p)``.
 Functions here take a task's own fields as keywords (``make_table("group", group="S4")``).
 
->>> x, y, z = make_table("add", 7)
->>> int(z[(x == 3) & (y == 5)][0])
-1
+    >>> x, y, z = make_table("add", 7)
+    >>> int(z[(x == 3) & (y == 5)][0])
+    1
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def register(task_id: str, fn: Callable[[np.ndarray, np.ndarray, int], np.ndarra
     """Add a modular task: ``fn(x, y, p)`` maps int64 arrays of residues (every pair, vectorized) to answers mod
     p. ``task_id`` is then accepted everywhere a task is (``RunConfig``, the CLI, sweep files, the store).
 
-    >>> register("x2_minus_y", lambda x, y, p: (x * x - y) % p, "x^2 - y mod p")   # doctest: +SKIP
+        >>> register("x2_minus_y", lambda x, y, p: (x * x - y) % p, "x^2 - y mod p")   # doctest: +SKIP
     """
     if not isinstance(task_id, str) or not task_id.isidentifier():
         raise ConfigError(f"task id {task_id!r} is not allowed; use letters, digits and _")

@@ -1,8 +1,8 @@
 """The paper's ten operations on residues mod p (Power et al. 2022, appendix A.1.1): ``x op y = z`` for every pair of
 residues (``div`` and ``div_odd_sub``: y from 1, p prime).
 
->>> ADD.fn(np.array([3]), np.array([5]), 7).tolist()
-[1]
+    >>> ADD.fn(np.array([3]), np.array([5]), 7).tolist()
+    [1]
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 conjugation ``x . y . x^-1`` and ``x . y . x``, where ``(x . y)[i] = x[y[i]]``. A permutation is written in
 one-line notation: ``01234`` is the identity, ``x[i]`` the image of i.
 
->>> S5_MUL.symbol_name({}, 1)
-'01243'
+    >>> S5_MUL.symbol_name({}, 1)
+    '01243'
 """
 
 from __future__ import annotations
