@@ -162,7 +162,9 @@ def lookup(data, path: str):
 
 
 def groklab(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "groklab", *args], check=True, stdout=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "groklab", *args], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"groklab {' '.join(args)} failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
 
 
 def measure(claim: dict, workdir: Path) -> tuple[dict, float]:

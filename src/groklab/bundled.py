@@ -2,7 +2,7 @@
 
 Every command that takes such a file takes a bundled one by its name, with or without ``.toml``, wherever no
 file of that name exists in the working directory: ``groklab sweep quick``, ``groklab compare
-interventions_quick``, ``groklab tune tune_adamw``. An installed wheel has no checkout's ``sweeps/`` folder, so
+interventions_quick``, ``groklab tune tune_quick``. An installed wheel has no checkout's ``sweeps/`` folder, so
 this is how its user reaches them; ``groklab sweeps`` lists them with their kind, runs and budget.
 
 A file's kind follows from its tables: ``[variants]`` makes a comparison, ``[search]`` a tune file, anything
