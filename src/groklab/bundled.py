@@ -36,6 +36,7 @@ def named(path: str | Path) -> str | None:
 
 
 def text(name: str) -> str:
+    """The text of the bundled file of that name."""
     return resources.files(PACKAGE).joinpath(f"{name}.toml").read_text()
 
 
@@ -46,16 +47,19 @@ def kind_of(data: dict) -> str:
 
 @dataclass
 class Bundled:
+    """A bundled file: its name, kind (sweep, comparison, tune), description and runs."""
     name: str
     kind: str  # sweep, compare or tune
     description: str  # the file's leading comment, as one paragraph
 
     @property
     def command(self) -> str:
+        """The command that runs it (``groklab sweep quick``)."""
         return f"{KINDS[self.kind]} {self.name}"
 
 
 def describe(name: str) -> Bundled:
+    """The bundled file of that name, read and counted."""
     body = text(name)
     words = []
     for line in body.splitlines():

@@ -191,10 +191,12 @@ class RunConfig:
 
     @property
     def n_train(self) -> int:
+        """Training examples of this run's split of its task's table."""
         return split_sizes(self.table_size, self.train_fraction)[0]
 
     @property
     def resolved_batch_size(self) -> int:
+        """The batch size in examples: ``auto`` is min(512, n_train / 2), ``full`` the whole training set."""
         n = self.n_train
         if self.batch_size == "full":
             return n
@@ -230,9 +232,11 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path, preset: str | None = None) -> "RunConfig":
+        """A config from a TOML file of fields (over ``preset``'s), validated."""
         return cls.from_dict(read_toml(path), preset=preset)
 
     def to_toml(self) -> str:
+        """Every field as TOML, one ``name = value`` line each (a config file ``from_toml`` reads back)."""
         return "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.to_dict().items())
 
     def hash(self) -> str:
@@ -261,6 +265,8 @@ def parse_value(name: str, text: str, where: str | None = None) -> Any:
 
 
 def check_keys(data: Mapping, where: str) -> None:
+    """Refuse in one line, with a did-you-mean, a key of ``data`` that is no RunConfig field (``where`` names the
+    source)."""
     table = fields()
     for key in data:
         if key not in table:
@@ -330,10 +336,12 @@ def read_toml(path: str | Path, kind: str = "config file") -> dict[str, Any]:
 
 
 def preset_names() -> list[str]:
+    """The presets that ship in ``groklab/presets`` (``--preset NAME``)."""
     return sorted(p.name[:-5] for p in resources.files("groklab.presets").iterdir() if p.name.endswith(".toml"))
 
 
 def load_preset(name: str) -> dict[str, Any]:
+    """A preset's fields as a dict; an unknown name is refused in one line listing the presets."""
     if name not in preset_names():
         raise ConfigError(f"unknown preset {name!r}; allowed: {', '.join(preset_names())}")
     text = resources.files("groklab.presets").joinpath(f"{name}.toml").read_text()

@@ -44,14 +44,17 @@ class TokenLayout:
 
     @property
     def op_token(self) -> int:
+        """The token of the operator, after the symbols."""
         return self.n_symbols
 
     @property
     def eq_token(self) -> int:
+        """The token of ``=``, after the operator."""
         return self.n_symbols + 1
 
     @property
     def d_vocab(self) -> int:
+        """The vocabulary size: the symbols, the operator and ``=``."""
         return self.n_symbols + 2
 
     def tokens(self, x: Tensor, y: Tensor) -> Tensor:
@@ -123,6 +126,7 @@ class TaskTable:
 
     @property
     def shape(self) -> Shape:
+        """The table's shape as the models see it: its symbols and its input width (0 for tokens)."""
         return Shape(self.n_symbols, 0 if self.inputs is None else self.inputs.shape[1])
 
     def operands(self, rows: Tensor) -> Tensor:
@@ -144,6 +148,8 @@ class RunSplit:
 
     @classmethod
     def build(cls, table: TaskTable, train_fraction: float, seed: int, label_noise: float = 0.0) -> "RunSplit":
+        """A run's split of the table: ``train_fraction`` of the rows by ``seed``, with ``label_noise`` of the
+        training answers replaced."""
         tr, va = split(len(table), train_fraction, seed)
         mask = torch.zeros(len(table), dtype=torch.bool)
         mask[tr] = True
@@ -187,8 +193,10 @@ class Sampler:
         return out
 
     def state(self) -> dict:
+        """The sampler's state for a checkpoint: its generator, its permutation and its place in it."""
         return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "cursor": self.cursor}
 
     def load(self, state: dict) -> None:
+        """Continue from a checkpoint's ``state``."""
         self.gen.set_state(state["gen"])
         self._set_perm(state["perm"], int(state["cursor"]))

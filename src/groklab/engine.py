@@ -81,6 +81,7 @@ class GroupSpec:
 
     @classmethod
     def of(cls, cfgs) -> "GroupSpec":
+        """The spec the configs share; configs that cannot train as one stacked group are refused."""
         if not cfgs:
             raise ValueError("a group needs at least one run")
         first = cls.key(cfgs[0])
@@ -98,6 +99,7 @@ class GroupSpec:
 
     @property
     def model_spec(self) -> ModelSpec:
+        """The registry entry of this group's model."""
         return get_model(self.model)
 
     def model_config(self, shape) -> Any:

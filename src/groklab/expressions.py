@@ -14,7 +14,7 @@ the arithmetic above (no names but x and y, no calls, no attributes). A refusal 
     >>> import numpy as np
     >>> z, ok = e.evaluate(np.array([2]), np.array([3]), 7)
     >>> int(z[0]), bool(ok[0])
-    (2, True)
+    (1, True)
 """
 
 from __future__ import annotations

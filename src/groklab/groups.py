@@ -42,9 +42,11 @@ class Group:
 
     @property
     def order(self) -> int:
+        """The number of elements."""
         return len(self.names)
 
     def name(self, element: int) -> str:
+        """How ``element`` is written (a permutation, ``r^i s``, an integer, a tuple)."""
         return self.names[int(element)]
 
     @property
@@ -94,6 +96,7 @@ def dihedral(n: int) -> Group:
 
 
 def cyclic(n: int) -> Group:
+    """The cyclic group Z_n."""
     k = np.arange(n)
     return Group(f"Z{n}", ((k[:, None] + k[None, :]) % n).astype(np.int64), tuple(str(v) for v in range(n)))
 
@@ -150,4 +153,5 @@ def get_group(name: str) -> Group:
 
 
 def group_order(name: str) -> int:
+    """The order of the group a name describes, computed without building it."""
     return int(np.prod([_ORDER[k](n) for k, n in check_group(name)]))

@@ -34,6 +34,7 @@ def memory_bytes() -> int:
 
 
 def human(n: float) -> str:
+    """A byte count in binary units (``23.5 GiB``)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}" if n < 1e6 else f"{n:.1e} {unit}"

@@ -28,6 +28,7 @@ from .errors import ConfigError
 
 
 class TensorBoard:
+    """``--logger tensorboard``: the run's metrics as TensorBoard scalars in RUN/tensorboard/."""
     def __init__(self, run_dir: Path, config: Mapping, purge_after: int | None = None):
         """``purge_after``: a resumed run's last step already logged (events after it are dropped)."""
         try:
@@ -41,22 +42,27 @@ class TensorBoard:
             self.writer.add_text("config", "\n".join(f"    {k} = {v!r}" for k, v in config.items()), 0)
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
+        """One evaluation's values at ``step``."""
         for k, v in values.items():
             if v is not None:
                 self.writer.add_scalar(k, float(v), int(step))
 
     def log_analysis(self, rows) -> None:
+        """``groklab analyze``'s measures at each snapshot, as ``analysis/*``."""
         for r in rows:
             self.log(r["step"], {f"analysis/{k}": v for k, v in r.items() if k != "step"})
 
     def flush(self) -> None:
+        """Write what is buffered."""
         self.writer.flush()
 
     def close(self) -> None:
+        """Flush and close the event file."""
         self.writer.close()
 
 
 class WandB:
+    """``--logger wandb``: the run's metrics in a W&B run (offline into RUN/wandb/ unless WANDB_MODE says otherwise)."""
     def __init__(self, run_dir: Path, config: Mapping, purge_after: int | None = None):
         try:
             import wandb
@@ -70,9 +76,11 @@ class WandB:
                               settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
+        """One evaluation's values at ``step``."""
         self.run.log({k: v for k, v in values.items() if v is not None}, step=int(step))
 
     def log_analysis(self, rows) -> None:
+        """``groklab analyze``'s measures at each snapshot, as ``analysis/*`` on their own step axis."""
         # W&B's steps only go forward: the snapshots get their own step axis, analysis/step
         self.run.define_metric("analysis/step")
         self.run.define_metric("analysis/*", step_metric="analysis/step")
@@ -80,9 +88,11 @@ class WandB:
             self.run.log({"analysis/step": r["step"], **{f"analysis/{k}": v for k, v in r.items() if k != "step"}})
 
     def flush(self) -> None:
+        """Nothing to do: W&B writes as it goes."""
         pass
 
     def close(self) -> None:
+        """Finish the W&B run."""
         self.run.finish()
 
 
@@ -126,6 +136,7 @@ class Loggers:
             raise
 
     def log(self, step: int, values: Mapping[str, float]) -> None:
+        """One evaluation's values at ``step``, to every logger."""
         for lg in self.loggers:
             lg.log(step, values)
 
@@ -137,10 +148,12 @@ class Loggers:
             lg.log_analysis(rows)
 
     def flush(self) -> None:
+        """Flush every logger."""
         for lg in self.loggers:
             lg.flush()
 
     def close(self) -> None:
+        """Close every logger."""
         for lg in self.loggers:
             lg.close()
         self.loggers = []

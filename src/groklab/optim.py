@@ -91,12 +91,14 @@ class HyperParams:
 
     @classmethod
     def from_configs(cls, cfgs, names, device) -> "HyperParams":
+        """The ``names`` settings of each config, as per-run columns on ``device``."""
         return cls({n: [float(getattr(c, n)) for c in cfgs] for n in names}, device)
 
     def __getitem__(self, name: str) -> Tensor:
         return self.cols[name]
 
     def select(self, keep: list[int]) -> "HyperParams":
+        """The columns of the runs ``keep`` (a group after some of its runs finished)."""
         out = HyperParams.__new__(HyperParams)
         out.host = {k: [v[e] for e in keep] for k, v in self.host.items()}
         out.cols = {k: v[keep] for k, v in self.cols.items()}
@@ -207,6 +209,7 @@ class Optimizer:
         return {"step_count": self.step_count[e].cpu().clone(), **{k: t[e].cpu().clone() for k, t in self.state.items()}}
 
     def load_state_of(self, e: int, state: dict[str, Tensor]) -> None:
+        """Load one member's optimizer state (from its checkpoint) into row ``e``."""
         for name, t in state.items():
             if name == "step_count":
                 self.step_count[e].copy_(t)

@@ -150,6 +150,7 @@ class Plan:
 
     @property
     def updates(self) -> int:
+        """The updates of every run that would train, each at its whole budget."""
         return self.repeats * sum(c.steps for g in self.groups for c in g)
 
     @property
@@ -165,6 +166,7 @@ class Plan:
         return _duration(self.wall_s) if self.groups else "0 s"
 
     def lines(self) -> list[str]:
+        """The plan as the lines ``--plan`` prints."""
         runs = sum(len(g) for g in self.groups)
         out = [f"{self.total:,} runs: {self.skipped:,} finished already (skipped), {runs:,} to train in "
                f"{len(self.groups):,} groups" + (f", {self.repeats} times (trials)" if self.repeats > 1 else "")

@@ -55,6 +55,7 @@ class Palette:
         self.keys = sorted({self.setting(r) for r in runs})  # by_setting's labels, without grouping the rows
 
     def setting(self, row: Mapping) -> str:
+        """The legend label of a row's setting."""
         return setting_label(row, self.fields)
 
     def __call__(self, row: Mapping):
@@ -212,6 +213,7 @@ def model_wise(runs: Sequence[Mapping], metrics: Callable[[int], Sequence[Mappin
 
 
 def save_curves(rows: Sequence[Mapping], path: str | Path, title: str | None = None) -> None:
+    """Draw a run's curves.png (accuracy and loss against log-scaled steps) to ``path``."""
     fig = curves({"run": rows}, title=title)
     fig.savefig(path, dpi=90)
 

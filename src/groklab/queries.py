@@ -41,6 +41,7 @@ def varying(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> list[str]:
 
 
 def fmt_value(v) -> str:
+    """A setting's value as legends and tables print it (floats in %g)."""
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 

@@ -172,6 +172,7 @@ class Registry(Generic[E]):
         return self._entries[name]
 
     def get(self, name: str, default: Any = None) -> E | None:
+        """The entry of that name, or ``default``."""
         self.load()
         return self._entries.get(name, default)
 
@@ -188,13 +189,16 @@ class Registry(Generic[E]):
         return len(self._entries)
 
     def names(self) -> list[str]:
+        """The names of every entry, groklab's and the plugins'."""
         return list(self)
 
     def values(self) -> list[E]:
+        """Every entry."""
         self.load()
         return list(self._entries.values())
 
     def items(self) -> list[tuple[str, E]]:
+        """Every (name, entry) pair."""
         self.load()
         return list(self._entries.items())
 

@@ -57,6 +57,7 @@ class Page:
     sections: list[tuple[str, str, list[tuple[str, str, object]]]] = field(default_factory=list)  # title, note, figs
 
     def section(self, title: str, note: str = "") -> list:
+        """Start a section of the report page; returns the list its figures go into."""
         figs: list = []
         self.sections.append((title, note, figs))
         return figs

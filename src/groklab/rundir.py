@@ -106,10 +106,12 @@ def append(path: Path, data: bytes) -> None:
 
 
 def atomic_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (temporary file, fsync, rename)."""
     atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
 
 
 def metrics_csv(rows: list[dict]) -> bytes:
+    """Metrics rows as the bytes of metrics.csv (header and one line per evaluation)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, METRICS, lineterminator="\n")
     w.writeheader()
@@ -129,6 +131,7 @@ def metrics_row(row: dict) -> bytes:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """A run directory's metrics.csv as a list of dicts of numbers ([] when there is none)."""
     path = Path(run_dir) / "metrics.csv"
     if not path.exists():
         return []
@@ -147,6 +150,7 @@ def _number(column: str, text: str | None) -> int | float | None:
 
 
 def read_summary(run_dir: Path) -> dict | None:
+    """A run directory's summary.json, or None when the run has not finished."""
     path = Path(run_dir) / "summary.json"
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -223,10 +227,12 @@ def resume_config(run_dir: Path, changes: dict | None = None) -> RunConfig:
 
 
 def has_checkpoint(run_dir: Path) -> bool:
+    """Whether the run directory holds a checkpoint to resume from."""
     return (Path(run_dir) / "checkpoint.pt").exists()
 
 
 def load_config(run_dir: Path) -> RunConfig:
+    """A run directory's config.json as a RunConfig; a missing or invalid one is refused in one line."""
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.json)")
@@ -243,6 +249,7 @@ def load_config(run_dir: Path) -> RunConfig:
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
+    """Write a run's state as checkpoint.pt atomically, stamped with the checkpoint format and groklab's version."""
     state = {"format": CHECKPOINT_FORMAT, "groklab_version": __version__, **state}
     buf = io.BytesIO()
     torch.save(state, buf)

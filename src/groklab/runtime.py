@@ -167,6 +167,7 @@ class ThreadGovernor:
         return n - max(0.0, busy - mine)
 
     def tick(self) -> None:
+        """Every 2 seconds, give up a thread or take one back from how busy the other processes keep the cores."""
         if time.monotonic() < self.due:
             return
         free = self.free_cores()

@@ -272,6 +272,7 @@ class Store:
         return self._retry(lambda: self.db.execute(sql, args).fetchall())
 
     def close(self) -> None:
+        """Close the database connection."""
         self.db.close()
 
     # -- writing ---------------------------------------------------------------------
@@ -346,10 +347,12 @@ class Store:
         self.write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
 
     def get_meta(self, key: str) -> str | None:
+        """A value of the store's meta table, or None."""
         rows = self._read("SELECT value FROM meta WHERE key=?", (key,))
         return rows[0][0] if rows else None
 
     def get(self, cfg: RunConfig) -> dict | None:
+        """The finished run of that config (its row), or None."""
         rows = self._read("SELECT * FROM runs WHERE config_hash=?", (cfg.hash(),))
         return dict(rows[0]) if rows else None
 
@@ -369,6 +372,7 @@ class Store:
         return path
 
     def runs(self, task: str | None = None, status: str | None = None) -> list[dict]:
+        """The runs' rows, optionally of one task and one status, in id order."""
         q, args = "SELECT * FROM runs WHERE 1=1", []
         if task:
             q += " AND task=?"
@@ -379,6 +383,7 @@ class Store:
         return [dict(r) for r in self._read(q + " ORDER BY id", args)]
 
     def metrics(self, run_id: int) -> list[dict]:
+        """A run's metrics rows, by step."""
         rows = self._read(f"SELECT {', '.join(METRICS)} FROM metrics WHERE run_id=? ORDER BY step", (run_id,))
         return [dict(r) for r in rows]
 
@@ -397,6 +402,7 @@ class Store:
         return pd.concat([runs, configs[[c for c in configs.columns if c not in runs.columns]]], axis=1)
 
     def export_csv(self, path: str | Path, metrics: bool = False) -> None:
+        """The runs (with ``metrics``, their metrics rows) as a CSV file."""
         self.to_dataframe(metrics).to_csv(path, index=False)
 
 
@@ -412,10 +418,12 @@ class SavedComparison:
     KEY = "comparison"
 
     def save(self, store: "Store") -> None:
+        """Keep this comparison in the store (the last one kept replaces the one before)."""
         store.set_meta(self.KEY, json.dumps({"title": self.title, "variants": self.variants}))
 
     @classmethod
     def load(cls, store: "Store") -> "SavedComparison | None":
+        """The comparison the store keeps, or None."""
         text = store.get_meta(cls.KEY)
         if not text:
             return None

@@ -44,11 +44,13 @@ def eval_interval(step: int, eval_every: int) -> int:
 
 
 def is_eval_step(step: int, cfg: RunConfig) -> bool:
+    """Whether ``step`` is evaluated: the first and last steps and the schedule of ``eval_interval``."""
     return step == 0 or step >= cfg.steps or step % eval_interval(step, cfg.eval_every) == 0
 
 
 @dataclass
 class RunResult:
+    """What ``train`` returns: the run's config, its summary.json fields, its metrics history and its run directory."""
     config: RunConfig
     summary: dict
     history: list[dict]
@@ -73,10 +75,12 @@ class RunState:
 
     @property
     def elapsed(self) -> float:
+        """Seconds this run has trained, across resumes."""
         return self.elapsed_before + time.perf_counter() - self.t0
 
     @property
     def memorized_at(self) -> int | None:
+        """The first evaluated step with training accuracy >= 0.99, or None."""
         return next((r["step"] for r in self.history if r["train_acc"] >= THRESHOLD), None)
 
     def phase(self, rate: float | None) -> str:
@@ -98,6 +102,7 @@ class RunState:
         return f"val >= 0.99 since {self.streak_start:,}: stops if it holds {left:,} more updates{eta} ({accs})"
 
     def eval_due(self, step: int) -> bool:
+        """Whether this run evaluates at ``step`` (not evaluated there yet, and on the schedule)."""
         return step > self.last_eval and is_eval_step(step, self.cfg)
 
     def record(self, row: dict) -> None:
@@ -121,6 +126,7 @@ class RunState:
             self.status = Status.GENERALIZED if row["val_acc"] >= THRESHOLD else Status.BUDGET_EXHAUSTED
 
     def summary(self, steps_run: int) -> dict:
+        """The run's summary.json fields after ``steps_run`` updates."""
         c, h = self.cfg, self.history
         ev = of_rows(h)
         model = get_model(c.model)

@@ -48,6 +48,7 @@ TUNE_TABLES = {"preset": "the preset every trial starts from", "base": "RunConfi
 
 @dataclass
 class Tuning:
+    """A tune file: the base config, the search space, the trial budget, the seeds and the sampler's seed."""
     base: dict
     search: dict[str, dict]
     trials: int
@@ -57,6 +58,7 @@ class Tuning:
     start: dict | None = None  # the first trial's values (of the keys in the space); the rest sampled
 
     def config(self, params: dict[str, Any], seed: int) -> RunConfig:
+        """The config of one trial's run: the base, the trial's ``params``, ``seed``."""
         return RunConfig.from_dict({**self.base, **params, "seed": seed}, preset=self.preset)
 
     def corner(self) -> dict[str, Any]:
@@ -101,6 +103,7 @@ def _typed(name: str, value):
 
 
 def load_tuning(path: str | Path, trials: int | None = None) -> Tuning:
+    """Read and validate a tune file (a path, or a bundled name); ``trials`` overrides its ``[tune]`` trials."""
     data = read_toml(path, "tune file")
     where = f"tune file {str(path)!r}"
     if "axes" in data or "zip" in data:
@@ -161,10 +164,12 @@ class Outcome:
 
     @property
     def best(self) -> dict | None:
+        """The best trial's values, or None when no trial reached 99% validation accuracy."""
         return None if self.best_trial is None else self._params_of(self.best_trial)
 
     @property
     def value(self) -> float | None:
+        """The best trial's objective, or None."""
         return None if self.best_trial is None else float(self.table.at[self.best_trial, "objective"])
 
     @property

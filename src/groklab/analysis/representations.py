@@ -123,6 +123,7 @@ def _table(group_id: str) -> CharacterTable:
 
 
 def character_table(g: Group) -> CharacterTable:
+    """The group's irreducible characters, computed (and cached) by its id."""
     return _table(g.id)
 
 
@@ -148,6 +149,7 @@ class Isotypic:
 
 @lru_cache(maxsize=32)
 def isotypic(group_id: str) -> Isotypic:
+    """The projections on each irrep's real isotypic component, for the group of that id."""
     t = _table(group_id)
     probe = np.random.default_rng(1).integers(0, t.chars.shape[1], size=min(8, t.chars.shape[1]))
     index = {tuple(np.round(c[probe], 6)): i for i, c in enumerate(t.chars)}

@@ -33,6 +33,7 @@ class Work:
     options: dict[str, Any] = field(default_factory=dict)  # the executor's own settings (its fields), by name
 
     def dirs(self, group: list) -> list[str]:
+        """The run directories of a group's runs."""
         return [str(self.run_dirs[c.hash()]) for c in group]
 
 

@@ -46,6 +46,7 @@ def _always(sel: Selection) -> bool:
 
 @dataclass(frozen=True)
 class FigureSpec:
+    """A store figure: its name, its help, ``draw(selection)`` and ``applies(selection)``."""
     name: str
     help: str
     draw: Callable[[Selection], object]

@@ -69,6 +69,7 @@ class Intervention:
 
     @property
     def switch(self) -> str:
+        """The setting that switches the intervention on (its first field)."""
         return self.fields[0].name
 
     @property

@@ -32,6 +32,7 @@ __all__ = ["MODELS", "MLPConfig", "Model", "ModelSpec", "ParamInit", "Transforme
 
 
 def get_model(name: str) -> ModelSpec:
+    """The registered model of that name; an unknown name is refused in one line with a did-you-mean."""
     return MODELS[name]
 
 

@@ -85,6 +85,7 @@ class ModelSpec:
 
     @property
     def field_names(self) -> tuple[str, ...]:
+        """The names of the model's own settings."""
         return tuple(f.name for f in self.fields)
 
     def config(self, values: Any, shape: Shape | int) -> Any:

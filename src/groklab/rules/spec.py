@@ -49,6 +49,7 @@ class UpdateRule:
 
     @property
     def hparams(self) -> tuple[str, ...]:
+        """The names of the rule's settings, the columns of its per-run hyper-parameters."""
         return tuple(f.name for f in self.fields)
 
     def kernel(self) -> Callable | None:

@@ -81,6 +81,7 @@ class Task:
 
     @property
     def id(self) -> str:
+        """The task's id, its name in the registry (``--task ID``)."""
         return self.name
 
     @property
@@ -90,10 +91,12 @@ class Task:
 
     @property
     def vector(self) -> bool:
+        """Whether the network reads an input vector per example (digits, parity's MLP) rather than tokens."""
         return self.inputs is not None
 
 
 def is_prime(n: int) -> bool:
+    """Whether ``n`` is a prime."""
     if n < 2:
         return False
     return all(n % d for d in range(2, int(n**0.5) + 1))
