@@ -18,12 +18,12 @@ from groklab.tasks import TASKS
 def test_each_registry_finds_groklabs_own_entries_in_its_package_in_their_order():
     assert list(TASKS)[:4] == ["add", "sub", "mul", "div"] and {"s5_mul", "custom", "group", "parity"} <= set(TASKS)
     assert list(MODELS) == ["transformer", "mlp"] and list(LOSSES) == ["cross_entropy", "stablemax", "mse"]
-    assert list(RULES) == ["adamw", "adam", "sgd", "muon"]
+    assert list(RULES) == ["adamw", "adam", "sgd", "muon", "egd"]
     assert list(INTERVENTIONS) == ["grokfast_ema", "grokfast_ma", "orthograd", "grad_noise", "weight_noise"]
 
 
 def test_a_fields_owners_are_the_entries_that_declare_it():
-    assert RULES.owners()["beta1"] == ("adamw", "adam", "muon") and RULES.owners()["momentum"] == ("sgd",)
+    assert RULES.owners()["beta1"] == ("adamw", "adam", "muon", "egd") and RULES.owners()["momentum"] == ("sgd",)
     assert MODELS.owners()["d_model"] == ("transformer", "mlp") and MODELS.owners()["n_heads"] == ("transformer",)
 
 
@@ -61,6 +61,6 @@ def test_a_name_or_a_setting_that_is_taken_is_refused(name, field, message):
 def test_groklabs_own_entries_cannot_be_removed_and_unknown_names_suggest_the_close_one():
     with pytest.raises(ConfigError, match="groklab's own"):
         RULES.unregister("sgd")
-    with pytest.raises(ConfigError, match="optimizer 'adamm' is not allowed; allowed: adamw, adam, sgd, muon; did you "
+    with pytest.raises(ConfigError, match="optimizer 'adamm' is not allowed; allowed: adamw, adam, sgd, muon, egd; did you "
                                           "mean 'adam'"):
         RULES["adamm"]

@@ -5,6 +5,7 @@ Which parameters are matrices, and how each is read as one, the model declares (
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING
 
 from ..fields import Field
@@ -43,15 +44,16 @@ def _index(shape: tuple[int, ...], matrix, device: str):
     return from_matrix_index(shape, matrix, device)
 
 
-def muon(p: Tensor, g: Tensor, state: dict[str, Tensor], hp, lr: Tensor, step: Tensor,
-         params, target: Tensor | None) -> None:
-    """Muon for the matrices, as torch.optim.Muon's code (momentum ``B <- lerp(B, g, 1 - mu)``, Nesterov
-    ``lerp(g, B, mu)``, Newton-Schulz, decoupled decay ``lr_m * wd``, step ``lr_m * sqrt(max(1, out / in))``;
-    ``lr_m`` = ``muon_lr`` with the warm-up), and AdamW (``lr``) for everything else, vectorized over runs."""
-    warm = lr / hp["lr"]  # the warm-up factor of this update, (E, 1)
-    lr_m, wd, mu = (hp["muon_lr"] * warm)[:, :, None], hp["weight_decay"], hp["muon_momentum"]
-    buf = state["exp_avg"]
-    matrices: dict[tuple[int, int], list] = {}  # matrices of one shape share one batched Newton-Schulz call
+def matrices_apart(p: Tensor, g: Tensor, state: dict[str, Tensor], hp, lr: Tensor, step: Tensor, params,
+                   target: Tensor | None, lr_m: Tensor, direction) -> None:
+    """The shape of Muon-like rules, vectorized over runs: every parameter its model declares a matrix moves by
+    ``lr_m`` (E, 1) times ``direction(batch, gradients, buffers)`` with decoupled weight decay ``lr_m * wd``, and
+    every other parameter (embeddings, the unembedding, vectors) by AdamW at ``lr``. ``direction`` receives the
+    (inputs, outputs) of the matrices of one shape and their views ``(name, a, b, shape, matrix)``, with the
+    gradients and the state, and returns their step directions stacked, (k, E, in, out), and a number they are
+    multiplied by (with ``lr_m``); matrices of one shape share one call."""
+    wd = hp["weight_decay"]
+    matrices: dict[tuple[int, int], list] = {}
     for name, (a, b) in zip(params.names, params.segments):
         tgt = None if target is None else target[:, a:b]
         matrix = params.matrix[name]
@@ -60,20 +62,44 @@ def muon(p: Tensor, g: Tensor, state: dict[str, Tensor], hp, lr: Tensor, step: T
             apply_decay(p[:, a:b], g[:, a:b], lr, wd, tgt, True)
             adam(p[:, a:b], g[:, a:b], seg, hp, lr, step)
             continue
-        gs, bs = g[:, a:b], buf[:, a:b]
-        bs.lerp_(gs, 1 - mu)
-        update = as_matrix(gs.lerp(bs, mu.expand_as(bs)).view(p.shape[0], *params.shapes[name]), matrix)
-        apply_decay(p[:, a:b], gs, lr_m[:, :, 0], wd, tgt, True)
-        matrices.setdefault(tuple(update.shape[1:]), []).append((name, a, b, update))
-    for (n_in, n_out), items in matrices.items():
-        O = newton_schulz(torch.stack([u for *_, u in items]))  # (k, E, in, out)
-        scale = lr_m * max(1.0, n_out / n_in) ** 0.5
-        for (name, a, b, _), o in zip(items, O):
+        apply_decay(p[:, a:b], g[:, a:b], lr_m, wd, tgt, True)
+        shape = params.shapes[name]
+        side = tuple(math.prod(shape[i] for i in axes) for axes in matrix)  # (inputs, outputs)
+        matrices.setdefault(side, []).append((name, a, b))
+    for side, items in matrices.items():
+        views = [(name, a, b, params.shapes[name], params.matrix[name]) for name, a, b in items]
+        O, factor = direction(side, views, g, state)  # (k, E, in, out), a number
+        scale = lr_m[:, :, None] * factor
+        for (name, a, b), o in zip(items, O):
             step_m = (scale * o).reshape(p.shape[0], -1)
             index = _index(params.shapes[name], params.matrix[name], str(p.device))
             if index is not None:  # back to the parameter's layout
                 step_m = torch.empty_like(step_m).index_copy_(1, index, step_m)
             p[:, a:b].sub_(step_m)
+
+
+def warmed(hp, lr: Tensor, name: str) -> Tensor:
+    """A matrices' learning rate setting ``name`` with this update's warm-up, (E, 1)."""
+    return hp[name] * (lr / hp["lr"])
+
+
+def muon(p: Tensor, g: Tensor, state: dict[str, Tensor], hp, lr: Tensor, step: Tensor,
+         params, target: Tensor | None) -> None:
+    """Muon for the matrices, as torch.optim.Muon's code (momentum ``B <- lerp(B, g, 1 - mu)``, Nesterov
+    ``lerp(g, B, mu)``, Newton-Schulz, decoupled decay ``lr_m * wd``, step ``lr_m * sqrt(max(1, out / in))``;
+    ``lr_m`` = ``muon_lr`` with the warm-up), and AdamW (``lr``) for everything else, vectorized over runs."""
+    mu = hp["muon_momentum"]
+
+    def direction(shape, views, g, state):
+        updates = []
+        for name, a, b, pshape, matrix in views:
+            gs, bs = g[:, a:b], state["exp_avg"][:, a:b]
+            bs.lerp_(gs, 1 - mu)
+            updates.append(as_matrix(gs.lerp(bs, mu.expand_as(bs)).view(g.shape[0], *pshape), matrix))
+        n_in, n_out = shape
+        return newton_schulz(torch.stack(updates)), max(1.0, n_out / n_in) ** 0.5
+
+    matrices_apart(p, g, state, hp, lr, step, params, target, warmed(hp, lr, "muon_lr"), direction)
 
 
 MUON = UpdateRule("muon", "Muon for the hidden matrices, AdamW for the rest", True, ("exp_avg", "exp_avg_sq"), muon,
