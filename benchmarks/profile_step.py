@@ -95,7 +95,7 @@ def main() -> None:
     whole = time.perf_counter() - t0
     t_up, t_ev, n_ev = drive(cfg, a.steps)
     loop = whole - t_up - t_ev
-    print(f"\n1-2. the training and its parts (wall, seconds)")
+    print("\n1-2. the training and its parts (wall, seconds)")
     print(f"  groklab.train, whole         {whole:7.2f}   {whole / a.steps * 1e3:6.2f} ms per update")
     print(f"  updates (Group.step)         {t_up:7.2f}   {t_up / a.steps * 1e3:6.2f} ms per update   {t_up / whole:5.1%}")
     print(f"  evaluations ({n_ev:3d})           {t_ev:7.2f}   {t_ev / n_ev * 1e3:6.2f} ms each         {t_ev / whole:5.1%}")
@@ -112,7 +112,7 @@ def main() -> None:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         g.evaluate()
     ev = by_kind(prof)
-    print(f"\n3. operators by kind (self CPU time under the profiler, which adds its own overhead)")
+    print("\n3. operators by kind (self CPU time under the profiler, which adds its own overhead)")
     print(f"  {'kind':38} {'ms per update':>14} {'share':>7} {'ms per evaluation':>18} {'share':>7}")
     total_up, total_ev = sum(up.values()), sum(ev.values())
     for kind in [k for k, _ in KINDS] + ["other (views, allocation, dispatch)"]:
