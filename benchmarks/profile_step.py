@@ -7,7 +7,8 @@ Three measurements in one process, alone on the machine:
 1. ``groklab.train`` of the run for ``--steps`` updates (early stop off), wall time from the call: the whole
    training as a user gets it (bookkeeping included: metrics rows, the thread governor, the run's summary);
 2. the same updates and evaluations driven directly (``Group.step`` and ``Group.evaluate`` on the run's
-   schedule), timed apart: the engine's own time, and by difference what the loop around it costs;
+   schedule), timed apart: the engine's own time, and by difference what the loop around it costs (1 and 2
+   alternate twice, the best of each kept);
 3. a ``torch.profiler`` trace of 100 updates and of one evaluation, every operator put in one of a few kinds
    (matmuls, attention, norms, gathers and scatters, the optimizer, elementwise, the rest), self CPU time.
 Printed: a table per measurement. Start-up (Python, imports) is ``benchmarks/bench_cli.py``'s.
@@ -90,10 +91,14 @@ def main() -> None:
           f"width {cfg.d_model}, batch {cfg.resolved_batch_size}; {a.steps} updates; {torch.get_num_threads()} threads")
 
     drive(cfg, 50)  # warm-up: allocator, kernels' first calls
-    t0 = time.perf_counter()
-    train(cfg)
-    whole = time.perf_counter() - t0
-    t_up, t_ev, n_ev = drive(cfg, a.steps)
+    wholes, parts = [], []
+    for _ in range(2):  # alternating, best of two each: this host drifts by 15% over minutes
+        t0 = time.perf_counter()
+        train(cfg)
+        wholes.append(time.perf_counter() - t0)
+        parts.append(drive(cfg, a.steps))
+    whole = min(wholes)
+    t_up, t_ev, n_ev = min(parts, key=lambda p: p[0] + p[1])
     loop = whole - t_up - t_ev
     print("\n1-2. the training and its parts (wall, seconds)")
     print(f"  groklab.train, whole         {whole:7.2f}   {whole / a.steps * 1e3:6.2f} ms per update")
@@ -109,6 +114,7 @@ def main() -> None:
         for _ in range(n):
             g.step()
     up = by_kind(prof)
+    up_events = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         g.evaluate()
     ev = by_kind(prof)
@@ -119,6 +125,10 @@ def main() -> None:
         u, e = up.get(kind, 0.0) / n, ev.get(kind, 0.0)
         print(f"  {kind:38} {u:14.2f} {u * n / total_up:7.1%} {e:18.2f} {e / total_ev:7.1%}")
     print(f"  {'total':38} {total_up / n:14.2f} {'':7} {total_ev:18.2f}")
+    print("\n   the update's ten largest operators (self CPU, ms per update)")
+    top = sorted(up_events, key=lambda e: -e.self_cpu_time_total)[:10]
+    for e in top:
+        print(f"  {e.key[:50]:50} {e.self_cpu_time_total / 1e3 / n:8.2f}  x{e.count // n}  ({kind_of(e.key)})")
 
 
 if __name__ == "__main__":
