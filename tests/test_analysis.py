@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from groklab import RunConfig, rundir, train
-from groklab.analysis import ANALYSES, Analysis, Series, analysis_figures, analyze, phases
+from groklab.analysis import ANALYSES, Analysis, Series, analysis_figures, analyze, llc, phases
 from groklab.cli import main
 
 
@@ -42,7 +42,7 @@ def test_snapshots_are_log_spaced_and_the_last_is_the_final_model(grokked):
 
 
 def test_a_grokked_run_uses_a_few_frequencies_and_its_restricted_loss_falls_first(grokked):
-    result = analyze(grokked, sharpness_examples=128, sharpness_iters=10)
+    result = analyze(grokked, sharpness_examples=128, sharpness_iters=10, llc_chains=0)
     snaps = result["snapshots"]
     keys = result["key_frequencies"]
     assert 1 <= len(keys) <= 6
@@ -58,13 +58,14 @@ def test_a_grokked_run_uses_a_few_frequencies_and_its_restricted_loss_falls_firs
     assert all(r["zero_loss_frac"] == 0.0 for r in snaps)  # weight decay keeps softmax collapse away
     assert result["phases"]["memorization"][1] < result["phases"]["cleanup"][1]
     assert result["applies"] == {"embeddings": True, "fourier": True, "multiplicative": False, "irreps": False,
-                                 "parity": False, "sharpness": True}
+                                 "parity": False, "sharpness": True, "complexity": True,
+                                 "llc": llc.available()}
 
 
 def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_path, capsys):
     out = tmp_path / "analysis"
-    assert main(["analyze", str(grokked), "--out", str(out), "--no-tsne", "--sharpness-examples", "64",
-                 "--sharpness-iters", "5", "--quiet"]) == 0
+    assert main(["analyze", str(grokked), "--out", str(out), "--no-tsne", "--llc-chains", "0",
+                 "--sharpness-examples", "64", "--sharpness-iters", "5", "--quiet"]) == 0
     printed = capsys.readouterr()
     assert "key frequencies" in printed.out and "fourier yes" in printed.err and "irreps no" in printed.err
     data = json.loads((out / "analysis.json").read_text())
@@ -72,7 +73,7 @@ def test_groklab_analyze_writes_its_files_and_refuses_bad_input(grokked, tmp_pat
     assert all({"step", "sharpness", "fourier_gini", "restricted_loss", "excluded_loss"} <= set(s)
                for s in data["snapshots"])
     assert {p.name for p in out.iterdir()} == {"analysis.json", "progress.png", "embeddings.png", "fourier.png",
-                                               "embeddings_over_time.png"}
+                                               "embeddings_over_time.png", "complexity.png"}
     assert main(["analyze", str(tmp_path / "missing")]) == 2
     assert main(["analyze", str(grokked), "--sharpness-examples", "0"]) == 2
     assert "sharpness_examples 0 is too small" in capsys.readouterr().err
@@ -88,7 +89,7 @@ def test_analysis_at_the_last_snapshot_equals_the_last_metrics_row(tmp_path, set
     cfg = RunConfig(task="add", modulus=11, train_fraction=0.6, d_model=32, n_heads=2, d_mlp=64, lr=3e-3,
                     steps=120, early_stop=False, snapshots=4, **setting)
     train(cfg, out=tmp_path / "run")
-    last = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)["snapshots"][-1]
+    last = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2, llc_chains=0)["snapshots"][-1]
     row = rundir.read_metrics(tmp_path / "run")[-1]
     assert last["step"] == row["step"] == 120
     columns = ("train_loss", "train_acc", "val_loss", "val_acc", "zero_loss_frac", "weight_norm")
@@ -99,10 +100,10 @@ def test_analysis_at_the_last_snapshot_equals_the_last_metrics_row(tmp_path, set
 def test_without_snapshots_the_progress_figure_shows_the_curves_and_says_what_needs_snapshots(tmp_path, capsys):
     cfg = RunConfig(task="add", modulus=7, train_fraction=0.6, d_model=32, n_heads=2, d_mlp=64, steps=40)
     train(cfg, out=tmp_path / "run")
-    assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--sharpness-examples", "8"]) == 0
+    assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--llc-chains", "0", "--sharpness-examples", "8"]) == 0
     printed = capsys.readouterr()
     assert "snapshot/s" not in printed.err and "no snapshots: only the final weights" in printed.err
-    result, figs = analysis_figures(tmp_path / "run", sharpness_examples=8, tsne=False)
+    result, figs = analysis_figures(tmp_path / "run", sharpness_examples=8, tsne=False, llc_chains=0)
     fig = figs["progress.png"]
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert len(fig.axes) == 3 and any("--snapshots" in t and "the final weights (step 40)" in t for t in texts)
@@ -134,8 +135,8 @@ def test_an_analysis_registered_from_python_is_measured_said_drawn_and_has_its_o
     train(cfg, out=tmp_path / "run")
     ANALYSES.register(rms)
     try:
-        assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--sharpness-examples", "8", "--rms-scale", "2",
-                     "--quiet"]) == 0
+        assert main(["analyze", str(tmp_path / "run"), "--no-tsne", "--llc-chains", "0", "--sharpness-examples", "8",
+                     "--rms-scale", "2", "--quiet"]) == 0
         out = capsys.readouterr().out
         data = json.loads((tmp_path / "run" / "analysis" / "analysis.json").read_text())
         assert data["applies"]["rms"] and data["rms"] > 0 and f"embedding rms {data['rms']:.3f}" in out

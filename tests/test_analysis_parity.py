@@ -15,7 +15,7 @@ def test_parity_weight_moves_to_the_relevant_bits_before_test_accuracy_does(tmp_
     cfg = RunConfig(task="parity", model="mlp", n_bits=30, parity_k=3, n_examples=1000, d_mlp=256, steps=1500,
                     early_stop=False, snapshots=16)
     train(cfg, out=tmp_path / "run")
-    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
+    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2, llc_chains=0)
     snaps = result["snapshots"]
     chance = 3 / 30
     assert snaps[0]["relevant_share"] == pytest.approx(chance, rel=0.1) and abs(snaps[0]["walsh_parity"]) < 0.02

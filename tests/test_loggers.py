@@ -108,7 +108,8 @@ def test_analyze_adds_its_measures_to_the_runs_tensorboard_log(tiny, tmp_path):
 
     cfg = tiny.replace(modulus=11, steps=100, early_stop=False, snapshots=3, logger="tensorboard")
     train(cfg, tmp_path / "run")
-    assert main(["analyze", str(tmp_path / "run"), "--quiet", "--no-tsne", "--sharpness-examples", "32"]) == 0
+    assert main(["analyze", str(tmp_path / "run"), "--quiet", "--no-tsne", "--llc-chains", "0",
+                 "--sharpness-examples", "32"]) == 0
     got = _scalars(tmp_path / "run" / "tensorboard")
     snaps = json.loads((tmp_path / "run" / "analysis" / "analysis.json").read_text())["snapshots"]
     assert sorted(got["analysis/fourier_gini"]) == [s["step"] for s in snaps]

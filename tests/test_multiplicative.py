@@ -36,7 +36,7 @@ def test_a_grokked_multiplication_uses_a_few_multiplicative_frequencies(tmp_path
     frequencies, their Gini rises several-fold, and the additive basis explains far less."""
     cfg = RunConfig.from_dict({"task": "mul", "snapshots": 12, "d_model": 48, "d_mlp": 96}, preset="quick")
     assert train(cfg, out=tmp_path / "run").summary["status"] == "generalized"
-    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2)
+    result = analyze(tmp_path / "run", sharpness_examples=16, sharpness_iters=2, llc_chains=0)
     first, last = result["snapshots"][0], result["snapshots"][-1]
     keys = result["multiplicative"]["key_frequencies"]
     share = lambda s: np.sum(np.array(s["mult_norms"])[keys] ** 2) / np.sum(np.array(s["mult_norms"])[1:] ** 2)  # noqa: E731

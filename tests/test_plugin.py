@@ -49,7 +49,7 @@ def test_the_plugins_parts_train_and_are_analysed_from_the_command_line(plugin_e
     rows = [r for r in (run / "metrics.csv").read_text().splitlines()[1:]]
     first, last = (float(r.split(",")[2]) for r in (rows[0], rows[-1]))  # train_acc
     assert last > first + 0.3  # signum with clipped gradients fits the affine table
-    analysed = _groklab(plugin_env, "analyze", str(run), "--no-tsne", "--sharpness-examples", "8",
+    analysed = _groklab(plugin_env, "analyze", str(run), "--no-tsne", "--llc-chains", "0", "--sharpness-examples", "8",
                         "--margin-quantile", "0.5", "--quiet")
     assert analysed.returncode == 0, analysed.stderr
     assert "margin yes" in analysed.stderr and "logit margin: train" in analysed.stdout

@@ -126,7 +126,7 @@ def test_the_new_tasks_work_everywhere_a_task_does(tmp_path, capsys):
     by_task = {r["task"]: r["id"] for r in rows}
     for task in ("group", "parity"):
         assert main(["analyze", "--store", str(store), "--run-id", str(by_task[task]), "--no-tsne", "--quiet",
-                     "--sharpness-examples", "8", "--out", str(tmp_path / f"a-{task}")]) == 0
+                     "--llc-chains", "0", "--sharpness-examples", "8", "--out", str(tmp_path / f"a-{task}")]) == 0
         applies = json.loads((tmp_path / f"a-{task}" / "analysis.json").read_text())["applies"]
         assert applies["fourier"] is False and applies["embeddings"] is (task == "group")
     assert main(["export", Store(store).run_dir(by_task["parity"]).as_posix(), "--to", "safetensors",

@@ -26,6 +26,8 @@ import gc
 import importlib.util
 import io
 import math
+import tempfile
+from pathlib import Path
 
 from ..fields import Field
 from ..lazy import lazy
@@ -89,13 +91,14 @@ def estimate(model, cfg, data, opts: dict, n_out: int) -> dict:
     uniform = float(fn(torch.zeros(1, 1, n_out, dtype=dtype), z[:1].unsqueeze(0)).item())
     gc.freeze()  # devinterp collects garbage around every chain: over a process full of objects that is 1-2 s each
     try:
-        with contextlib.redirect_stderr(io.StringIO()):  # devinterp's bars: groklab analyze has its own
+        # devinterp's bars to nothing (groklab analyze has its own); its samples to a folder removed after
+        with contextlib.redirect_stderr(io.StringIO()), tempfile.TemporaryDirectory() as tmp:
             samples = sample(model=_wrap(model), dataset=dataset, observables={}, lr=opts["llc_lr"], n_beta=nbeta,
                              localization=opts["llc_localization"], num_chains=opts["llc_chains"],
                              num_draws=opts["llc_draws"], batch_size=batch,
                              num_init_loss_batches=max(1, len(rows) // batch),
-                             init_seed=SEED, loss_fn=loss_fn, device="cpu")
-        result = compute_llc(samples)
+                             init_seed=SEED, loss_fn=loss_fn, device="cpu", output_path=Path(tmp) / "llc.zarr")
+            result = compute_llc(samples).load()
     finally:
         gc.unfreeze()
     init = float(result.init_loss)
