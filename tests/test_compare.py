@@ -1,5 +1,6 @@
 """`groklab compare`: named variants side by side over fractions and seeds (paper Figure 2, left)."""
 
+import json
 
 import pytest
 
@@ -70,3 +71,27 @@ def test_compare_shows_weight_decay_grokking_where_plain_adam_does_not(tmp_path,
     assert (tmp_path / "t.csv").read_text().startswith("variant,train_fraction,runs,seeds,")
     assert main(["compare", str(f), "--store", str(store), "-o", str(chart), "--quiet", "--workers", "1"]) == 0
     assert "2 runs: 2 already finished, 0 run now" in capsys.readouterr().out
+
+
+def test_compare_draws_a_measure_of_the_analyses_over_every_runs_snapshots(tmp_path, capsys):
+    base = {**BASE, "modulus": 11, "d_model": 32, "d_mlp": 64, "steps": 120, "early_stop": False, "snapshots": 4}
+    f = write(tmp_path / "c.toml", base, {"train_fraction": [0.6]},
+              {"Adam": {}, "AdamW": {"optimizer": "adamw", "weight_decay": 1.0}})
+    store = tmp_path / "c.db"
+    args = ["compare", str(f), "--store", str(store), "--workers", "1", "--quiet"]
+    assert main([*args, "--measure", "llc_typo"]) == 2
+    assert "--measure 'llc_typo' is not a measure; allowed:" in capsys.readouterr().err and not store.exists()
+    nosnap = write(tmp_path / "n.toml", {**base, "snapshots": 0}, {"train_fraction": [0.6]}, {"Adam": {}})
+    assert main(["compare", str(nosnap), "--store", str(store), "--measure", "weight_norm"]) == 2
+    assert "needs snapshots" in capsys.readouterr().err and not store.exists()
+    assert main([*args, "--measure", "mean_effective_rank"]) == 0
+    assert (tmp_path / "c-mean_effective_rank.png").stat().st_size > 10_000
+    runs = Store(store, create=False).runs()
+    from groklab.analysis.progress import series_of
+
+    ranks = {json.loads(r["config"])["optimizer"]: series_of(r["run_dir"], "mean_effective_rank") for r in runs}
+    assert all([s for s, _ in v] == [0, 1, 11, 120] for v in ranks.values())  # 4 log-spaced snapshots
+    # weight decay lowers the effective rank of the weights over the same updates
+    assert ranks["adamw"][-1][1] < ranks["adam"][-1][1]
+    cached = [p.name for p in (tmp_path / "c.db.runs").rglob("measure-*.json")]
+    assert sorted(cached) == ["measure-complexity.json"] * 2

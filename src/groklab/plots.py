@@ -376,3 +376,39 @@ def compare(results: Mapping[str, Sequence[Mapping]], title: str | None = None,
     if title:
         fig.suptitle(title)
     return fig
+
+
+def measure_over(series: Mapping[str, Sequence[tuple[Mapping, Sequence[tuple[int, float | None]]]]], key: str,
+                 label: str | None = None, title: str | None = None) -> Figure:
+    """One measure over the snapshots of every run of a comparison: ``series`` maps a variant's name to its runs,
+    each (its store row, its (step, value) pairs). One colour per variant, a line per run (dashed beyond the
+    first training fraction when there are several), a dot where the run came to hold 99% validation accuracy."""
+    fig = new_figure(figsize=(9, 5.4), layout="constrained")
+    ax = fig.subplots()
+    names = [n for n, runs in series.items() if runs]
+    fractions = sorted({float(r["train_fraction"]) for runs in series.values() for r, _ in runs})
+    styles = ["-", "--", ":", "-."]
+    for i, name in enumerate(names):
+        colour = _colour(i, len(names))
+        for j, (row, pts) in enumerate(series[name]):
+            pts = [(max(s, 1), v) for s, v in pts if v is not None]
+            if not pts:
+                continue
+            style = styles[fractions.index(float(row["train_fraction"])) % len(styles)]
+            lab = name if j == 0 else None
+            ax.plot([s for s, _ in pts], [v for _, v in pts], style, color=colour, lw=1.2, alpha=0.85, label=lab)
+            held = row.get("step_val_acc_99")
+            if held is not None:
+                near = min(pts, key=lambda p: abs(p[0] - held))
+                ax.plot([near[0]], [near[1]], "o", color=colour, ms=6, mec="k", mew=0.6)
+    ax.set(xscale="log", xlabel="optimization steps", ylabel=label or key)
+    ax.xaxis.set_major_formatter(mpl_ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.grid(alpha=0.3)
+    notes = ["dot: the snapshot nearest the step from which validation accuracy held 99%"]
+    if len(fractions) > 1:
+        notes.append("line style: training fraction " + ", ".join(
+            f"{f:g} {styles[k % len(styles)]}" for k, f in enumerate(fractions)))
+    ax.legend(fontsize=8, loc="best", title="; ".join(notes), title_fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -149,6 +149,14 @@ def _number(column: str, text: str | None) -> int | float | None:
     return int(text) if column == "step" else float(text)
 
 
+def read_json(path: Path) -> dict | None:
+    """A JSON file's object, or None when it is missing or cannot be read (written half-way by another tool)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def read_summary(run_dir: Path) -> dict | None:
     """A run directory's summary.json, or None when the run has not finished."""
     path = Path(run_dir) / "summary.json"

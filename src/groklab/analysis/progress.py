@@ -166,20 +166,25 @@ def _models(run_dir: Path) -> list[tuple[int, object]]:
     return [((rundir.read_summary(run_dir) or {}).get("steps_run") or 0, lambda: final)]
 
 
-def analyze(run_dir, progress=None, **opts) -> dict:
+def analyze(run_dir, progress=None, only: list[str] | None = None, **opts) -> dict:
     """Every measure at every snapshot of a run (its final checkpoint when it kept none): what analysis.json
-    holds. ``opts``: analysis settings (``sharpness_examples=128``); ``progress(i, n)`` after each snapshot."""
+    holds. ``opts``: analysis settings (``sharpness_examples=128``); ``progress(i, n)`` after each snapshot;
+    ``only``: the names of the analyses to run (default: every one that applies)."""
     cfg = rundir.load_config(run_dir)
     opts = options(opts)
     data = Data.of(cfg)
     models = _models(Path(run_dir))
-    analyses = applicable(cfg)
+    analyses = [a for a in applicable(cfg) if only is None or a.name in only]
     last = models[-1][1]()
     _, final = snapshot(last, cfg, data, opts, models[-1][0])
     keys = {a.name: a.keys(final) for a in analyses if a.keys is not None}
     rows = []
     for i, (step, load) in enumerate(models):
-        rows.append({"step": step, **measure(last if i == len(models) - 1 else load(), cfg, data, keys, opts, step)})
+        row, snap = snapshot(last if i == len(models) - 1 else load(), cfg, data, opts, step)
+        for a in analyses:
+            if a.measure is not None:
+                row.update(a.measure(snap, keys.get(a.name)))
+        rows.append({"step": step, **row})
         if progress is not None:
             progress(i + 1, len(models))
     curve = rundir.read_metrics(run_dir) or rows  # the evaluations are denser than the snapshots
@@ -188,11 +193,48 @@ def analyze(run_dir, progress=None, **opts) -> dict:
            "applies": {a.name: a in analyses for a in ANALYSES.values()},
            "phases": phases([r["step"] for r in curve], [r["train_acc"] for r in curve],
                             [r["val_acc"] for r in curve], chance),
-           "n_snapshots": len(rundir.snapshot_files(run_dir)), "snapshots": rows}
+           "n_snapshots": len(rundir.snapshot_files(run_dir)), "options": opts, "snapshots": rows}
     for a in analyses:
         if a.summary is not None:
             out.update(a.summary(rows, keys.get(a.name), final))
     return out
+
+
+def measure_keys() -> dict[str, str | None]:
+    """Every measure ``series_of`` can give, with the analysis that measures it (None: the evaluation's own)."""
+    out: dict[str, str | None] = {k: None for k in (*EVALUATED, "weight_norm", "logit_norm")}
+    for a in ANALYSES.values():
+        out.update({s.key: a.name for s in a.series})
+    return out
+
+
+def series_of(run_dir, key: str, **opts) -> list[tuple[int, float | None]]:
+    """(step, value) of one measure at every snapshot of a run: from its analysis.json when that holds it, else
+    measured now by the one analysis that owns it (kept in ``RUN/analysis/measure-NAME.json`` with its settings,
+    and reused while they are the same)."""
+    keys = measure_keys()
+    if key not in keys:
+        raise ConfigError(f"measure {key!r} is not known; allowed: {', '.join(keys)}")
+    run_dir = Path(run_dir)
+    cfg = rundir.load_config(run_dir)
+    owner = keys[key]
+    if owner is not None and not ANALYSES[owner].applies(cfg):
+        raise ConfigError(f"measure {key!r} (analysis {owner}) does not apply to the run in {str(run_dir)!r}")
+    opts = options(opts)
+    mine = {f.name: opts[f.name] for f in (ANALYSES[owner].fields if owner else ())}
+    full = rundir.read_json(run_dir / "analysis" / "analysis.json")
+    cached = run_dir / "analysis" / f"measure-{owner or 'evaluation'}.json"
+    n = len(rundir.snapshot_files(run_dir))
+    for found in (full, rundir.read_json(cached)):
+        if (found and found.get("n_snapshots") == n and all(key in r for r in found.get("snapshots", ()))
+                and {k: (found.get("options") or {}).get(k) for k in mine} == mine):
+            return [(r["step"], r[key]) for r in found["snapshots"]]
+    result = analyze(run_dir, only=[owner] if owner else [], **opts)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    rundir.atomic_json(cached, {"n_snapshots": result["n_snapshots"], "options": mine,
+                                "snapshots": [{k: v for k, v in r.items() if k == "step" or k in keys}
+                                              for r in result["snapshots"]]})
+    return [(r["step"], r.get(key)) for r in result["snapshots"]]
 
 
 def describe(result: dict) -> list[str]:

@@ -10,11 +10,13 @@ from typing import Optional
 import typer
 
 from .. import rundir
+from ..analysis.progress import measure_keys, series_of
 from ..compare import format_table, load_comparison, run_comparison
 from ..config import fields
 from ..errors import ConfigError
 from ..grid import load_sweep, parse_axis
 from ..plots import compare as draw_compare
+from ..plots import measure_over as draw_measure
 from ..sweep import outcome_line, run_sweep
 from ..tune import load_tuning
 from ..tune import tune as run_tune
@@ -54,11 +56,17 @@ def compare(
     output: Optional[Path] = typer.Option(None, "-o", "--output",
                                           help="chart to write (default: the store's name with .png)"),
     csv: Optional[Path] = typer.Option(None, help="also write the table to this CSV file"),
+    measure: Optional[str] = typer.Option(None, help="also draw this measure over every run's snapshots, one colour "
+                                          "per variant (llc, mean_effective_rank, compressed_bytes, fourier_gini, "
+                                          "sharpness, val_loss, ...; measured by its analysis where analysis.json "
+                                          "lacks it) into OUTPUT-MEASURE.png; the runs need snapshots"),
     **options,
 ):
     """Compare named variants over fractions and seeds (paper Figure 2, left): run them into a store (a run
     already finished is skipped, an interrupted one resumed), print the table and draw the chart."""
     comparison = load_comparison(file, _axes(options))
+    if measure is not None:
+        _check_measure(measure, comparison.all_configs())
     if options["plan"]:
         show_plan(comparison.all_configs(), options)
         return
@@ -76,6 +84,20 @@ def compare(
                + f"; {outcome_line(counts)}; store: {store}")
     typer.echo(format_table(outcome.table))
     save(draw_compare(outcome.results, title=outcome.saved.title), output)
+    if measure is not None:
+        path = output.with_name(f"{output.stem}-{measure}.png")
+        series = {name: [(r, series_of(r["run_dir"], measure)) for r in rows if r.get("run_dir")]
+                  for name, rows in outcome.results.items()}
+        save(draw_measure(series, measure, title=outcome.saved.title), path)
+
+
+def _check_measure(measure: str, configs) -> None:
+    """A measure compare can draw, over runs that keep snapshots: refused before anything trains."""
+    keys = measure_keys()
+    if measure not in keys:
+        raise ConfigError(f"--measure {measure!r} is not a measure; allowed: {', '.join(keys)}")
+    if any(c.snapshots == 0 for c in configs):
+        raise ConfigError(f"--measure {measure} needs snapshots: set snapshots = 20 (say) in the file's [base]")
 
 
 @app.command()
