@@ -71,3 +71,29 @@ def test_fourier_applies_to_the_tasks_on_residues_and_its_restricted_loss_to_the
     assert fourier.FOURIER.applies(RunConfig(task="x2_y2", modulus=7))
     assert not fourier.FOURIER.applies(RunConfig(task="s5_mul"))
     assert get_task("add").linear({}) == (1, 1) and get_task("sub").linear({}) == (1, -1) and get_task("mul").linear is None
+
+
+def test_no_key_frequency_stands_out_of_a_random_embedding_and_a_planted_one_does():
+    from groklab.analysis.fourier import random_gini, stands_out
+
+    p, d = 23, 64
+    base = random_gini("fourier", (p, d), fourier.fourier_gini)
+    g = torch.Generator().manual_seed(123)  # not the baseline's draws
+    false = sum(stands_out(fourier.fourier_gini(torch.randn(p, d, generator=g, dtype=torch.float64)), base)
+                for _ in range(50))
+    assert false <= 3  # the 99% quantile: about one random embedding in a hundred passes
+    x = torch.arange(p, dtype=torch.float64)
+    planted = torch.stack([torch.cos(2 * math.pi * 4 * x / p), torch.sin(2 * math.pi * 4 * x / p)], 1) @ torch.randn(
+        2, d, generator=g, dtype=torch.float64) + 0.3 * torch.randn(p, d, generator=g, dtype=torch.float64)
+    assert stands_out(fourier.fourier_gini(planted), base)
+    assert fourier.key_frequencies(fourier.frequency_norms(planted)) == [4]
+
+
+def test_the_keys_share_of_the_loss_is_the_share_of_the_fall_from_chance_they_keep():
+    from groklab.analysis.fourier import accounted
+
+    assert accounted(restricted=0.1, full=0.1, chance=3.0) == 1.0
+    assert accounted(restricted=3.0, full=0.1, chance=3.0) == 0.0
+    assert accounted(restricted=1.55, full=0.1, chance=3.0) == pytest.approx(0.5)
+    assert accounted(restricted=5.0, full=0.1, chance=3.0) == 0.0  # worse than chance: nothing accounted for
+    assert accounted(restricted=1.0, full=3.0, chance=3.0) is None  # a network no better than chance

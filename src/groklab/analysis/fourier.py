@@ -18,6 +18,7 @@ frequency's basis vectors. A network that grokked modular addition puts most of 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
@@ -34,8 +35,10 @@ np = lazy("numpy")
 torch = lazy("torch")
 
 
+@lru_cache(maxsize=64)
 def fourier_basis(p: int) -> tuple[Tensor, list[int]]:
-    """(p, p) orthonormal rows (constant, cos 1, sin 1, cos 2, ...) and the frequency of each row."""
+    """(p, p) orthonormal rows (constant, cos 1, sin 1, cos 2, ...) and the frequency of each row (kept per p:
+    read it, do not write into it)."""
     x = torch.arange(p, dtype=torch.float64)
     rows, freqs = [torch.ones(p, dtype=torch.float64)], [0]
     for k in range(1, p // 2 + 1):
@@ -80,6 +83,66 @@ def key_frequencies(norms, max_keys: int | None = None) -> list[int]:
     ratios = s[:limit] / np.maximum(s[1: limit + 1], 1e-300)
     n = int(np.argmax(ratios)) + 1
     return sorted(int(k) + 1 for k in order[:n])
+
+
+RANDOM_DRAWS = 100  # random embeddings drawn for a baseline
+RANDOM_QUANTILE = 0.99  # a structure stands out when its Gini is above this quantile of the random ones'
+_BASELINES: dict[tuple, float] = {}
+
+
+def random_gini(name: str, shape: tuple[int, ...], measure, draws: int = RANDOM_DRAWS,
+                q: float = RANDOM_QUANTILE) -> float:
+    """What a structureless embedding gives: the ``q`` quantile of ``measure(W)`` (a Gini) over ``draws`` Gaussian
+    random ``W`` of ``shape`` (seeded; kept per ``name`` and shape). A Gini at or below it says no component of
+    that basis stands out from what chance puts there."""
+    key = (name, tuple(shape), draws, q)
+    if key not in _BASELINES:
+        g = torch.Generator().manual_seed(0)
+        values = [measure(torch.randn(*shape, generator=g, dtype=torch.float64)) for _ in range(draws)]
+        _BASELINES[key] = float(np.quantile(values, q))
+    return _BASELINES[key]
+
+
+def stands_out(gini_value: float, baseline: float) -> bool:
+    """Whether a Gini stands out against its random baseline (``random_gini``)."""
+    return gini_value > baseline
+
+
+def accounted(restricted: float, full: float, chance: float) -> float | None:
+    """How much of the loss the key components account for: the share of the fall from the chance loss (a uniform
+    guess's) to the network's own loss that the logits restricted to the keys keep, ``(chance - restricted) /
+    (chance - full)``, clipped to [0, 1]. Near 1: the keys carry what the network computes; low: the basis does
+    not describe it. None when the network is no better than chance."""
+    if not (chance - full > 1e-9):
+        return None
+    return float(min(1.0, max(0.0, (chance - restricted) / (chance - full))))
+
+
+def full_loss(logits: Tensor, answers: Tensor, rows: Tensor | None = None, loss: str = "cross_entropy",
+              precision: str = "auto") -> tuple[float, float]:
+    """The run's loss over ``rows`` (default: every row) of the table's logits, and a uniform guess's (zero
+    logits): what ``accounted`` compares the restricted loss with."""
+    fn, dtype = get_loss(loss), loss_dtype(loss, precision)
+    lg, z = (logits, answers) if rows is None else (logits[rows], answers[rows])
+    own = fn(lg.to(dtype).unsqueeze(0), z.unsqueeze(0)).mean().item()
+    chance = fn(torch.zeros_like(lg[:1]).to(dtype).unsqueeze(0), z[:1].unsqueeze(0)).mean().item()
+    return own, chance
+
+
+def honesty_lines(what: str, whats: str, basis: str, gini_value: float, baseline: float, keys,
+                  share: float | None) -> list[str]:
+    """What an analysis says of its keys: none where nothing stands out (and why), how much of the loss they
+    account for where that was measured."""
+    if not stands_out(gini_value, baseline):
+        return [f"  no {what} stands out: Gini {gini_value:.2f} is within what a random embedding of this shape "
+                f"gives in the {basis} ({RANDOM_QUANTILE:.0%} of them: <= {baseline:.2f}); this basis does not "
+                "describe this network"]
+    if share is None:
+        return []
+    say = f"  the key {whats} account for {share:.0%} of the loss (restricted to them against the full logits)"
+    if share < 0.5:
+        say += f": little, so the {basis} does not describe what this network computes"
+    return [say]
 
 
 def fourier_gini(W: Tensor) -> float:
@@ -182,20 +245,44 @@ def _linear_of(cfg) -> tuple[int, int] | None:
     return task.linear({"modulus": cfg.modulus, **cfg.task_params}) if task.linear is not None else None
 
 
+def baseline(W: Tensor) -> float:
+    """``random_gini`` of the Fourier Gini for an embedding of ``W``'s shape."""
+    return random_gini("fourier", tuple(W.shape), fourier_gini)
+
+
 def _keys(snap: Snapshot) -> list[int]:
-    return key_frequencies(frequency_norms(symbol_embeddings(snap.model)))
+    W = symbol_embeddings(snap.model)
+    return key_frequencies(frequency_norms(W)) if stands_out(fourier_gini(W), baseline(W)) else []
 
 
 def _measure(snap: Snapshot, keys: list[int]) -> dict:
-    norms = frequency_norms(symbol_embeddings(snap.model))
-    out = {"embedding_norms": norms.tolist(), "fourier_gini": gini(norms[1:].numpy()),
+    W = symbol_embeddings(snap.model)
+    norms = frequency_norms(W)
+    g = gini(norms[1:].numpy())
+    out = {"embedding_norms": norms.tolist(), "fourier_gini": g,
            "neuron_logit_gini": gini(frequency_norms(neuron_logit_map(snap.model))[1:].numpy()),
-           "key_frequencies": key_frequencies(norms)}
+           "key_frequencies": key_frequencies(norms) if stands_out(g, baseline(W)) else []}
     linear = _linear_of(snap.cfg)
     if linear and keys and len(snap.data.z) == snap.cfg.modulus ** 2:  # the whole table of a z = a x + b y task
         out["restricted_loss"], out["excluded_loss"] = restricted_excluded_loss(
             snap.logits, snap.data.z, snap.data.train, linear, keys, **snap.loss)
+        own, chance = full_loss(snap.logits, snap.data.z, **snap.loss)
+        out["keys_account"] = accounted(out["restricted_loss"], own, chance)
     return out
+
+
+def _summary(rows, keys, snap) -> dict:
+    last = rows[-1]
+    return {"key_frequencies": keys, "fourier_gini": last["fourier_gini"],
+            "fourier_gini_random": baseline(symbol_embeddings(snap.model)), "keys_account": last.get("keys_account")}
+
+
+def _lines(r: dict) -> list[str]:
+    keys = r["key_frequencies"]
+    head = f"key frequencies {keys}, Fourier Gini {r['fourier_gini']:.2f}" if keys else \
+        f"key frequencies: none, Fourier Gini {r['fourier_gini']:.2f}"
+    return [head] + honesty_lines("frequency", "frequencies", "Fourier basis of Z_p", r["fourier_gini"],
+                                  r["fourier_gini_random"], keys, r.get("keys_account"))
 
 
 def _figures(d) -> dict:
@@ -208,8 +295,7 @@ FOURIER = Analysis(
     "fourier", "Fourier norms of the embedding over Z_p, key frequencies, Gini; restricted and excluded losses of "
     "z = a x + b y (Nanda et al. 2023)",
     applies=lambda cfg: get_task(cfg.task).modular, keys=_keys, measure=_measure,
-    summary=lambda rows, keys, snap: {"key_frequencies": keys, "fourier_gini": rows[-1]["fourier_gini"]},
-    lines=lambda r: [f"key frequencies {r['key_frequencies']}, Fourier Gini {r['fourier_gini']:.2f}"],
+    summary=_summary, lines=_lines,
     figures=_figures, captions={"fourier.png": "the embedding's Fourier spectrum"},
     series=(Series("fourier_gini", "Gini, embedding (Z_p)", "structure"),
             Series("neuron_logit_gini", "Gini, neuron-logit map (Z_p)", "structure"),

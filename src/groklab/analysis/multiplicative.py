@@ -22,7 +22,8 @@ from ..losses import get_loss, loss_dtype
 from ..plots import new_figure
 from ..tasks import get_task, is_prime
 from .figures import plane, spectrum, strongest
-from .fourier import frequency_norms, frequency_plane, gini, key_frequencies, project_on_phases
+from .fourier import (accounted, frequency_norms, frequency_plane, full_loss, gini, honesty_lines, key_frequencies,
+                      project_on_phases, random_gini, stands_out)
 from .spec import Analysis, Drawing, Series, Snapshot
 from .weights import neuron_logit_map, symbol_embeddings
 
@@ -133,28 +134,52 @@ def _params(cfg) -> dict:
     return {"modulus": cfg.modulus, **cfg.task_params}
 
 
+def mult_gini(W: Tensor) -> float:
+    """Gini of ``W``'s norms over the non-constant multiplicative frequencies."""
+    return gini(multiplicative_norms(W)[1:].numpy())
+
+
+def baseline(W: Tensor) -> float:
+    """``fourier.random_gini`` of the multiplicative Gini for an embedding of ``W``'s shape."""
+    return random_gini("multiplicative", tuple(W.shape), mult_gini)
+
+
+def _keys(snap: Snapshot) -> list[int]:
+    W = symbol_embeddings(snap.model)
+    return key_frequencies(multiplicative_norms(W)) if stands_out(mult_gini(W), baseline(W)) else []
+
+
 def _measure(snap: Snapshot, keys: list[int]) -> dict:
     W = symbol_embeddings(snap.model)
     norms = multiplicative_norms(W)
-    out = {"mult_norms": norms.tolist(), "mult_gini": gini(norms[1:].numpy()),
+    g = gini(norms[1:].numpy())
+    out = {"mult_norms": norms.tolist(), "mult_gini": g,
            "mult_neuron_logit_gini": gini(multiplicative_norms(neuron_logit_map(snap.model))[1:].numpy()),
-           "mult_key_frequencies": key_frequencies(norms)}
+           "mult_key_frequencies": key_frequencies(norms) if stands_out(g, baseline(W)) else []}
     if keys:
         d = snap.data
         out["mult_restricted_loss"], out["mult_excluded_loss"] = restricted_excluded_loss(
             snap.logits, d.x, d.y, d.z, d.train, monomial(snap.cfg.task, _params(snap.cfg)), keys, **snap.loss)
+        own, chance = full_loss(snap.logits, d.z, (d.x != 0) & (d.y != 0), **snap.loss)
+        out["mult_keys_account"] = accounted(out["mult_restricted_loss"], own, chance)
     return out
 
 
 def _summary(rows: list, keys: list[int], snap: Snapshot) -> dict:
     return {"multiplicative": {"key_frequencies": keys, "gini": rows[-1]["mult_gini"],
+                               "gini_random": baseline(symbol_embeddings(snap.model)),
+                               "keys_account": rows[-1].get("mult_keys_account"),
                                "generator": primitive_root(snap.cfg.modulus), "zero_residue": ZERO_NOTE}}
 
 
 def _lines(r: dict) -> list[str]:
     m = r["multiplicative"]
-    return [f"multiplicative (generator {m['generator']}): key frequencies {m['key_frequencies']}, Gini "
-            f"{m['gini']:.2f}; {m['zero_residue']}"]
+    keys = m["key_frequencies"] or "none"
+    return [f"multiplicative (generator {m['generator']}): key frequencies {keys}, Gini {m['gini']:.2f}; "
+            f"{m['zero_residue']}"] + honesty_lines("multiplicative frequency", "multiplicative frequencies",
+                                                    "discrete-log basis of Z_p^*",
+                                                    m["gini"], m["gini_random"], m["key_frequencies"],
+                                                    m.get("keys_account"))
 
 
 def _figures(d: Drawing) -> dict:
@@ -169,7 +194,7 @@ MULTIPLICATIVE = Analysis(
     "multiplicative", "Fourier analysis in the discrete-log basis of Z_p^*, for x * y, x / y and formulas "
     "x^a * y^b mod a prime",
     applies=lambda cfg: monomial(cfg.task, _params(cfg)) is not None,
-    keys=lambda snap: key_frequencies(multiplicative_norms(symbol_embeddings(snap.model))),
+    keys=_keys,
     measure=_measure, summary=_summary, lines=_lines, figures=_figures,
     captions={"fourier_multiplicative.png": "the embedding's multiplicative Fourier spectrum (discrete-log order)",
               "multiplicative_planes.png": "the residues in the key multiplicative frequencies' planes"},

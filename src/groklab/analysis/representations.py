@@ -32,7 +32,7 @@ from ..losses import get_loss, loss_dtype
 from ..plots import VAL, new_figure
 from ..tasks import get_task, params_of
 from .figures import finish
-from .fourier import gini
+from .fourier import accounted, full_loss, gini, honesty_lines, random_gini, stands_out
 from .spec import Analysis, Series, Snapshot
 from .weights import symbol_embeddings, unembedding_rows
 
@@ -277,22 +277,36 @@ def group_of(cfg) -> tuple[str, str] | None:
     return task.group(params_of(cfg)) if task.group is not None else None
 
 
+def baseline(W: Tensor, grp: str) -> float:
+    """``fourier.random_gini`` of the Gini over irreps for an embedding of ``W``'s shape."""
+    iso = isotypic(grp)
+    return random_gini(f"irreps {grp}", tuple(W.shape), lambda R: irrep_gini(irrep_shares(R, iso).numpy(), iso))
+
+
 def _keys(snap: Snapshot) -> list[int]:
-    iso = isotypic(group_of(snap.cfg)[0])
-    return key_irreps(irrep_shares(symbol_embeddings(snap.model), iso).numpy(), iso)
+    grp = group_of(snap.cfg)[0]
+    iso = isotypic(grp)
+    W = symbol_embeddings(snap.model)
+    shares = irrep_shares(W, iso).numpy()
+    return key_irreps(shares, iso) if stands_out(irrep_gini(shares, iso), baseline(W, grp)) else []
 
 
 def _measure(snap: Snapshot, keys: list[int]) -> dict:
     grp, op = group_of(snap.cfg)
     iso = isotypic(grp)
-    shares = irrep_shares(symbol_embeddings(snap.model), iso).numpy()
+    W = symbol_embeddings(snap.model)
+    shares = irrep_shares(W, iso).numpy()
+    g = irrep_gini(shares, iso)
     out = {"irrep_shares": shares.tolist(),
            "irrep_shares_unembed": irrep_shares(unembedding_rows(snap.model), iso).tolist(),
-           "irrep_gini": irrep_gini(shares, iso), "key_irreps": [iso.names[k] for k in key_irreps(shares, iso)]}
+           "irrep_gini": g,
+           "key_irreps": [iso.names[k] for k in key_irreps(shares, iso)] if stands_out(g, baseline(W, grp)) else []}
     if op == "mul" and keys:  # compositions x . y: the logits are a function of x . y
         d = snap.data
         out["irrep_restricted_loss"], out["irrep_excluded_loss"] = restricted_excluded_loss(
             snap.logits, d.x, d.y, d.z, d.train, grp, keys, **snap.loss)
+        own, chance = full_loss(snap.logits, d.z, **snap.loss)
+        out["irrep_keys_account"] = accounted(out["irrep_restricted_loss"], own, chance)
     return out
 
 
@@ -300,15 +314,24 @@ def _summary(rows: list, keys: list[int], snap: Snapshot) -> dict:
     grp = group_of(snap.cfg)[0]
     iso = isotypic(grp)
     return {"irreps": {"group": grp, "names": list(iso.names), "dims": list(iso.dims),
-                       "key_irreps": [iso.names[k] for k in keys], "gini": rows[-1]["irrep_gini"]}}
+                       "key_irreps": [iso.names[k] for k in keys], "gini": rows[-1]["irrep_gini"],
+                       "gini_random": baseline(symbol_embeddings(snap.model), grp),
+                       "keys_account": rows[-1].get("irrep_keys_account")}}
+
+
+def _lines(r: dict) -> list[str]:
+    i = r["irreps"]
+    keys = ", ".join(i["key_irreps"]) or "none"
+    return [f"irreps of {i['group']}: key {keys}, Gini {i['gini']:.2f}"] + honesty_lines(
+        "irrep", "irreps", f"irreducible representations of {i['group']}", i["gini"], i["gini_random"], i["key_irreps"],
+        i.get("keys_account"))
 
 
 IRREPS = Analysis(
     "irreps", "norm shares of the embedding over a group's irreducible representations, key irreps, their "
     "restricted and excluded losses (Chughtai et al. 2023)",
     applies=lambda cfg: group_of(cfg) is not None, keys=_keys, measure=_measure, summary=_summary,
-    lines=lambda r: [f"irreps of {r['irreps']['group']}: key {', '.join(r['irreps']['key_irreps'])}, Gini "
-                     f"{r['irreps']['gini']:.2f}"],
+    lines=_lines,
     figures=lambda d: {"irreps.png": draw_irreps(d.result, d.history, d.title)},
     captions={"irreps.png": "the norm share per irreducible representation"},
     series=(Series("irrep_gini", "Gini over irreps, embedding", "structure"),
