@@ -22,6 +22,19 @@ def test_phases_read_off_the_curves():
     assert binary == {"memorization": [0, 10], "circuit_formation": [10, 30], "cleanup": [30, 50]}
 
 
+def test_a_loss_spike_is_a_dip_and_recovery_not_the_start_of_cleanup():
+    from groklab.analysis.progress import spikes
+
+    steps = [0, 10, 20, 30, 40, 50, 60, 70]
+    train = [0.1, 0.995, 1.0, 1.0, 1.0, 0.33, 1.0, 1.0]  # a spike at step 50, back at 60
+    val = [0.0, 0.0, 0.2, 0.7, 0.9, 0.2, 0.995, 1.0]  # validation falls with it
+    ph = phases(steps, train, val)
+    assert ph["cleanup"] == [20, 60]  # from the last sustained low (step 20), not from the spike at 50
+    assert spikes(steps, train) == [{"start": 50, "end": 60, "low": 0.33}]
+    assert spikes(steps, [0.1, 0.995, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1]) == [{"start": 30, "end": None, "low": 0.1}]
+    assert spikes(steps, [0.1] * 8) == []
+
+
 @pytest.fixture
 def grokked(quick_run):
     """x + y mod 23 on 80% of the table (the quick preset), kept at ~30 log-spaced steps (conftest's run)."""

@@ -150,10 +150,37 @@ def phases(steps: list[int], train_acc: list[float], val_acc: list[float],
                                         "circuit_formation": None, "cleanup": None}
     if mem is not None and gen is not None and gen > mem:
         half = (chance + 1.0) / 2
-        low = [s for s, a in zip(steps, val_acc) if s <= gen and a < half]
+        # an evaluation inside a loss spike (training accuracy fallen after memorization) is no sign of where the
+        # cleanup starts: validation accuracy falls with it and recovers with it
+        low = [s for s, a, t in zip(steps, val_acc, train_acc) if s <= gen and a < half and not (s > mem and t < 0.99)]
         start = max(mem, low[-1]) if low else mem
         out["circuit_formation"] = [mem, start]
         out["cleanup"] = [start, gen]
+    return out
+
+
+def spikes(steps: list[int], train_acc: list[float], below: float = 0.9) -> list[dict]:
+    """Loss spikes: stretches after memorization (99% training accuracy) where training accuracy fell under
+    ``below``, each ``{"start", "end", "low"}`` (the first evaluation under it, the first back at 99% or None when
+    it never came back, the lowest training accuracy)."""
+    mem = steps_at(steps, train_acc)
+    out: list[dict] = []
+    if mem is None:
+        return out
+    cur = None
+    for s, a in zip(steps, train_acc):
+        if s <= mem:
+            continue
+        if cur is None and a < below:
+            cur = {"start": s, "end": None, "low": a}
+        elif cur is not None:
+            cur["low"] = min(cur["low"], a)
+            if a >= 0.99:
+                cur["end"] = s
+                out.append(cur)
+                cur = None
+    if cur is not None:
+        out.append(cur)
     return out
 
 
@@ -193,6 +220,7 @@ def analyze(run_dir, progress=None, only: list[str] | None = None, **opts) -> di
            "applies": {a.name: a in analyses for a in ANALYSES.values()},
            "phases": phases([r["step"] for r in curve], [r["train_acc"] for r in curve],
                             [r["val_acc"] for r in curve], chance),
+           "spikes": spikes([r["step"] for r in curve], [r["train_acc"] for r in curve]),
            "n_snapshots": len(rundir.snapshot_files(run_dir)), "options": opts, "snapshots": rows}
     for a in analyses:
         if a.summary is not None:
@@ -249,6 +277,11 @@ def describe(result: dict) -> list[str]:
     ph = {k: v for k, v in result["phases"].items() if v}
     if ph:
         lines.append("phases: " + "; ".join(f"{k.replace('_', ' ')} {a:,}-{b:,}" for k, (a, b) in ph.items()))
+    if result.get("spikes"):
+        said = [f"{sp['start']:,} ({sp['low']:.2f}, " + (f"back by {sp['end']:,})" if sp["end"] is not None
+                                                         else "not back by the end)") for sp in result["spikes"]]
+        lines.append(f"loss spikes (dips and recoveries, not phases): training accuracy under 0.9 at step "
+                     f"{'; '.join(said)}")
     return lines
 
 
