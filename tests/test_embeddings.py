@@ -14,5 +14,6 @@ def test_s5_labels_cosets_and_cycle_types():
 
 def test_other_tasks_colour_residues_or_elements():
     assert embeddings.labels(RunConfig(task="add", modulus=7)) == {"residue": list(range(7))}
-    assert embeddings.labels(RunConfig(task="group", group="D4", model="mlp")) == {"element": list(range(8))}
+    d4 = embeddings.labels(RunConfig(task="group", group="D4", model="mlp"))  # coloured by conjugacy class
+    assert list(d4) == ["conjugacy class"] and len(set(d4["conjugacy class"])) == 5
     assert not embeddings.EMBEDDINGS.applies(RunConfig(task="digits", model="mlp"))

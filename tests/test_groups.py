@@ -80,3 +80,19 @@ def test_a_tiny_s4_run_memorizes_then_generalizes():
     s = train(RunConfig(task="group", group="S4", model="mlp", train_fraction=0.9, d_model=64, d_mlp=128, lr=1e-2,
                         steps=3000, stop_patience=100)).summary
     assert s["status"] == "generalized" and s["step_train_acc_99"] < s["step_val_acc_99"]
+
+
+def test_conjugacy_classes_and_element_orders_colour_a_groups_pictures():
+    from groklab.analysis.embeddings import labels, names_of
+    from groklab.config import RunConfig
+    from groklab.groups import get_group
+
+    s4, d6 = get_group("S4"), get_group("D6")
+    assert len(set(s4.conjugacy_classes())) == 5 and len(set(d6.conjugacy_classes())) == 6
+    assert not s4.abelian and get_group("Z4xZ6").abelian
+    assert sorted(s4.element_orders()) == [1] + [2] * 9 + [3] * 8 + [4] * 6
+    cfg = RunConfig(task="group", group="S4")
+    assert set(labels(cfg)) == {"conjugacy class"} and len(set(labels(cfg)["conjugacy class"])) == 5
+    assert names_of(cfg) == list(s4.names)  # 24 elements: written beside their points
+    assert set(labels(RunConfig(task="group", group="Z4xZ6"))) == {"element order"}
+    assert names_of(RunConfig(task="group", group="S5")) is None  # 120: too many to write

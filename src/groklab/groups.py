@@ -54,6 +54,27 @@ class Group:
         """(order,): the index of each element's inverse."""
         return np.argmax(self.mul == 0, axis=1)
 
+    @property
+    def abelian(self) -> bool:
+        """Whether ``a . b == b . a`` for every pair."""
+        return bool((self.mul == self.mul.T).all())
+
+    def conjugacy_classes(self) -> list[int]:
+        """(order,): for each element, the smallest index of its conjugacy class ``{g a g^-1}``."""
+        inv = self.inverse
+        conj = self.mul[self.mul[np.arange(self.order)[:, None], np.arange(self.order)[None, :]], inv[:, None]]
+        return [int(conj[:, a].min()) for a in range(self.order)]  # conj[g, a] = g . a . g^-1
+
+    def element_orders(self) -> list[int]:
+        """(order,): the order of each element (the smallest n with a^n the identity)."""
+        out = []
+        for a in range(self.order):
+            n, x = 1, a
+            while x != 0:
+                x, n = int(self.mul[x, a]), n + 1
+            out.append(n)
+        return out
+
     def answers(self, x: np.ndarray, y: np.ndarray, op: str = "mul") -> np.ndarray:
         """``x . y`` or, for ``conj``, ``x . y . x^-1``, elementwise."""
         if op == "mul":

@@ -96,7 +96,8 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
             ax.plot(steps, [r["train_loss"] for r in rows], ls="-" if single else "--",
                     **({"color": TRAIN} if single else {}), **style)
             ax.plot(steps, [r["val_loss"] for r in rows], **({"color": VAL} if single else {}), **style)
-    ax_acc.set(xscale="log", xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
+    ax_acc.set(xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
+    steps_xaxis(ax_acc)
     if many:
         fig.legend(loc="outside right upper", fontsize=7, title="validation (training dashed)", title_fontsize=7)
     else:
@@ -104,7 +105,8 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
     ax_acc.grid(alpha=0.3)
     if loss:
         ax = axes[0, 1]
-        ax.set(xscale="log", yscale="log", xlabel="Optimization steps", ylabel="Loss")
+        ax.set(yscale="log", xlabel="Optimization steps", ylabel="Loss")
+        steps_xaxis(ax)
         ax.grid(alpha=0.3)
         if single:
             _mark_double_descent(ax, next(iter(histories.values())))
@@ -138,7 +140,8 @@ def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
     steps = np.array([max(r["step"], 1) for r in rows])
     ax.plot(steps, [r["train_loss"] for r in rows], color=TRAIN, label="train loss")
     ax.plot(steps, [r["val_loss"] for r in rows], color=VAL, lw=2, label="validation loss")
-    ax.set(xscale="log", yscale="log", xlabel="Optimization steps", ylabel="Loss")
+    ax.set(yscale="log", xlabel="Optimization steps", ylabel="Loss")
+    steps_xaxis(ax)
     dd = _mark_double_descent(ax, rows)
     ax.legend(loc="lower left", fontsize=7)
     ax.grid(alpha=0.3)
@@ -147,7 +150,8 @@ def double_descent(rows: Sequence[Mapping], title: str | None = None) -> Figure:
     for key, _, ls in DD_MARKS:
         if dd[key] is not None:
             ax_acc.axvline(max(dd[key], 1), color="0.35", ls=ls, lw=1)
-    ax_acc.set(xscale="log", xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
+    ax_acc.set(xlabel="Optimization steps", ylabel="Accuracy", ylim=(-0.02, 1.02))
+    steps_xaxis(ax_acc)
     ax_acc.legend(loc="center left", fontsize=8)
     ax_acc.grid(alpha=0.3)
     fig.suptitle(title or ("validation loss: no double descent" if dd["val_loss_peak_step"] is None else
@@ -286,6 +290,15 @@ def _budget_legend(ax, budget: int, circles: bool) -> list:
                              label="a seed never reached 99% (counted at the budget)")] if circles else [])
 
 
+def steps_xaxis(ax, label: str | None = None) -> None:
+    """A log x axis of optimization steps labelled in plain numbers (1, 10, 100, 1,000, 10,000; not 10^3)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(mpl_ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mpl_ticker.NullFormatter())
+    if label is not None:
+        ax.set_xlabel(label)
+
+
 def _steps_axis(ax) -> None:
     """A log axis of steps labelled in plain numbers (1,000, not 10^3); over a narrow range (less than 3x, where
     log ticks would read 7.95x10^2) a linear axis, so that a 4% gap looks like one."""
@@ -401,8 +414,8 @@ def measure_over(series: Mapping[str, Sequence[tuple[Mapping, Sequence[tuple[int
             if held is not None:
                 near = min(pts, key=lambda p: abs(p[0] - held))
                 ax.plot([near[0]], [near[1]], "o", color=colour, ms=6, mec="k", mew=0.6)
-    ax.set(xscale="log", xlabel="optimization steps", ylabel=label or key)
-    ax.xaxis.set_major_formatter(mpl_ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.set(xlabel="optimization steps", ylabel=label or key)
+    steps_xaxis(ax)
     ax.grid(alpha=0.3)
     notes = ["dot: the snapshot nearest the step from which validation accuracy held 99%"]
     if len(fractions) > 1:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..fields import Field
 from ..lazy import lazy
-from ..plots import TRAIN, VAL, new_figure
+from ..plots import TRAIN, VAL, new_figure, steps_xaxis
 from .figures import finish, shade
 from .llc import draw_llc
 from .spec import Analysis, Drawing, Series, Snapshot
@@ -163,8 +163,7 @@ def _figure(d: Drawing) -> dict:
     ax_last.plot(steps, [r["weight_norm"] for r in rows], "o-", ms=3, color="k")
     ax_last.set(ylabel="weight norm", title="total weight norm")
     for ax in (ax_acc, ax_llc, ax_norm, ax_rank, ax_size, ax_last):
-        ax.set_xscale("log")
-        ax.set_xlabel("optimization steps")
+        steps_xaxis(ax, "optimization steps")
         ax.grid(alpha=0.3)
         shade(ax, d.result["phases"])
     ax_acc.legend(fontsize=7, loc="best")

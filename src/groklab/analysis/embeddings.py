@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..fields import Field
 from ..plots import new_figure
 from ..tasks import get_task, n_symbols, params_of
-from .figures import finish, plane, scatter, strongest
+from .figures import NAMED, finish, plane, scatter, strongest
 from .fourier import frequency_norms, frequency_plane
 from .spec import Analysis, Drawing
 from .weights import pca, symbol_embeddings, tsne, unembedding_rows
@@ -34,8 +34,18 @@ def labels(cfg) -> dict[str, list]:
     return {"residue" if task.modular else "element": list(range(n))}
 
 
+def names_of(cfg) -> list[str] | None:
+    """The symbols' names for the pictures (a group's elements as written), where there are few enough to write
+    beside their points (``figures.NAMED``) and the task names them."""
+    task = get_task(cfg.task)
+    n = n_symbols(cfg.task, cfg.modulus, **cfg.task_params)
+    if task.symbol_name is None or n > NAMED or task.modular:
+        return None
+    return [str(task.symbol_name(params_of(cfg), s)) for s in range(n)]
+
+
 def embeddings(model, labels: Mapping[str, list], keys: Sequence[int] = (), use_tsne: bool = True,
-               title: str | None = None) -> Figure:
+               title: str | None = None, names: Sequence[str] | None = None) -> Figure:
     """PCA (and t-SNE) of the input embeddings and the unembedding rows, coloured by ``labels``; for residues also
     the planes of the three strongest key frequencies, each coloured by k x mod p so the walk around its circle
     shows."""
@@ -54,7 +64,7 @@ def embeddings(model, labels: Mapping[str, list], keys: Sequence[int] = (), use_
     for r, (name, colour) in enumerate(colourings):
         for c, (ptitle, xy, k) in enumerate(panels):
             if k is None:
-                scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular)
+                scatter(axes[r, c], xy, colour, f"{ptitle}\n(colour: {name})", cyclic=modular, names=names)
             else:
                 plane(axes[r, c], xy, k, f"{ptitle}\n(colour: {k} x mod {p})")
     return finish(fig, title)
@@ -84,7 +94,8 @@ def _figures(d: Drawing) -> dict:
     keys = d.result.get("key_frequencies", [])
     colours = labels(d.cfg)
     step = d.result["snapshots"][-1]["step"]
-    out = {"embeddings.png": embeddings(d.final, colours, keys, d.options["tsne"], f"{d.title}, step {step:,}")}
+    out = {"embeddings.png": embeddings(d.final, colours, keys, d.options["tsne"], f"{d.title}, step {step:,}",
+                                        names_of(d.cfg))}
     models = d.models(STRIP)
     if len(models) > 1:
         top = strongest(symbol_embeddings(d.final), keys, 1, frequency_norms)

@@ -14,32 +14,41 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
-from ..plots import TRAIN, VAL, new_figure
+from ..plots import TRAIN, VAL, new_figure, steps_xaxis
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 np = lazy("numpy")
+matplotlib = lazy("matplotlib")
 mpl_patches = lazy("matplotlib.patches")
 
 PHASE_COLOURS = {"memorization": "tab:orange", "circuit_formation": "tab:blue", "cleanup": "tab:purple"}
 
 
-def scatter(ax, xy: np.ndarray, colour, title: str, cyclic: bool, order: bool = False) -> None:
+NAMED = 24  # symbols written beside their points in the embedding pictures up to this many
+
+
+def scatter(ax, xy: np.ndarray, colour, title: str, cyclic: bool, order: bool = False,
+            names: Sequence[str] | None = None) -> None:
     """Points ``xy`` (n, 2) coloured by ``colour`` (numbers: a colour map, cyclic or not; words: one colour and a
-    legend entry per kind)."""
+    legend entry per kind), each written with its name where ``names`` are given (up to ``NAMED`` points)."""
     if order:  # residues in order: the circle is walked k steps at a time
         ax.plot(xy[:, 0], xy[:, 1], color="0.85", lw=0.6, zorder=1)
     if isinstance(colour[0], str):
         kinds = sorted(set(colour))
+        cmap = matplotlib.colormaps["tab20" if len(kinds) > 10 else "tab10"]
         for i, kind in enumerate(kinds):
             pts = xy[[c == kind for c in colour]]
-            ax.scatter(pts[:, 0], pts[:, 1], s=14, color=f"C{i}", label=kind, zorder=2)
-        ax.legend(fontsize=6, loc="best", markerscale=0.8)
+            ax.scatter(pts[:, 0], pts[:, 1], s=14, color=cmap(i % cmap.N), label=kind, zorder=2)
+        ax.legend(fontsize=6, loc="best", markerscale=0.8, ncol=1 if len(kinds) <= 8 else 2)
     else:
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, cmap="twilight" if cyclic else "tab10", s=14, zorder=2)
         if cyclic:
             ax.figure.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
+    if names is not None and len(names) <= NAMED:
+        for (a, b), name in zip(xy, names):
+            ax.annotate(name, (a, b), fontsize=5, xytext=(2, 2), textcoords="offset points", color="0.25")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -120,7 +129,7 @@ def _progress_at_one_step(snap: Mapping, history: Sequence[Mapping], analyses: S
     curves(ax_acc, ax_loss, history)
     ax_loss.set(yscale="log", ylabel="loss", title="loss")
     for a in (ax_acc, ax_loss):
-        a.set(xscale="log", xlabel="optimization steps")
+        steps_xaxis(a, "optimization steps")
         a.grid(alpha=0.3)
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize=7)
@@ -180,8 +189,7 @@ def progress(result: Mapping, history: Sequence[Mapping] = (), analyses: Sequenc
     twin.set_ylabel("mean norm of the centred logits")
     twin.legend(loc="center right", fontsize=7)
     for a in axes[:n]:
-        a.set_xscale("log")
-        a.set_xlabel("optimization steps")
+        steps_xaxis(a, "optimization steps")
         a.grid(alpha=0.3)
         shade(a, result["phases"])
         if a.get_legend_handles_labels()[0]:

@@ -114,14 +114,15 @@ def multiplicative_planes(model, keys: Sequence[int], title: str | None = None) 
     2 pi k l / (p - 1), a circle walked in discrete-log order."""
     W = in_log_order(symbol_embeddings(model))
     ks = strongest(W, keys, 3, frequency_norms)
-    fig = new_figure(figsize=(3.4 * max(1, len(ks)), 3.3))
+    fig = new_figure(figsize=(max(6.0, 3.4 * len(ks)), 3.6))  # wide enough for the title with one plane
     axes = fig.subplots(1, max(1, len(ks)), squeeze=False)[0]
     p = model.cfg.n_symbols
     for ax, k in zip(axes, ks):
         plane(ax, frequency_plane(W, k), k, f"frequency {k} of Z_p^*\n(colour: {k} log x mod {p - 1})")
     if not ks:
-        axes[0].text(0.5, 0.5, "no key frequency", ha="center", va="center", transform=axes[0].transAxes)
-    fig.suptitle((title + ": " if title else "") + f"residues in discrete-log order (generator "
+        axes[0].text(0.5, 0.5, "no key frequency stands out", ha="center", va="center",
+                     transform=axes[0].transAxes)
+    fig.suptitle((title + ":\n" if title else "") + f"residues in discrete-log order (generator "
                  f"{int(log_order(p)[1]) if p > 2 else 1})", fontsize=10)
     fig.tight_layout()
     return fig

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy
-from ..plots import TRAIN, VAL, new_figure
+from ..plots import TRAIN, VAL, new_figure, steps_xaxis
 from ..tasks.parity import parity_data
 from .figures import finish
 from .spec import Analysis, Series, Snapshot
@@ -40,7 +40,10 @@ def relevant_share(model, relevant) -> float | None:
     return float(W[torch.as_tensor(np.asarray(relevant))].pow(2).sum() / total) if total > 0 else 0.0
 
 
-def walsh_coefficient(model, relevant, n_bits: int, samples: int = 4096, seed: int = 0) -> float:
+WALSH_SAMPLES = 4096  # random strings the Walsh coefficient is estimated on
+
+
+def walsh_coefficient(model, relevant, n_bits: int, samples: int = WALSH_SAMPLES, seed: int = 0) -> float:
     """The Fourier-Walsh coefficient of the network's output on the relevant bits' parity (see the module doc),
     estimated on ``samples`` uniformly random strings (a seeded generator)."""
     with torch.no_grad():
@@ -61,21 +64,30 @@ def draw_parity(result: Mapping, history: Sequence[Mapping] = (), title: str | N
     Walsh coefficient on their parity, across the snapshots, beside test accuracy."""
     info, snaps = result["parity"], result["snapshots"]
     steps = np.array([max(r["step"], 1) for r in snaps])
-    fig = new_figure(figsize=(7.5, 4))
-    ax = fig.subplots()
-    if snaps[-1].get("relevant_share") is not None:
-        ax.plot(steps, [r["relevant_share"] for r in snaps], "o-", ms=3, color="tab:blue",
-                label=f"first layer's weight share on the {len(info['relevant_bits'])} relevant bits")
-    ax.plot(steps, [r["walsh_parity"] for r in snaps], "s-", ms=3, color="tab:purple",
-            label="Walsh coefficient of the output on their parity")
+    fig = new_figure(figsize=(12, 4.4))
+    ax_acc, ax = fig.subplots(1, 2)
     if len(history):
         hs = [max(r["step"], 1) for r in history]
-        ax.plot(hs, [r["val_acc"] for r in history], color=VAL, label="test accuracy")
-        ax.plot(hs, [r["train_acc"] for r in history], color=TRAIN, alpha=0.5, label="training accuracy")
-    ax.set(xscale="log", ylim=(-0.05, 1.02), xlabel="optimization steps",
-           title=f"relevant bits {info['relevant_bits']}: hidden progress")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+        ax_acc.plot(hs, [r["train_acc"] for r in history], color=TRAIN, label="training accuracy")
+        ax_acc.plot(hs, [r["val_acc"] for r in history], color=VAL, label="validation accuracy")
+    ax_acc.axhline(0.5, ls=":", color="gray", lw=1, label="chance (1/2)")
+    ax_acc.set(ylim=(-0.02, 1.02), ylabel="accuracy", title="accuracy")
+    k, n = len(info["relevant_bits"]), info.get("n_bits")
+    if snaps[-1].get("relevant_share") is not None:
+        ax.plot(steps, [max(r["relevant_share"], 1e-6) for r in snaps], "o-", ms=3, color="tab:blue",
+                label=f"first layer's weight share on the {k} relevant bits")
+        if n:
+            ax.axhline(k / n, ls=":", color="tab:blue", lw=1, label=f"share of weights that ignore them ({k}/{n})")
+    ax.plot(steps, [max(abs(r["walsh_parity"]), 1e-6) for r in snaps], "s-", ms=3, color="tab:purple",
+            label="|Walsh coefficient| of the output on their parity")
+    ax.axhline(1 / np.sqrt(WALSH_SAMPLES), ls=":", color="tab:purple", lw=1,
+               label=f"its chance level (1/sqrt({WALSH_SAMPLES:,}) strings)")
+    ax.set(yscale="log", ylim=(min(1e-3, 0.5 / np.sqrt(WALSH_SAMPLES)), 1.5), ylabel="share / coefficient (log)",
+           title=f"hidden progress: relevant bits {info['relevant_bits']}")
+    for a in (ax_acc, ax):
+        steps_xaxis(a, "optimization steps")
+        a.legend(fontsize=7, loc="best")
+        a.grid(alpha=0.3)
     return finish(fig, title)
 
 
@@ -104,6 +116,7 @@ PARITY = Analysis(
     "coefficient on their parity (Barak et al. 2022)",
     applies=lambda cfg: cfg.task == "parity", measure=_measure,
     summary=lambda rows, keys, snap: {"parity": {"relevant_bits": _relevant(snap.cfg).tolist(),
+                                                 "n_bits": snap.cfg.n_bits,
                                                  "relevant_share": rows[-1]["relevant_share"],
                                                  "walsh_parity": rows[-1]["walsh_parity"]}},
     lines=_lines, figures=lambda d: {"parity.png": draw_parity(d.result, d.history, d.title)},

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from ..groups import Group, check_group, get_group
 from ..lazy import lazy
 from ..losses import get_loss, loss_dtype
-from ..plots import VAL, new_figure
+from ..plots import VAL, new_figure, steps_xaxis
 from ..tasks import get_task, params_of
 from .figures import finish
 from .fourier import accounted, full_loss, gini, honesty_lines, random_gini, stands_out
@@ -262,7 +262,8 @@ def draw_irreps(result: Mapping, history: Sequence[Mapping] = (), title: str | N
     if len(history):
         ax_t.plot([max(r["step"], 1) for r in history], [r["val_acc"] for r in history], color=VAL, alpha=0.6,
                   label="validation accuracy")
-    ax_t.set(xscale="log", ylim=(-0.02, 1.02), xlabel="optimization steps", title="over training")
+    steps_xaxis(ax_t, "optimization steps")
+    ax_t.set(ylim=(-0.02, 1.02), title="over training")
     ax_t.legend(fontsize=7)
     ax_t.grid(alpha=0.3)
     return finish(fig, title)

@@ -26,6 +26,15 @@ def _check(params: dict) -> None:
         raise ConfigError(f"group_op {params['group_op']!r} is not allowed; allowed: {', '.join(GROUP_OPS)}")
 
 
+def _labels(params: dict) -> dict[str, list]:
+    """How the pictures colour a group's elements: by conjugacy class (by element order in an abelian group,
+    where every class is one element)."""
+    g = get_group(params["group"])
+    if g.abelian:
+        return {"element order": [f"order {n}" for n in g.element_orders()]}
+    return {"conjugacy class": [f"class of {g.name(c)}" for c in g.conjugacy_classes()]}
+
+
 def _describe(params: dict) -> str:
     if not params.get("group"):
         return GROUP_TASK.equation
@@ -36,4 +45,5 @@ def _describe(params: dict) -> str:
 GROUP_TASK = Task("group", "x . y (or x . y . x^-1) in a finite group (--group, --group-op)", False,
                   fields=(GROUP, GROUP_OP), build=_table, symbols=lambda ps: group_order(ps["group"]),
                   symbol_name=lambda ps, s: get_group(ps["group"]).name(s), check=_check, describe=_describe,
+                  labels=_labels,
                   group=lambda ps: (ps["group"], ps.get("group_op", "mul")) if ps.get("group") else None)
