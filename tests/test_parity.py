@@ -22,7 +22,8 @@ def test_labels_are_the_parity_of_the_relevant_bits_drawn_from_the_seed():
     inputs = task_inputs("parity", n_bits=12, parity_k=3, n_examples=500, seed=7)
     assert inputs.dtype == np.float32 and np.array_equal(inputs, bits)
     rows = table_csv("parity", n_bits=12, parity_k=3, n_examples=500, seed=7).splitlines()
-    assert rows[1] == "".join(map(str, bits[0])) + ",," + str(z[0])
+    assert rows[0] == "x,relevant bits " + " ".join(map(str, relevant)) + ",z"  # tasks show names the relevant bits
+    assert rows[1] == "".join(map(str, bits[0])) + "," + "".join(str(bits[0][i]) for i in relevant) + "," + str(z[0])
 
 
 @pytest.mark.parametrize("fields, message", [

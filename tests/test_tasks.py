@@ -131,3 +131,28 @@ def test_the_new_tasks_work_everywhere_a_task_does(tmp_path, capsys):
         assert applies["fourier"] is False and applies["embeddings"] is (task == "group")
     assert main(["export", Store(store).run_dir(by_task["parity"]).as_posix(), "--to", "safetensors",
                  str(tmp_path / "st")]) == 0
+
+
+def test_a_task_whose_answer_ignores_an_operand_is_said_so_and_options_of_other_tasks_are_refused(tmp_path, capsys):
+    from groklab.cli import main
+    from groklab.tasks import ignored_operand
+
+    assert ignored_operand("add", 7) is None and ignored_operand("parity", n_bits=5, n_examples=8) is None
+    assert ignored_operand("group", group="Z4xZ6", group_op="conj") == "x"  # x . y . x^-1 = y: abelian
+    assert ignored_operand("group", group="S4", group_op="conj") is None
+    assert ignored_operand("custom", 7, expression="x") == "y" and ignored_operand("custom", 7, expression="3") == \
+        "x and y"
+    assert main(["train", "--task", "group", "--group", "Z4xZ6", "--group-op", "conj", "--d-model", "16",
+                 "--d-mlp", "16", "--n-heads", "2", "--steps", "2", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    assert "the answer does not depend on x" in capsys.readouterr().err
+    # a modulus means nothing to a group or parity: refused, at its default value too
+    for args in (["train", "--task", "group", "--group", "D6", "--modulus", "97"],
+                 ["train", "--task", "parity", "--modulus", "7"],
+                 ["tasks", "show", "group", "--group", "D6", "--modulus", "7"]):
+        assert main([*args, "--out", str(tmp_path / "x")] if args[0] == "train" else args) == 2
+        assert "does not apply to task" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert main(["train", "--task", "group", "--group", "d6", "--out", str(tmp_path / "x")]) == 2
+    assert "did you mean 'D6'?" in capsys.readouterr().err
+    assert main(["train", "--task", "custom", "--expression", "x+", "--out", str(tmp_path / "x")]) == 2
+    assert "at its end (column 3)" in capsys.readouterr().err

@@ -155,3 +155,28 @@ def test_the_progress_bar_says_the_phase_not_an_eta_to_the_budget(tiny):
     free = RunState(tiny.replace(early_stop=False), None)
     free.record({**row, "train_acc": 1.0, "val_acc": 1.0})
     assert free.phase(None).startswith("val >= 0.99 since 100")
+
+
+def test_a_budget_that_would_take_hours_is_said_once_a_few_seconds_in(monkeypatch):
+    import importlib
+    from types import SimpleNamespace
+
+    train_module = importlib.import_module("groklab.train")  # the module (groklab.train is also the function)
+
+    member = SimpleNamespace(step=0)
+    g = SimpleNamespace(members=[member])
+    said = []
+    pace = train_module.Pace(g, 100_000, said.append)
+    pace.tick(g)
+    assert said == []  # not before SLOW_AFTER_S
+    monkeypatch.setattr(train_module, "SLOW_AFTER_S", 0.0)
+    pace.t0 -= 50.0  # 50 s for 25 updates: 0.5 updates/s, 100,000 updates in about 2.3 days
+    member.step = 25
+    pace.tick(g)
+    pace.tick(g)
+    assert len(said) == 1 and "about 2.3 days more" in said[0]
+    quick = train_module.Pace(g, 100, said.append)  # a budget of minutes says nothing
+    quick.t0 -= 50.0
+    member.step = 50
+    quick.tick(g)
+    assert len(said) == 1

@@ -216,7 +216,8 @@ class RunConfig:
         return RunConfig.from_dict({**kept, **changes}, loose=set(kept) - set(changes))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], preset: str | None = None, loose: Collection[str] = ()) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any], preset: str | None = None, loose: Collection[str] = (),
+                  given: Collection[str] = ()) -> "RunConfig":
         """Build from a mapping (over a preset's values when given); unknown keys are refused. A field that means
         nothing for the run (``inapplicable``: ``n_heads`` of an MLP, ``muon_lr`` without Muon) is refused when
         ``data`` gives it, and left at its default when the preset or a key of ``loose`` does (a preset, or a
@@ -225,9 +226,11 @@ class RunConfig:
         check_keys(data, "config")
         loose = {*(k for k in values if k not in data), *loose}
         values.update(data)
-        for name in inapplicable(values):
+        for name, why in inapplicable(values, given).items():
             if name in loose:
                 values.pop(name)
+            elif name in given:  # a flag typed at its default value means something to its user: refused too
+                raise ConfigError(f"{name} {values[name]!r} {why}")
         return cls(**values)
 
     @classmethod
@@ -275,17 +278,24 @@ def check_keys(data: Mapping, where: str) -> None:
             raise ConfigError(f"unknown {where} key {key!r}{hint}; allowed: {', '.join(table)}")
 
 
-def inapplicable(values: Mapping[str, Any]) -> dict[str, str]:
-    """The fields of a config (a mapping of fields over the defaults) set away from their default where they mean
-    nothing for the run, each with why: a task's, a model's, a loss's or an update rule's setting where the run
-    chose another (its registry says whose it is), a switched setting with its switch off (``Field.switch``).
-    Such a field is never stored: it would change the run's identity and nothing else."""
+def inapplicable(values: Mapping[str, Any], given: Collection[str] = ()) -> dict[str, str]:
+    """The fields of a config (a mapping of fields over the defaults) set away from their default (or named in
+    ``given``: flags a user typed, at their default too) where they mean nothing for the run, each with why: a
+    task's, a model's, a loss's or an update rule's setting where the run chose another (its registry says whose
+    it is), the modulus of a task whose table is not residues mod p, a switched setting with its switch off
+    (``Field.switch``). Such a field is never stored: it would change the run's identity and nothing else."""
     table = fields()
     get = lambda k: values.get(k, table[k].default)  # noqa: E731
     out: dict[str, str] = {}
 
     def set_(k):
-        return k in values and values[k] != table[k].default
+        return k in values and (values[k] != table[k].default or k in given)
+
+    task = TASKS.get(get("task"))
+    if set_("modulus") and task is not None and not task.modular:
+        out["modulus"] = (f"does not apply to task {task.name!r}: its table is not residues mod p (set by "
+                          + (f"{', '.join('--' + f.name.replace('_', '-') for f in task.fields)})" if task.fields
+                             else "the task itself)"))
 
     for reg in SELECTED:
         chosen = get(reg.selector)

@@ -69,7 +69,9 @@ def parse(text: str) -> Expression:
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as e:
-        raise ConfigError(f"expression {text!r} is not a formula: {e.msg} at column {e.offset}") from None
+        # the parser counts columns from 1 and says 0 where the formula ends too soon ("x+")
+        where = f"at column {e.offset}" if e.offset else f"at its end (column {len(text.strip()) + 1})"
+        raise ConfigError(f"expression {text!r} is not a formula: {e.msg} {where}") from None
     divides = _check(tree.body, text, source.strip())
     canonical = ast.unparse(tree).replace(" ** ", "^").replace("**", "^")
     return Expression(canonical, tree, divides)

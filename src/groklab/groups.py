@@ -151,8 +151,11 @@ def check_group(name: str) -> list[tuple[str, int]]:
     for part in name.split("x"):
         m = _FACTOR.match(part)
         if not m:
+            hint = ""
+            if _FACTOR.match(part.upper()) and name.upper().replace("X", "x") != name:
+                hint = f"; did you mean {name.upper().replace('X', 'x')!r}?"  # d6 -> D6, z4XZ6 -> Z4xZ6
             raise ConfigError(f"group {name!r}: {part!r} is not a group; allowed: S3-S6, A4-A6, D3-D30, Z<n> "
-                              "(n >= 2) and products joined by x, e.g. Z4xZ6")
+                              f"(n >= 2) and products joined by x, e.g. Z4xZ6{hint}")
         kind, n = m.group(1), int(m.group(2))
         lo, hi = _LIMITS[kind]
         if not lo <= n <= hi:

@@ -15,6 +15,7 @@ accuracies only leave the device at evaluations.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +230,38 @@ def train_group(cfgs: list[RunConfig], run_dirs: list[Path | None] | None = None
     return [results[i] for i in range(len(cfgs))]
 
 
+SLOW_AFTER_S = 10.0  # a training's pace is read after this long
+SLOW_IF_S = 3600.0  # and said at once when its budget would take longer
+
+
+class Pace:
+    """Says once, a few seconds in, when a training's budget would take hours at the pace measured so far (a run
+    that never generalizes trains its whole budget): ``--task parity`` with the transformer, a large modulus."""
+
+    def __init__(self, g: Group, budget: int, say):
+        self.t0, self.step0, self.budget, self.say, self.done = time.monotonic(), g.members[0].step, budget, say, False
+
+    def tick(self, g: Group) -> None:
+        if self.done or not g.members:
+            return
+        elapsed = time.monotonic() - self.t0
+        steps = g.members[0].step - self.step0
+        if elapsed < SLOW_AFTER_S or steps < 1 or (steps < 20 and elapsed < 6 * SLOW_AFTER_S):
+            return  # past the first updates' costs (kernels' first calls, the first evaluation)
+        self.done = True
+        left = (self.budget - g.members[0].step) * elapsed / steps
+        if left > SLOW_IF_S:
+            self.say(f"note: {steps / elapsed:.3g} updates/s over the first {elapsed:.0f} s: the budget of "
+                     f"{self.budget:,} updates would take about {_duration(left)} more if the run never "
+                     "generalizes (Ctrl-C stops it; `groklab train --resume RUN` goes on later)")
+
+
+def _duration(s: float) -> str:
+    return f"{s / 3600:.1f} h" if s < 48 * 3600 else f"{s / 86400:.1f} days"
+
+
 def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish, threads) -> None:
+    pace = Pace(g, max(r.cfg.steps for r in runs), lambda m: bar.write(m, file=sys.stderr)) if bar is not None else None
     with Interrupt() as interrupt:
         while g.members:
             due = [e for e, m in enumerate(g.members) if runs[m.index].eval_due(m.step)]
@@ -264,6 +296,7 @@ def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_fini
             threads.tick()  # the CPU threads follow the cores other processes leave free
             if bar is not None:
                 bar.update(1)
+                pace.tick(g)
 
 
 def train(cfg: RunConfig | None, out: str | Path | None = None, resume: bool = False, force: bool = False,

@@ -17,7 +17,7 @@ from ..export import FORMATS
 from ..export import export as run_export
 from ..loggers import check_available
 from ..runtime import parse_threads, resolve_device, set_threads
-from ..tasks import task_label
+from ..tasks import ignored_operand, task_label
 from ..train import train as run_train
 from .app import THREADS_HELP, app, with_fields
 
@@ -50,10 +50,11 @@ def build_config(preset: str | None, config: Path | None, flags: dict) -> RunCon
         raise ConfigError(f"--preset {preset} would change nothing: config file {str(config)!r} sets every field "
                           "it sets (a run's config.json holds them all); leave out --preset, or give the fields "
                           "to change as flags")
-    for k, v in flags.items():
-        if v is not None:
-            values[k] = parse_value(k, v) if fields()[k].type == "int | str" else v  # typed "int | str": text
-    return RunConfig.from_dict(values, preset=preset or file_preset or "paper")
+    typed = [k for k, v in flags.items() if v is not None]
+    for k in typed:
+        v = flags[k]
+        values[k] = parse_value(k, v) if fields()[k].type == "int | str" else v  # typed "int | str": text
+    return RunConfig.from_dict(values, preset=preset or file_preset or "paper", given=typed)
 
 
 def _flag(name: str) -> str:
@@ -96,6 +97,10 @@ def train(
     typer.echo(f"{task_label(cfg)}, {cfg.train_fraction:.0%} of the data, {cfg.optimizer} "
                f"lr {cfg.lr:g} wd {cfg.weight_decay:g}, batch {cfg.resolved_batch_size}, budget {cfg.steps:,} "
                f"-> {out}", err=True)
+    ignored = ignored_operand(cfg.task, cfg.modulus, **cfg.task_params)
+    if ignored:
+        typer.echo(f"warning: in {task_label(cfg)} the answer does not depend on {ignored}: there is nothing to "
+                   "generalize (a network that reads the other operand alone is right everywhere)", err=True)
     result = run_train(cfg, out, resume=resume is not None, progress=not quiet)
     s = result.summary
     typer.echo(f"{describe(s)}; final validation accuracy {s['final_val_acc']:.3f} "

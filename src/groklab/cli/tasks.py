@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+
 import sys
+from typing import Optional
 
 import typer
 
@@ -55,10 +57,12 @@ def tasks_list(ctx: typer.Context,
 @tasks_app.command("show")
 @with_fields(task_settings, note=_whose)
 def tasks_show(task: str = typer.Argument(..., help="task id"),
-               modulus: int = typer.Option(97, help="modulus p (ignored by the S5, group and parity tasks)"),
+               modulus: Optional[int] = typer.Option(None, help="modulus p of the modular tasks (default 97)"),
                **settings):
     """Print a task's table as CSV with header x,y,z (a group's elements written readably, a parity example's
-    x its bit string)."""
-    cfg = RunConfig.from_dict({"task": task, "modulus": modulus, "model": "mlp",
-                               **given(settings, [f.name for f in task_settings()])})
+    x its bit string and y the relevant bits' parity)."""
+    typed = given(settings, [f.name for f in task_settings()])
+    if modulus is not None:
+        typed["modulus"] = modulus
+    cfg = RunConfig.from_dict({"task": task, "model": "mlp", **typed}, given=list(typed))
     sys.stdout.write(table_csv(cfg.task, cfg.modulus, **cfg.task_params))

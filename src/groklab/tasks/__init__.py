@@ -183,7 +183,8 @@ def symbol_name(task_id: str, symbol: int, **params) -> str:
 
 
 def table_csv(task_id: str, modulus: int = 97, **params) -> str:
-    """The task's table as CSV with header ``x,y,z`` (a sequence example's x is its bit string)."""
+    """The task's table as CSV with header ``x,y,z`` (a sequence task's: ``x,relevant bits I J K,z``, x the bit
+    string and the middle column the bits that decide its answer)."""
     import csv
     import io
 
@@ -192,14 +193,37 @@ def table_csv(task_id: str, modulus: int = 97, **params) -> str:
     name = lambda s: symbol_name(task_id, int(s), modulus=modulus, **params)  # noqa: E731
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["x", "y", "z"])
-    if task.sequence:
+    if task.sequence:  # an example is its bit string; the bits that decide its answer get a column of their own
         bits = task_inputs(task_id, modulus, **params).astype(int)
+        rel = task.relevant({"modulus": modulus, **params}) if task.relevant is not None else []
+        w.writerow(["x", f"relevant bits {' '.join(map(str, rel))}" if rel else "relevant bits", "z"])
         for a, c in zip(x, z):
-            w.writerow(["".join(map(str, bits[a])), "", name(c)])
-    else:
-        w.writerows([name(a), name(b), name(c)] for a, b, c in zip(x, y, z))
+            w.writerow(["".join(map(str, bits[a])), "".join(str(bits[a][i]) for i in rel), name(c)])
+        return buf.getvalue()
+    w.writerow(["x", "y", "z"])
+    w.writerows([name(a), name(b), name(c)] for a, b, c in zip(x, y, z))
     return buf.getvalue()
+
+
+def ignored_operand(task_id: str, modulus: int = 97, **params) -> str | None:
+    """``"x"`` or ``"y"`` when the task's answer does not depend on that operand (``x . y . x^-1`` in an abelian
+    group is y), ``"x and y"`` when it is constant; None when it depends on both (and for vector tasks, whose x is
+    the example)."""
+    task = get_task(task_id)
+    if task.vector:
+        return None
+    x, y, z = (np.asarray(a) for a in make_table(task_id, modulus, **params))
+
+    def constant_within(groups: np.ndarray) -> bool:  # z is one value for each value of ``groups``
+        order = np.argsort(groups, kind="stable")
+        g, v = groups[order], z[order]
+        starts = np.r_[True, g[1:] != g[:-1]]
+        return bool((v == v[starts][np.cumsum(starts) - 1]).all())
+
+    no_x, no_y = constant_within(y), constant_within(x)
+    if no_x and no_y:
+        return "x and y"
+    return "x" if no_x else "y" if no_y else None
 
 
 def split_sizes(n: int, train_fraction: float) -> tuple[int, int]:

@@ -66,11 +66,14 @@ def _check(params: dict) -> None:
 
 
 def _describe(params: dict) -> str:
-    return f"parity of {params.get('parity_k')} of {params['n_bits']} bits" if params.get("n_bits") else PARITY.equation
+    if not params.get("n_bits"):
+        return PARITY.equation
+    return f"parity of {params.get('parity_k')} of {params['n_bits']} bits"
 
 
 PARITY = Task("parity", "the parity of k fixed bits among n random bits (--n-bits, --parity-k, --n-examples)", False,
               fields=(N_BITS, PARITY_K, N_EXAMPLES), reads=("seed",), build=_table, symbols=lambda ps: 2,
               size=lambda ps: ps["n_examples"], footprint=lambda ps: ps["n_examples"] * (8 * ps["n_bits"] + 512),
               symbol_name=lambda ps, s: str(s), check=_check, describe=_describe,
-              inputs=lambda ps: _data(ps)[0].astype(np.float32), sequence=True)
+              inputs=lambda ps: _data(ps)[0].astype(np.float32), sequence=True,
+              relevant=lambda ps: [int(b) for b in _data(ps)[1]])

@@ -51,7 +51,8 @@ class Task:
     (multiplicative Fourier); ``group(params)`` (group id, operation) when its symbols are a group's elements
     (irreducible representations). A vector task gives ``inputs(params)`` (each example's input vector, (n, F)
     float32; ``x`` indexes the examples, ``y`` is 0); ``image``: the vector is an image, which only the MLP
-    reads; ``sequence``: the transformer reads it as tokens (parity's bits).
+    reads; ``sequence``: the transformer reads it as tokens (parity's bits); ``relevant(params)``: the input
+    positions that decide the answer (parity's relevant bits), which ``groklab tasks show`` prints.
     """
 
     name: str
@@ -77,6 +78,7 @@ class Task:
     inputs: Callable[[dict], np.ndarray] | None = None
     image: bool = False
     sequence: bool = False
+    relevant: Callable[[dict], list[int]] | None = None
     doc: str = ""
 
     @property
