@@ -121,7 +121,10 @@ def test_the_new_tasks_work_everywhere_a_task_does(tmp_path, capsys):
         assert main(["plot", kind, "--store", str(store), "-o", str(tmp_path / f"{kind}.png")]) == 0
     assert main(["runs", "--store", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "group" in out and "S3" in out and "Z2xZ3" in out and "x * y + 1" in out
+    # each run's task in its own words, a group's without a modulus: p is "-"
+    assert "in S3" in out and "in Z2xZ3" in out and "x * y + 1 mod 7" in out and "parity of 2 of 8 bits" in out
+    group_lines = [line for line in out.splitlines() if " in S3" in line]
+    assert group_lines and all(line.split()[line.split().index("S3") + 1] == "-" for line in group_lines)
     assert main(["report", "--store", str(store), "-o", str(tmp_path / "report"), "--no-analyses"]) == 0
     by_task = {r["task"]: r["id"] for r in rows}
     for task in ("group", "parity"):

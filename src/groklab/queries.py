@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from .config import FIELDS, NOT_IDENTITY, parse_value
 from .errors import ConfigError
 from .models import MODELS
+from .tasks import TASKS, defining_fields, task_label
 
 
 def arch_fields() -> tuple[str, ...]:
@@ -45,10 +46,28 @@ def fmt_value(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def task_words(r: Mapping) -> str:
+    """A row's task as legends name it: its id, or for a task defined by its options its equation with them
+    filled in (``x . y in D6``, ``x^2 * y mod 23``, ``parity of 3 of 40 bits``)."""
+    c = {"task": r.get("task"), **config_of(r)}
+    task = TASKS.get(c.get("task"))
+    if task is None or task.describe is None:
+        return str(c.get("task", ""))
+    try:
+        return task_label(c)
+    except ConfigError:
+        return str(c.get("task"))
+
+
 def setting_label(r: Mapping, fields: Sequence[str]) -> str:
-    """A row's setting: its task and each of ``fields`` as ``name=value``."""
+    """A row's setting: its task (``task_words``) and each of ``fields`` that means something for it as
+    ``name=value`` (not a field its task label already says, nor another task's option: no ``group=`` beside
+    ``add``, no ``modulus=97`` beside a group)."""
     c = config_of(r)
-    return ", ".join([str(r.get("task", ""))] + [f"{k}={fmt_value(c.get(k))}" for k in fields if k != "task"])
+    name = r.get("task", c.get("task"))
+    said, meaningless = defining_fields(name) if name in TASKS else (frozenset(), frozenset())
+    return ", ".join([task_words(r)] + [f"{k}={fmt_value(c.get(k))}" for k in fields
+                                        if k != "task" and k not in said and k not in meaningless])
 
 
 def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str, list[Mapping]]:

@@ -10,11 +10,12 @@ import typer
 from ..analysis.sharpness import SHARPNESS_EXAMPLES
 from ..errors import ConfigError
 from ..figures import FIGURES, selection
-from ..queries import config_of, varying
+from ..queries import config_of, task_words, varying
 from ..queries import where as where_rows
 from ..report import run_report, store_report
 from ..rundir import FINISHED, Status
 from ..store import Store
+from ..tasks import TASKS
 from .app import app, check_folder, check_output, existing, run_ids, save
 
 
@@ -41,14 +42,18 @@ def runs(store: Path = typer.Option(..., help="SQLite store"),
             st.export_csv(metrics_csv, metrics=True)
     except OSError as e:
         raise ConfigError(f"cannot write {str(e.filename or csv or metrics_csv)!r}: {e.strerror or e}") from None
-    extra = varying(rows, exclude=("task", "modulus", "train_fraction"))  # the settings that differ
-    typer.echo(f"{'id':>4} {'task':<12} {'p':>4} {'frac':>5} {'seed':>4} {'status':<16} {'steps':>8} "
+    said = {f for t in TASKS.values() if t.describe is not None for f in t.params}  # in the task column
+    extra = [k for k in varying(rows, exclude=("task", "modulus", "train_fraction")) if k not in said]
+    words = {r["id"]: task_words(r) for r in rows}
+    w = max([12, *(len(v) for v in words.values())])
+    typer.echo(f"{'id':>4} {'task':<{w}} {'p':>4} {'frac':>5} {'seed':>4} {'status':<16} {'steps':>8} "
                f"{'train99':>8} {'val99':>8} {'best_val':>8}" + "".join(f" {k:>12}" for k in extra))
     fmt = lambda v: "-" if v is None else f"{v}"  # noqa: E731
     for r in rows:
         best = "-" if r["best_val_acc"] is None else f"{r['best_val_acc']:.3f}"
         cfg = config_of(r)
-        typer.echo(f"{r['id']:>4} {r['task']:<12} {r['modulus']:>4} {r['train_fraction']:>5.2f} {r['seed']:>4} "
+        p = r["modulus"] if r["task"] in TASKS and TASKS[r["task"]].modular else "-"  # a group has no modulus
+        typer.echo(f"{r['id']:>4} {words[r['id']]:<{w}} {p:>4} {r['train_fraction']:>5.2f} {r['seed']:>4} "
                    f"{r['status']:<16} {fmt(r['steps_run']):>8} {fmt(r['step_train_acc_99']):>8} "
                    f"{fmt(r['step_val_acc_99']):>8} {best:>8}" + "".join(f" {fmt(cfg.get(k)):>12}" for k in extra))
 

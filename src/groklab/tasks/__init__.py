@@ -20,6 +20,7 @@ Functions here take a task's own fields as keywords (``make_table("group", group
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable
 
 from .. import limits
@@ -90,11 +91,25 @@ def equation_of(task_id: str, **params) -> str:
 
 
 def task_label(cfg) -> str:
-    """A run's task in a few words, from a RunConfig: ``div mod 97``, ``x^3 + x * y mod 23``, ``x . y in S4``."""
-    task = get_task(cfg.task)
+    """A run's task in a few words, from a RunConfig or a mapping of its fields (a store row's config): ``div mod
+    97``, ``x^3 + x * y mod 23``, ``x . y in S4``, ``parity of 3 of 40 bits``."""
+    get = cfg.get if isinstance(cfg, Mapping) else lambda f: getattr(cfg, f)
+    task = get_task(get("task"))
+    modulus = get("modulus")
     if task.describe is not None:
-        return equation_of(cfg.task, **cfg.task_params).replace("mod p", f"mod {cfg.modulus}")
-    return cfg.task + (f" mod {cfg.modulus}" if task.modular else "")
+        params = {f: get(f) for f in task.params if get(f) is not None}
+        return equation_of(task.name, **params).replace("mod p", f"mod {modulus}")
+    return task.name + (f" mod {modulus}" if task.modular else "")
+
+
+def defining_fields(task_id: str) -> tuple[frozenset, frozenset]:
+    """(the fields a task's label already says, the task fields that mean nothing for it): what a legend or a
+    table leaves out beside ``task_label`` (a group run's ``group`` is in its label; its ``modulus`` and a
+    formula's ``expression`` mean nothing)."""
+    task = get_task(task_id)
+    said = set(task.params) | ({"modulus"} if task.modular else set()) if task.describe is not None else set()
+    others = {f.name for t in TASKS.values() for f in t.fields} | {"modulus"}
+    return frozenset(said), frozenset(others - set(task.params) - ({"modulus"} if task.modular else set()))
 
 
 def is_symmetric(task_id: str, modulus: int = 97, **params) -> bool:
