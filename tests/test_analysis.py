@@ -162,3 +162,27 @@ def test_an_analysis_registered_from_python_is_measured_said_drawn_and_has_its_o
     finally:
         ANALYSES.unregister("rms")
     assert "rms_scale 0.0 must be > 0.0" in capsys.readouterr().err
+
+
+def test_the_loss_panel_names_the_restricted_and_excluded_losses_it_draws_and_none_it_does_not():
+    """A progress figure titles its loss panel after the curves drawn on it: "restricted and excluded" only where an
+    analysis measured them (its keys stood out), naming the basis they keep."""
+    from groklab.analysis.figures import progress
+
+    history = [{"step": s, "train_acc": a, "val_acc": a / 2, "train_loss": 1 - a, "val_loss": 2 - a}
+               for s, a in ((0, 0.1), (10, 0.5), (20, 0.9))]
+    base = [{"step": s, "weight_norm": 10.0, "zero_loss_frac": 0.0, "logit_norm": 1.0, "fourier_gini": 0.1}
+            for s in (0, 10, 20)]
+    analyses = [ANALYSES["fourier"], ANALYSES["multiplicative"]]
+
+    def loss_panel(snaps):
+        fig = progress({"snapshots": snaps, "phases": {}}, history, analyses)
+        return next(ax for ax in fig.axes if ax.get_ylabel() == "loss")
+
+    ax = loss_panel(base)  # nothing stood out: no restricted loss measured, none drawn, none named
+    assert ax.get_title() == "loss" and not any("restricted" in ln.get_label() for ln in ax.get_lines())
+    measured = [{**r, "mult_restricted_loss": 1.0, "mult_excluded_loss": 2.0} for r in base]
+    ax = loss_panel(measured)
+    assert ax.get_title() == "loss; restricted and excluded on the key multiplicative frequencies"
+    assert {ln.get_label() for ln in ax.get_lines()} >= {"restricted loss (key multiplicative frequencies)",
+                                                         "excluded loss (key multiplicative frequencies, train)"}

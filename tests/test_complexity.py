@@ -38,7 +38,7 @@ def test_a_matrix_is_read_as_its_model_declares_it():
     assert not any(".b_" in n or n.startswith("b_") for n in mats)  # no biases
     norms = complexity.layer_norms(model.state())
     assert set(norms) == {"W_E", "W_pos", "blocks.0", "W_U", "b_U"}
-    total = math.sqrt(sum(float(w.double().pow(2).sum()) for w in model.state().values()))
+    total = math.sqrt(sum(float(w.detach().double().pow(2).sum()) for w in model.state().values()))
     assert math.sqrt(sum(v * v for v in norms.values())) == pytest.approx(total)
 
 

@@ -103,3 +103,40 @@ def test_a_run_report_opens_in_the_browser(tiny, tmp_path):
     seen = inspect_page(tmp_path / "r" / "index.html")
     assert seen["errors"] == [] and seen["rows"] == 1
     assert len(seen["images"]) >= 3 and all(i["width"] > 0 for i in seen["images"])
+
+
+def test_a_report_names_group_and_formula_runs_by_what_defines_them(tmp_path, capsys):
+    """Runs of two groups at two fractions and of a formula: the table, the headings and the legends say the group
+    and the formula, never an empty field or a modulus for a group; a setting at two fractions takes two colours;
+    no caption speaks of a command-line flag; a chosen run's curves are drawn once."""
+    from matplotlib.colors import to_hex
+
+    from groklab.figures import FIGURES, selection
+
+    (tmp_path / "s.toml").write_text('[base]\nmodel = "mlp"\nd_model = 16\nd_mlp = 32\nsteps = 40\n'
+                                     'early_stop = false\n[axes]\ntrain_fraction = [0.5, 0.8]\n')
+    db = tmp_path / "s.db"
+    for extra in (["--task", "group", "--group", "S3,D6"], ["--task", "custom", "--expression", "x*y + 1",
+                                                             "--modulus", "7"]):
+        assert main(["sweep", str(tmp_path / "s.toml"), "--store", str(db), "--quiet", "--workers", "1", *extra]) == 0
+    st = Store(db)
+    runs = st.runs()
+    d6 = next(r["id"] for r in runs if '"D6"' in r["config"])
+    assert main(["report", "--store", str(db), "-o", str(tmp_path / "r"), "--runs", str(d6), "--no-analyses"]) == 0
+    page = (tmp_path / "r" / "index.html").read_text()
+    cells = re.findall(r'<td class="s" data-v="([^"]*)"', page)
+    assert {"x . y in S3", "x . y in D6", "x * y + 1 mod 7"} <= set(cells)
+    assert f"<h2>run {d6} (x . y in D6, fraction" in page
+    assert "--" not in "".join(re.findall(r"<figcaption>([^<]*)", page))
+    figures = [p.name for p in (tmp_path / "r" / "figures").iterdir() if p.suffix == ".png"]
+    own = [f for f in figures if f.startswith("01-")]
+    assert len([f for f in own if "curves" in f or "double-descent" in f]) == 1, own  # its curves, once
+    fig = FIGURES["curves"].draw(selection(st, runs))
+    colours = {}
+    for ln in fig.axes[0].get_lines():
+        label = ln.get_label()
+        assert not any(f"{k}=" in label for k in ("group", "expression", "modulus", "n_bits")), label
+        if "in D6" in label:
+            colours.setdefault(label.split(" f=")[1].split()[0], set()).add(to_hex(ln.get_color()))
+    assert len(colours) == 2 and all(len(c) == 1 for c in colours.values())
+    assert colours["0.5"] != colours["0.8"]  # one group at two fractions: two colours

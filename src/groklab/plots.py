@@ -62,7 +62,7 @@ class Palette:
         key = self.setting(row)
         if key not in self.keys:  # a row the palette was not built from: the next colour
             self.keys.append(key)
-        return _colour(self.keys.index(key), len(self.keys))
+        return nth_colour(self.keys.index(key), len(self.keys))
 
 
 def new_figure(**kwargs) -> Figure:
@@ -84,7 +84,7 @@ def curves(histories: Mapping[str, Sequence[Mapping]], loss: bool = True, title:
     single = len(histories) == 1
     for i, (label, rows) in enumerate(histories.items()):
         steps = np.array([max(r["step"], 1) for r in rows])
-        colour = (colours or {}).get(label) or _colour(i, 20 if many else 10)  # many runs: tab20
+        colour = (colours or {}).get(label) or nth_colour(i, 20 if many else 10)  # many runs: tab20
         style = dict(lw=1.8) if single else dict(lw=1.2, color=colour)
         pre = "" if single else f"{label} "
         ax_acc.plot(steps, [r["train_acc"] for r in rows], label=None if many else f"{pre}train",
@@ -232,7 +232,7 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     """
     summaries = _rows(summaries)
     palette = palette or Palette(summaries)
-    fig = new_figure(figsize=(6.5, 4.5))
+    fig = new_figure(figsize=(9.5, 4.5), layout="constrained")
     ax = fig.subplots()
     top = budget or max((s.get("steps") or s["steps_run"] for s in summaries), default=1)
     by_task = by_setting(summaries, exclude=("train_fraction",))  # one line per task and setting
@@ -248,8 +248,7 @@ def data_efficiency(summaries: Sequence[Mapping], train: bool = True, budget: in
     ax.set(yscale="log", xlabel="Training data fraction", ylabel="Steps until 99% accuracy")
     _steps_axis(ax)
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, fontsize=7)
-    fig.tight_layout()
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7)  # beside the axes: never over a marker
     return fig
 
 
@@ -270,7 +269,7 @@ def _fraction_lines(ax, groups: Mapping[str, Mapping[float, list]], key_value, s
         fr = sorted(by_frac)
         vals = [[missing if key_value(r) is None else key_value(r) for r in by_frac[f]] for f in fr]
         med, lo, hi = zip(*(_spread(v) for v in vals))
-        c = colour(by_frac[fr[0]][0]) if colour is not None else _colour(i, len(groups))
+        c = colour(by_frac[fr[0]][0]) if colour is not None else nth_colour(i, len(groups))
         st = {"color": c, "marker": "o", "ms": 4, **styles.get(label, {})}
         line, = ax.plot(fr, med, label=label, **st)
         if shade:
@@ -318,7 +317,7 @@ def _rows(rows) -> list[Mapping]:
     return list(rows)
 
 
-def _colour(i: int, n: int):
+def nth_colour(i: int, n: int):
     """The i-th of n colours: matplotlib's ten cycle colours, or tab20's twenty beyond ten."""
     if n <= 10:
         return f"C{i % 10}"
@@ -402,7 +401,7 @@ def measure_over(series: Mapping[str, Sequence[tuple[Mapping, Sequence[tuple[int
     fractions = sorted({float(r["train_fraction"]) for runs in series.values() for r, _ in runs})
     styles = ["-", "--", ":", "-."]
     for i, name in enumerate(names):
-        colour = _colour(i, len(names))
+        colour = nth_colour(i, len(names))
         for j, (row, pts) in enumerate(series[name]):
             pts = [(max(s, 1), v) for s, v in pts if v is not None]
             if not pts:

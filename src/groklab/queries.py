@@ -63,11 +63,15 @@ def setting_label(r: Mapping, fields: Sequence[str]) -> str:
     """A row's setting: its task (``task_words``) and each of ``fields`` that means something for it as
     ``name=value`` (not a field its task label already says, nor another task's option: no ``group=`` beside
     ``add``, no ``modulus=97`` beside a group)."""
+    return ", ".join([task_words(r)] + _meant(r, fields))
+
+
+def _meant(r: Mapping, fields: Sequence[str]) -> list[str]:
+    """``name=value`` of each of ``fields`` that means something for row ``r`` beside its task's words."""
     c = config_of(r)
     name = r.get("task", c.get("task"))
     said, meaningless = defining_fields(name) if name in TASKS else (frozenset(), frozenset())
-    return ", ".join([task_words(r)] + [f"{k}={fmt_value(c.get(k))}" for k in fields
-                                        if k != "task" and k not in said and k not in meaningless])
+    return [f"{k}={fmt_value(c.get(k))}" for k in fields if k != "task" and k not in said and k not in meaningless]
 
 
 def by_setting(runs: Sequence[Mapping], exclude: Sequence[str] = ()) -> dict[str, list[Mapping]]:
@@ -105,8 +109,9 @@ def where(runs: Sequence[Mapping], conditions: Sequence[str]) -> list[Mapping]:
 
 
 def run_labels(runs: Sequence[Mapping]) -> list[str]:
-    """A legend label per store row: its id, task, fraction and seed, and every other setting whose value
-    differs between the rows (``varying``: the swept axis, e.g. ``init_scale=8``)."""
+    """A legend label per store row: its id, task (``task_words``), fraction and seed, and every other setting
+    whose value differs between the rows (``varying``: the swept axis, e.g. ``init_scale=8``) where it means
+    something for the row's task."""
     fields = varying(runs, exclude=("task", "train_fraction"))
-    return [" ".join([f"#{r['id']} {r['task']} f={r['train_fraction']:g} s={r['seed']}"]
-                     + [f"{k}={fmt_value(config_of(r).get(k))}" for k in fields]) for r in runs]
+    return [" ".join([f"#{r['id']} {task_words(r)} f={r['train_fraction']:g} s={r['seed']}"] + _meant(r, fields))
+            for r in runs]

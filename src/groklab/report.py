@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,10 @@ from .figures import FIGURES, selection
 from .lazy import lazy
 from .plots import curves
 from .plots import double_descent as dd_figure
-from .queries import config_of
+from .queries import config_of, task_words
 from .rundir import FINISHED
 from .store import Store
-from .tasks import TASKS
+from .tasks import TASKS, task_label
 
 playwright_sync = lazy("playwright.sync_api")
 
@@ -76,11 +77,13 @@ def _fmt(key: str, v) -> str:
 
 
 def _table_row(r: dict) -> dict:
-    """A store row (or a run directory's summary and config) as the table's cells."""
+    """A store row (or a run directory's summary and config) as the table's cells: the task in its own words
+    (the group and its operation, the formula, parity's bits)."""
     cfg = config_of(r)
     row = {k: r.get(k, cfg.get(k)) for k, _ in COLUMNS}
     if row["task"] in TASKS and not TASKS[row["task"]].modular:
-        row["modulus"] = None  # S5 and digits: no modulus
+        row["modulus"] = None  # S5, groups, parity and digits: no modulus
+    row["task"] = task_words({"task": row["task"], **r})
     return row
 
 
@@ -193,14 +196,17 @@ def _is_report(folder: Path) -> bool:
 def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | None, analyses: bool,
                  sharpness_examples: int) -> str:
     """Append a run's curves, double descent and (where its directory holds weights) analyses; returns a note."""
-    slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
-    figs.append((f"{slug}-curves", f"{label}: accuracy and loss", curves({label: history})))
+    slug = re.sub("-+", "-", "".join(c if c.isalnum() else "-" for c in label)).strip("-")
+    weights = run_dir is not None and ((run_dir / "checkpoint.pt").exists() or bool(rundir.snapshot_files(run_dir)))
     if history and double_descent([r["step"] for r in history], [r["val_loss"] for r in history])["val_loss_peak_step"]:
-        figs.append((f"{slug}-double-descent", f"{label}: the validation loss's double descent (Figure 4)",
-                     dd_figure(history, title=label)))
+        # its accuracy and loss with the double descent marked: the curves, drawn once
+        figs.append((f"{slug}-double-descent", f"{label}: accuracy and loss; the validation loss's double descent "
+                     "(Figure 4)", dd_figure(history, title=label)))
+    elif not (analyses and weights):  # else the analyses' progress figure draws them, beside its measures
+        figs.append((f"{slug}-curves", f"{label}: accuracy and loss", curves({label: history})))
     if not analyses:
         return ""
-    if run_dir is None or not ((run_dir / "checkpoint.pt").exists() or rundir.snapshot_files(run_dir)):
+    if not weights:
         return f"{label}: no weights in its run directory to analyse."
     result, afigs = analysis_figures(run_dir, sharpness_examples=sharpness_examples)
     names = captions()
@@ -232,10 +238,10 @@ def store_report(store_path, out, runs: list[int] | None = None, analyses: bool 
     if finished:
         for spec in FIGURES.values():
             if spec.applies(sel):
-                figs.append((spec.name, f"{spec.name}: {spec.help}", spec.draw(sel)))
+                figs.append((spec.name, f"{spec.name}: {spec.caption or spec.help}", spec.draw(sel)))
     for i in runs or []:
         r = by_id[i]
-        label = f"run {i} ({r['task']}, fraction {r['train_fraction']:g}, seed {r['seed']})"
+        label = f"run {i} ({task_words(r)}, fraction {r['train_fraction']:g}, seed {r['seed']})"
         figs = page.section(label)
         try:
             run_dir = st.run_dir(i)
@@ -257,7 +263,7 @@ def run_report(run_dir, out, analyses: bool = True, sharpness_examples: int = SH
         raise ConfigError(f"{str(run_dir)!r} has no evaluations yet")
     page = Page(f"groklab report: {run_dir.name}", f"one run, groklab {__version__}")
     page.rows = [_table_row({"id": 1, **summary, "config": cfg.to_dict()})]
-    label = f"{cfg.task}, fraction {cfg.train_fraction:g}, seed {cfg.seed}"
+    label = f"{task_label(cfg)}, fraction {cfg.train_fraction:g}, seed {cfg.seed}"
     figs = page.section(label)
     note = _run_figures(figs, label, history, run_dir, analyses, sharpness_examples)
     if note:

@@ -168,8 +168,11 @@ def progress(result: Mapping, history: Sequence[Mapping] = (), analyses: Sequenc
         extra.remove()
     ax_acc, ax_loss, ax_struct, ax_norm, *ax_own, ax_soft = axes[:n]
     curves(ax_acc, ax_loss, history)
-    extra = _series(ax_loss, steps, snaps, [s for s in series if s.panel == "loss"], ("o-", "s-"))
-    ax_loss.set(yscale="log", ylabel="loss", title="loss" + ("; restricted and excluded" if extra else ""))
+    drawn = [s for s in series if s.panel == "loss" and snaps[-1].get(s.key) is not None]
+    _series(ax_loss, steps, snaps, drawn, ("o-", "s-"))
+    on = [s.label[s.label.find("(") + 1:-1] for s in drawn if s.key.endswith("restricted_loss")]  # what they keep
+    ax_loss.set(yscale="log", ylabel="loss",
+                title="loss" + (f"; restricted and excluded on the {', '.join(on)}" if on else ""))
     structure = [s for s in series if s.panel == "structure" and snaps[-1].get(s.key) is not None]
     if _series(ax_struct, steps, snaps, structure):
         low = min(r[s.key] for r in snaps for s in structure)

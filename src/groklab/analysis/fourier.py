@@ -300,4 +300,4 @@ FOURIER = Analysis(
     series=(Series("fourier_gini", "Gini, embedding (Z_p)", "structure"),
             Series("neuron_logit_gini", "Gini, neuron-logit map (Z_p)", "structure"),
             Series("restricted_loss", "restricted loss (key frequencies)", "loss"),
-            Series("excluded_loss", "excluded loss (train)", "loss")))
+            Series("excluded_loss", "excluded loss (key frequencies, train)", "loss")))

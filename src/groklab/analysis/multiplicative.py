@@ -202,4 +202,4 @@ MULTIPLICATIVE = Analysis(
     series=(Series("mult_gini", "Gini, embedding (Z_p^*)", "structure"),
             Series("mult_neuron_logit_gini", "Gini, neuron-logit map (Z_p^*)", "structure"),
             Series("mult_restricted_loss", "restricted loss (key multiplicative frequencies)", "loss"),
-            Series("mult_excluded_loss", "excluded loss (train)", "loss")))
+            Series("mult_excluded_loss", "excluded loss (key multiplicative frequencies, train)", "loss")))

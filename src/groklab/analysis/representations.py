@@ -337,4 +337,4 @@ IRREPS = Analysis(
     captions={"irreps.png": "the norm share per irreducible representation"},
     series=(Series("irrep_gini", "Gini over irreps, embedding", "structure"),
             Series("irrep_restricted_loss", "restricted loss (key irreps)", "loss"),
-            Series("irrep_excluded_loss", "excluded loss (train)", "loss")))
+            Series("irrep_excluded_loss", "excluded loss (key irreps, train)", "loss")))

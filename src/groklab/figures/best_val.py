@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..plots import best_val
 from ..queries import by_setting, config_of
-from ..tasks import equation_of, get_task, is_symmetric, params_of
+from ..tasks import get_task, is_symmetric, params_of
 from .spec import FigureSpec, Selection
 
 
@@ -15,8 +15,8 @@ def draw(sel: Selection):
         c = {"modulus": rows[0]["modulus"], **config_of(rows[0]), "task": rows[0]["task"]}
         params = {k: v for k, v in params_of(c).items() if k != "modulus"}
         symmetric[key] = is_symmetric(c["task"], c["modulus"], **params)
-        if get_task(c["task"]).params:  # the setting's own equation (the formula, the group)
-            labels[key] = equation_of(c["task"], **params) + key[len(c["task"]):]
+        if get_task(c["task"]).params:  # the setting's label says its own equation (the formula, the group)
+            labels[key] = key
         labels.setdefault(c["task"], get_task(c["task"]).equation)
     return best_val(sel.runs, symmetric, labels, palette=sel.palette)
 

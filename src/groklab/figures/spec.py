@@ -52,3 +52,4 @@ class FigureSpec:
     draw: Callable[[Selection], object]
     applies: Callable[[Selection], bool] = _always  # whether the selection has what the figure needs (the report)
     fields: tuple = ()
+    caption: str = ""  # what the report says under it, where ``help`` speaks of command-line flags
