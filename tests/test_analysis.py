@@ -186,3 +186,14 @@ def test_the_loss_panel_names_the_restricted_and_excluded_losses_it_draws_and_no
     assert ax.get_title() == "loss; restricted and excluded on the key multiplicative frequencies"
     assert {ln.get_label() for ln in ax.get_lines()} >= {"restricted loss (key multiplicative frequencies)",
                                                          "excluded loss (key multiplicative frequencies, train)"}
+
+
+def test_docs_list_every_file_analyze_writes():
+    """docs/analysis.md names every figure an analysis can write (the registry's captions) and analysis.json."""
+    from pathlib import Path
+
+    from groklab.analysis.progress import captions
+
+    listed = (Path(__file__).parents[1] / "docs" / "analysis.md").read_text().split("\n## ")[0]  # the opening section
+    missing = [name for name in [*captions(), "analysis.json"] if f"`{name}`" not in listed]
+    assert not missing, f"docs/analysis.md's list of analyze's files lacks {missing}"
