@@ -40,3 +40,14 @@ def show_sweep(bar, rows: list[dict], n_todo: int) -> None:
     bar.n = bar.initial + done
     bar.set_postfix_str(f"running {running}, left {n_todo - done - running}", refresh=False)
     bar.update(0)  # redraws at the bar's pace, not at every poll
+
+
+def duration(seconds: float) -> str:
+    """A wall time in the unit a reader wants: ``40 s``, ``12 min``, ``3.5 h``, ``6.3 days``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

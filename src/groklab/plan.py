@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rundir
+from .bars import duration
 from .config import RunConfig
 from .engine import Group, GroupSpec
 from .interventions import active_transforms
@@ -123,16 +124,6 @@ def calibrate(cfgs: list[RunConfig], updates: int = CALIBRATION_UPDATES, seconds
     return Rate(build, (t1 - t0) / done, t2 - t1, _finish_cost(g, history), label)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 @dataclass
 class Plan:
     """A sweep's cost, before it starts (``plan``)."""
@@ -163,7 +154,7 @@ class Plan:
 
     def estimate(self) -> str:
         """The wall time if every run trains its whole budget, in words ("12 min"); "0 s" with nothing to train."""
-        return _duration(self.wall_s) if self.groups else "0 s"
+        return duration(self.wall_s) if self.groups else "0 s"
 
     def lines(self) -> list[str]:
         """The plan as the lines ``--plan`` prints."""

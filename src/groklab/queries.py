@@ -59,6 +59,12 @@ def task_words(r: Mapping) -> str:
         return str(c.get("task"))
 
 
+def modulus_of(r: Mapping):
+    """A row's modulus where its task's table is residues mod p; None for a group, parity, digits."""
+    task = TASKS.get(r.get("task"))
+    return r.get("modulus", config_of(r).get("modulus")) if task is not None and task.modular else None
+
+
 def setting_label(r: Mapping, fields: Sequence[str]) -> str:
     """A row's setting: its task (``task_words``) and each of ``fields`` that means something for it as
     ``name=value`` (not a field its task label already says, nor another task's option: no ``group=`` beside

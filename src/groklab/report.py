@@ -33,10 +33,10 @@ from .figures import FIGURES, selection
 from .lazy import lazy
 from .plots import curves
 from .plots import double_descent as dd_figure
-from .queries import config_of, task_words
+from .queries import config_of, modulus_of, task_words
 from .rundir import FINISHED
 from .store import Store
-from .tasks import TASKS, task_label
+from .tasks import task_label
 
 playwright_sync = lazy("playwright.sync_api")
 
@@ -81,10 +81,7 @@ def _table_row(r: dict) -> dict:
     (the group and its operation, the formula, parity's bits)."""
     cfg = config_of(r)
     row = {k: r.get(k, cfg.get(k)) for k, _ in COLUMNS}
-    if row["task"] in TASKS and not TASKS[row["task"]].modular:
-        row["modulus"] = None  # S5, groups, parity and digits: no modulus
-    row["task"] = task_words({"task": row["task"], **r})
-    return row
+    return {**row, "task": task_words(r), "modulus": modulus_of(row)}  # S5, groups, parity, digits: no modulus
 
 
 def _save(fig, folder: Path, name: str) -> None:

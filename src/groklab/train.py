@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rundir
-from .bars import training_bar
+from .bars import duration, training_bar
 from .config import RunConfig
 from .engine import Group, GroupSpec
 from .errors import ConfigError
@@ -252,12 +252,8 @@ class Pace:
         left = (self.budget - g.members[0].step) * elapsed / steps
         if left > SLOW_IF_S:
             self.say(f"note: {steps / elapsed:.3g} updates/s over the first {elapsed:.0f} s: the budget of "
-                     f"{self.budget:,} updates would take about {_duration(left)} more if the run never "
+                     f"{self.budget:,} updates would take about {duration(left)} more if the run never "
                      "generalizes (Ctrl-C stops it; `groklab train --resume RUN` goes on later)")
-
-
-def _duration(s: float) -> str:
-    return f"{s / 3600:.1f} h" if s < 48 * 3600 else f"{s / 86400:.1f} days"
 
 
 def _loop(g: Group, runs: list[RunState], results: dict, bar, stop_flag, on_finish, threads) -> None:

@@ -10,7 +10,7 @@ import typer
 from ..analysis.sharpness import SHARPNESS_EXAMPLES
 from ..errors import ConfigError
 from ..figures import FIGURES, selection
-from ..queries import config_of, task_words, varying
+from ..queries import config_of, modulus_of, task_words, varying
 from ..queries import where as where_rows
 from ..report import run_report, store_report
 from ..rundir import FINISHED, Status
@@ -52,9 +52,8 @@ def runs(store: Path = typer.Option(..., help="SQLite store"),
     for r in rows:
         best = "-" if r["best_val_acc"] is None else f"{r['best_val_acc']:.3f}"
         cfg = config_of(r)
-        p = r["modulus"] if r["task"] in TASKS and TASKS[r["task"]].modular else "-"  # a group has no modulus
-        typer.echo(f"{r['id']:>4} {words[r['id']]:<{w}} {p:>4} {r['train_fraction']:>5.2f} {r['seed']:>4} "
-                   f"{r['status']:<16} {fmt(r['steps_run']):>8} {fmt(r['step_train_acc_99']):>8} "
+        typer.echo(f"{r['id']:>4} {words[r['id']]:<{w}} {fmt(modulus_of(r)):>4} {r['train_fraction']:>5.2f} "
+                   f"{r['seed']:>4} {r['status']:<16} {fmt(r['steps_run']):>8} {fmt(r['step_train_acc_99']):>8} "
                    f"{fmt(r['step_val_acc_99']):>8} {best:>8}" + "".join(f" {fmt(cfg.get(k)):>12}" for k in extra))
 
 

@@ -107,9 +107,9 @@ def defining_fields(task_id: str) -> tuple[frozenset, frozenset]:
     table leaves out beside ``task_label`` (a group run's ``group`` is in its label; its ``modulus`` and a
     formula's ``expression`` mean nothing)."""
     task = get_task(task_id)
-    said = set(task.params) | ({"modulus"} if task.modular else set()) if task.describe is not None else set()
+    own = set(task.params) | ({"modulus"} if task.modular else set())
     others = {f.name for t in TASKS.values() for f in t.fields} | {"modulus"}
-    return frozenset(said), frozenset(others - set(task.params) - ({"modulus"} if task.modular else set()))
+    return frozenset(own if task.describe is not None else ()), frozenset(others - own)
 
 
 def is_symmetric(task_id: str, modulus: int = 97, **params) -> bool:
