@@ -11,6 +11,8 @@ Methods and search spaces: benchmarks/accelerators.toml (``[methods.NAME]`` over
 range over seeds of the updates and of the wall time to 99% validation accuracy, runs that got there,
 the ratio of the median updates to tuned AdamW's, and the trials it got. Everything lands in --store;
 running the same command again replays what is there. Run it alone on the machine: it times runs.
+``--plot FILE`` draws the table: each seed's updates to 99% per method (the median marked; a seed that never got
+there drawn open at the budget) beside each method's validation accuracy over updates (its median seed).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tomllib
 from pathlib import Path
 
 from groklab.config import RunConfig, check_keys
+from groklab.plots import new_figure, nth_colour, steps_xaxis
 from groklab.store import Store
 from groklab.sweep import run_sweep
 from groklab.tune import Tuning, tune
@@ -77,6 +80,47 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):,.4g} ({min(values):,.4g}-{max(values):,.4g})"
 
 
+def median_run(rows: list[dict]) -> dict:
+    """The run whose step to 99% is the median of those that got there (the lower middle of an even count); the
+    best validation accuracy where none did."""
+    got = sorted((r for r in rows if r["step_val_acc_99"] is not None), key=lambda r: r["step_val_acc_99"])
+    return got[(len(got) - 1) // 2] if got else max(rows, key=lambda r: r["best_val_acc"] or 0)
+
+
+def picture(results: dict, histories: dict, title: str):
+    """Left: each seed's updates to 99% validation accuracy per method, the median a bar, a seed that never got
+    there an open circle at its method's budget; right: each method's median seed, validation accuracy over
+    updates. ``histories``: a method's median seed's metrics rows and its budget."""
+    fig = new_figure(figsize=(13, 0.45 * len(results) + 2.4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.15])
+    names = list(results)
+    for i, name in enumerate(names):
+        steps, _, n, _, _ = results[name]
+        colour = nth_colour(i, len(names))
+        y = len(names) - 1 - i
+        left.scatter(steps, [y] * len(steps), color=colour, s=28, zorder=3)
+        rows, budget = histories[name]
+        if len(steps) < n:
+            left.scatter([budget] * (n - len(steps)), [y] * (n - len(steps)), facecolor="white", edgecolor=colour,
+                         s=40, zorder=3)
+        if steps:
+            left.plot([statistics.median(steps)] * 2, [y - 0.3, y + 0.3], color=colour, lw=2.5)
+        right.plot([max(r["step"], 1) for r in rows], [r["val_acc"] for r in rows], color=colour, lw=1.3,
+                   label=f"{name} ({len(steps)}/{n})")
+    left.set_yticks(range(len(names)), names[::-1])
+    steps_xaxis(left, "updates to 99% validation accuracy (bar: median; open: not within the budget)")
+    lo, hi = left.get_xlim()
+    left.set_xticks([t for t in (100, 200, 300, 500, 1_000, 2_000, 3_000, 5_000, 10_000) if lo <= t <= hi])
+    left.grid(alpha=0.3, axis="x")
+    steps_xaxis(right, "updates")
+    right.set(ylabel="validation accuracy (the median seed)", ylim=(-0.02, 1.02))
+    right.axhline(0.99, color="grey", ls=":", lw=0.8)
+    right.grid(alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize=8, title="method (seeds at 99%)", title_fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--file", type=Path, default=ROOT / "benchmarks" / "accelerators.toml")
@@ -89,6 +133,7 @@ def main() -> None:
                     help="only tune (no timing: may run beside other work); measure later, alone, from the same store")
     ap.add_argument("--measure-steps", type=int, default=None,
                     help="budget of the measured runs (default: the base's, as in tuning); a method's own steps win")
+    ap.add_argument("--plot", type=Path, default=None, help="draw the table to this image (PNG, SVG)")
     ap.add_argument("--set", action="append", default=[], help="override a base field: --set task=add")
     args = ap.parse_args()
     overrides = dict(s.split("=", 1) for s in args.set)
@@ -98,7 +143,7 @@ def main() -> None:
     tune_seeds = [int(s) for s in args.tune_seeds.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     tunings = tunings_of(base, methods, preset, args.trials, tune_seeds, start)  # every method checked before any run
-    results = {}
+    results, histories = {}, {}
     for name, (over, search) in methods.items():
         best, trials = {}, 0
         if search:
@@ -115,20 +160,26 @@ def main() -> None:
         steps = [r["step_val_acc_99"] for r in rows if r["step_val_acc_99"] is not None]
         secs = [t for t in (time_to_99(store, r) for r in rows) if t is not None]
         results[name] = (steps, secs, len(rows), trials, best)
+        histories[name] = (store.metrics(median_run(rows)["id"]), cfgs[0].steps)
         store.close()
     if args.tune_only:
         return
     base_steps = results.get(BASELINE, ([],))[0]
-    print(f"{base['task']} mod {base.get('modulus')} at {base.get('train_fraction')}, seeds {args.seeds}, budget "
-          f"{args.measure_steps or base.get('steps')}; tuning: {args.trials} trials on seeds {args.tune_seeds}, "
-          f"budget {base.get('steps')}")
+    title = (f"{base['task']} mod {base.get('modulus')} at {base.get('train_fraction')}, seeds {args.seeds}, budget "
+             f"{args.measure_steps or base.get('steps')}; tuning: {args.trials} trials on seeds {args.tune_seeds}, "
+             f"budget {base.get('steps')}")
+    print(title)
     print(f"{'method':<24} {'updates to 99% (median, range)':>32} {'seconds to 99%':>24} {'reached':>8} "
           f"{'vs tuned AdamW':>15} {'trials':>7}  best")
     for name, (steps, secs, n, trials, best) in results.items():
         ratio = (f"{statistics.median(base_steps) / statistics.median(steps):.2f}x"
                  if steps and base_steps and len(steps) == n else "-")
         shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.items())
-        print(f"{name:<24} {spread(steps):>32} {spread(secs):>24} {len(steps):>5}/{n:<2} {ratio:>15} {trials:>7}  {shown}")
+        print(f"{name:<24} {spread(steps):>32} {spread(secs):>24} {len(steps):>5}/{n:<2} {ratio:>15} {trials:>7}  "
+              f"{shown}")
+    if args.plot:
+        picture(results, histories, title).savefig(args.plot, dpi=110)
+        print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def store(tmp_path_factory):
 
 def test_store_report_has_the_table_the_figures_that_apply_and_the_chosen_runs(store, tmp_path, capsys):
     assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--runs", "1",
-                 "--sharpness-examples", "16"]) == 0
+                 "--sharpness-examples", "16", "--llc-chains", "0"]) == 0
     page = (tmp_path / "r" / "index.html").read_text()
     assert len(re.findall(r"<tr><td", page)) == len(Store(store).runs()) == 5
     figures = sorted(p.name for p in (tmp_path / "r" / "figures").iterdir())
@@ -66,7 +66,9 @@ def test_report_refuses_bad_input_in_one_line_and_writes_nothing(store, tmp_path
     for args, msg in ((["--store", str(store), "-o", str(tmp_path / "mine")], "is not a groklab report"),
                       (["--store", str(store), "-o", str(tmp_path / "x"), "--runs", "99"], "run id 99"),
                       (["--store", str(tmp_path / "no.db"), "-o", str(tmp_path / "x")], "does not exist"),
-                      ([str(tmp_path), "-o", str(tmp_path / "x")], "not a run directory")):
+                      ([str(tmp_path), "-o", str(tmp_path / "x")], "not a run directory"),
+                      (["--store", str(store), "-o", str(tmp_path / "x"), "--runs", "1", "--llc-chains", "-1"],
+                       "llc_chains -1")):
         assert main(["report", *args]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err, err
@@ -84,7 +86,7 @@ def _browser_or_skip():
 def test_the_report_displays_in_a_real_browser(store, tmp_path):
     _browser_or_skip()
     assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--runs", "2",
-                 "--sharpness-examples", "16"]) == 0
+                 "--sharpness-examples", "16", "--llc-chains", "0"]) == 0
     seen = inspect_page(tmp_path / "r" / "index.html", tmp_path / "shot.png")
     assert seen["errors"] == [] and seen["failed"] == []
     assert len(seen["images"]) >= 8
@@ -99,7 +101,8 @@ def test_a_run_report_opens_in_the_browser(tiny, tmp_path):
     from groklab.train import train
 
     train(tiny.replace(modulus=11, steps=120, early_stop=False), tmp_path / "run")
-    assert main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "r"), "--sharpness-examples", "16"]) == 0
+    assert main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "r"), "--sharpness-examples", "16",
+                 "--llc-chains", "0"]) == 0
     seen = inspect_page(tmp_path / "r" / "index.html")
     assert seen["errors"] == [] and seen["rows"] == 1
     assert len(seen["images"]) >= 3 and all(i["width"] > 0 for i in seen["images"])

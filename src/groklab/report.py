@@ -25,8 +25,7 @@ from pathlib import Path
 
 from . import rundir
 from ._version import __version__
-from .analysis.progress import analysis_figures, captions
-from .analysis.sharpness import SHARPNESS_EXAMPLES
+from .analysis.progress import analysis_figures, captions, options
 from .errors import ConfigError
 from .events import double_descent
 from .figures import FIGURES, selection
@@ -191,7 +190,7 @@ def _is_report(folder: Path) -> bool:
 
 
 def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | None, analyses: bool,
-                 sharpness_examples: int) -> str:
+                 opts: dict) -> str:
     """Append a run's curves, double descent and (where its directory holds weights) analyses; returns a note."""
     slug = re.sub("-+", "-", "".join(c if c.isalnum() else "-" for c in label)).strip("-")
     weights = run_dir is not None and ((run_dir / "checkpoint.pt").exists() or bool(rundir.snapshot_files(run_dir)))
@@ -205,16 +204,17 @@ def _run_figures(figs: list, label: str, history: list[dict], run_dir: Path | No
         return ""
     if not weights:
         return f"{label}: no weights in its run directory to analyse."
-    result, afigs = analysis_figures(run_dir, sharpness_examples=sharpness_examples)
+    result, afigs = analysis_figures(run_dir, **opts)
     names = captions()
     for name, fig in afigs.items():
         figs.append((f"{slug}-{name[:-4]}", f"{label}: {names.get(name, name)}", fig))
     return "" if result["n_snapshots"] else f"{label}: no snapshots, only its final weights analysed."
 
 
-def store_report(store_path, out, runs: list[int] | None = None, analyses: bool = True,
-                 sharpness_examples: int = SHARPNESS_EXAMPLES) -> Path:
-    """The report of a store: its runs table, the figures it has the runs for, and the chosen runs' own."""
+def store_report(store_path, out, runs: list[int] | None = None, analyses: bool = True, **opts) -> Path:
+    """The report of a store: its runs table, the figures it has the runs for, and the chosen runs' own.
+    ``opts``: analysis settings, as ``groklab analyze`` takes them (``llc_chains=0``)."""
+    opts = options(opts)  # checked before anything is read or written
     store_path = Path(store_path)
     if not store_path.is_file():
         raise ConfigError(f"store {str(store_path)!r} does not exist")
@@ -244,14 +244,16 @@ def store_report(store_path, out, runs: list[int] | None = None, analyses: bool 
             run_dir = st.run_dir(i)
         except ConfigError:
             run_dir = None
-        note = _run_figures(figs, label, st.metrics(i), run_dir, analyses, sharpness_examples)
+        note = _run_figures(figs, label, st.metrics(i), run_dir, analyses, opts)
         if note:
             page.sections[-1] = (label, note, figs)
     return write(page, out)
 
 
-def run_report(run_dir, out, analyses: bool = True, sharpness_examples: int = SHARPNESS_EXAMPLES) -> Path:
-    """The report of one run directory: its row, curves, double descent and analyses."""
+def run_report(run_dir, out, analyses: bool = True, **opts) -> Path:
+    """The report of one run directory: its row, curves, double descent and analyses (``opts``: analysis
+    settings)."""
+    opts = options(opts)
     run_dir = Path(run_dir)
     cfg = rundir.load_config(run_dir)  # refuses a folder that is not a run directory
     summary = rundir.read_summary(run_dir) or {}
@@ -262,7 +264,7 @@ def run_report(run_dir, out, analyses: bool = True, sharpness_examples: int = SH
     page.rows = [_table_row({"id": 1, **summary, "config": cfg.to_dict()})]
     label = f"{task_label(cfg)}, fraction {cfg.train_fraction:g}, seed {cfg.seed}"
     figs = page.section(label)
-    note = _run_figures(figs, label, history, run_dir, analyses, sharpness_examples)
+    note = _run_figures(figs, label, history, run_dir, analyses, opts)
     if note:
         page.sections[-1] = (label, note, figs)
     return write(page, out)

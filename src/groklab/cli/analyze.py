@@ -15,18 +15,13 @@ from ..lazy import lazy
 from ..loggers import Loggers, check_available
 from ..rundir import load_config
 from ..store import Store
-from .app import app, existing, given, with_fields
+from .app import analysis_note, app, existing, given, with_fields
 
 tqdm_auto = lazy("tqdm.auto")
 
 
-def _whose(f) -> str:
-    owners = ANALYSES.owners().get(f.name, ())
-    return f"; analysis {', '.join(owners)}" if owners else ""
-
-
 @app.command()
-@with_fields(lambda: ANALYSES.fields().values(), note=_whose)
+@with_fields(lambda: ANALYSES.fields().values(), note=analysis_note)
 def analyze(run: Optional[Path] = typer.Argument(None, help="run directory (or use --store and --run-id)"),
             store: Optional[Path] = typer.Option(None, help="SQLite store holding the run"),
             run_id: Optional[int] = typer.Option(None, help="with --store: the run's id (groklab runs lists them)"),

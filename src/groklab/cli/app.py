@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from ..analysis import ANALYSES
 from ..errors import ConfigError
 from ..executors import EXECUTORS
 from ..fields import Field
@@ -96,6 +97,12 @@ def refresh() -> None:
 def given(values: dict, names: Iterable[str]) -> dict:
     """The flags of ``names`` that were given (not None), out of a command's ``**kwargs``."""
     return {k: values[k] for k in names if values.get(k) is not None}
+
+
+def analysis_note(f: Field) -> str:
+    """A flag's help note naming the analyses whose setting it is."""
+    owners = ANALYSES.owners().get(f.name, ())
+    return f"; analysis {', '.join(owners)}" if owners else ""
 
 
 def _executor_note(f: Field) -> str:

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..analysis.sharpness import SHARPNESS_EXAMPLES
+from ..analysis import ANALYSES
+from ..analysis.progress import options
 from ..errors import ConfigError
 from ..figures import FIGURES, selection
 from ..queries import config_of, modulus_of, task_words, varying
@@ -16,7 +17,7 @@ from ..report import run_report, store_report
 from ..rundir import FINISHED, Status
 from ..store import Store
 from ..tasks import TASKS
-from .app import app, check_folder, check_output, existing, run_ids, save
+from .app import analysis_note, app, check_folder, check_output, existing, given, run_ids, save, with_fields
 
 
 @app.command()
@@ -80,24 +81,24 @@ def plot(kind: str = typer.Argument(..., help=f"which figure [{'|'.join(FIGURES)
 
 
 @app.command()
+@with_fields(lambda: ANALYSES.fields().values(), note=analysis_note)
 def report(run: Optional[Path] = typer.Argument(None, help="run directory (or use --store)"),
            store: Optional[Path] = typer.Option(None, help="SQLite store: the report of all its runs"),
            output: Path = typer.Option(..., "-o", "--output", help="folder to write index.html and figures/ to"),
            runs: Optional[str] = typer.Option(None, help="with --store: run ids whose curves, double descent and "
                                                          "analyses the report shows, e.g. 1,4"),
-           analyses: bool = typer.Option(True, help="analyse the chosen runs' weights (groklab analyze's figures)"),
-           sharpness_examples: int = typer.Option(SHARPNESS_EXAMPLES, help="training examples the sharpness "
-                                                                              "is measured on")):
+           analyses: bool = typer.Option(True, help="analyse the chosen runs' weights (groklab analyze's figures; "
+                                                    "its settings as groklab analyze takes them)"),
+           **settings):
     """A self-contained HTML report (opens from the file system, no server, no network): the runs table, the
     figures the store has the runs for, and chosen runs' analyses; every figure as PNG and SVG."""
     if (run is None) == (store is None):
         raise ConfigError("give a run directory, or --store (not both)")
-    if sharpness_examples < 1:
-        raise ConfigError(f"sharpness examples {sharpness_examples} is too small; must be >= 1")
+    opts = options(given(settings, ANALYSES.fields()))
     if store is not None:
-        written = store_report(store, output, run_ids(runs), analyses, sharpness_examples)
+        written = store_report(store, output, run_ids(runs), analyses, **opts)
     else:
         if runs:
             raise ConfigError("--runs chooses runs of a --store; a run directory's report is that run's")
-        written = run_report(run, output, analyses, sharpness_examples)
+        written = run_report(run, output, analyses, **opts)
     typer.echo(f"wrote {written / 'index.html'}")
