@@ -88,9 +88,9 @@ def median_run(rows: list[dict]) -> dict:
 
 
 def picture(results: dict, histories: dict, title: str):
-    """Left: each seed's updates to 99% validation accuracy per method, the median a bar, a seed that never got
-    there an open circle at its method's budget; right: each method's median seed, validation accuracy over
-    updates. ``histories``: a method's median seed's metrics rows and its budget."""
+    """Left: each seed's updates to 99% validation accuracy per method, the median a bar, the seeds that never
+    got there an open circle at their method's budget (with how many); right: each method's median seed,
+    validation accuracy over updates. ``histories``: a method's median seed's metrics rows and its budget."""
     fig = new_figure(figsize=(13, 0.45 * len(results) + 2.4), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.15])
     names = list(results)
@@ -101,14 +101,15 @@ def picture(results: dict, histories: dict, title: str):
         left.scatter(steps, [y] * len(steps), color=colour, s=28, zorder=3)
         rows, budget = histories[name]
         if len(steps) < n:
-            left.scatter([budget] * (n - len(steps)), [y] * (n - len(steps)), facecolor="white", edgecolor=colour,
-                         s=40, zorder=3)
+            left.scatter([budget], [y], facecolor="white", edgecolor=colour, s=40, zorder=3)
+            left.annotate(f"{n - len(steps)}", (budget, y), xytext=(6, 4), textcoords="offset points", fontsize=8,
+                          color=colour)
         if steps:
             left.plot([statistics.median(steps)] * 2, [y - 0.3, y + 0.3], color=colour, lw=2.5)
         right.plot([max(r["step"], 1) for r in rows], [r["val_acc"] for r in rows], color=colour, lw=1.3,
                    label=f"{name} ({len(steps)}/{n})")
     left.set_yticks(range(len(names)), names[::-1])
-    steps_xaxis(left, "updates to 99% validation accuracy (bar: median; open: not within the budget)")
+    steps_xaxis(left, "updates to 99% validation accuracy (bar: median; open: seeds not within the budget)")
     lo, hi = left.get_xlim()
     left.set_xticks([t for t in (100, 200, 300, 500, 1_000, 2_000, 3_000, 5_000, 10_000) if lo <= t <= hi])
     left.grid(alpha=0.3, axis="x")

@@ -35,7 +35,15 @@ GROKFAST = dict(task="mul", modulus=97, train_fraction=0.5, n_layers=2, d_model=
 SETUPS: dict[str, tuple[str | None, dict, tuple[str, ...]]] = {  # name: (preset, overrides, tasks)
     "fast": ("fast", {}, ("div", "mul")),
     "fastest": ("fastest", {}, ("div", "mul")),
+    "fastest-adamw": ("fastest-adamw", {}, ("div", "mul")),
     "fast-mlp": ("fast-mlp", {}, ("div", "mul")),
+    # Muon as benchmarks/bench_accelerators.py tuned it (6 trials on seed 0, 1,000 updates; the paper preset's base)
+    "Muon (tuned)": ("paper", {"optimizer": "muon", "muon_lr": 0.06842, "lr": 0.02759, "weight_decay": 0.7254,
+                               "warmup_steps": 10, "stop_patience": 0}, ("div", "mul")),
+    # fewer, larger updates: the best of a search of batch 1,024 / 2,048 / all 4,656 training examples with lr,
+    # weight decay and warm-up (10 trials x 3 seeds x 800 updates)
+    "fastest-adamw at batch 2048": ("fastest-adamw", {"batch_size": 2048, "lr": 0.01, "weight_decay": 1.5,
+                                                      "warmup_steps": 60}, ("div", "mul")),
     "Grokfast-MA": (None, {**GROKFAST, "grokfast_ma_lamb": 5.0, "grokfast_ma_window": 100}, ("mul",)),
     "Grokfast plain": (None, GROKFAST, ("mul",)),
     # closer to Grokfast's own network: pre-norm blocks with GELU

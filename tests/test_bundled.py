@@ -67,7 +67,7 @@ def test_groklab_sweeps_lists_every_bundled_file_with_its_command_and_runs(capsy
 
 
 def test_presets_are_valid():
-    assert set(preset_names()) >= {"paper", "paper-fig1", "quick", "fast", "fastest", "fast-mlp"}
+    assert set(preset_names()) >= {"paper", "paper-fig1", "quick", "fast", "fastest", "fastest-adamw", "fast-mlp"}
     for name in preset_names():
         RunConfig.from_dict({}, preset=name)
 
