@@ -37,9 +37,6 @@ SETUPS: dict[str, tuple[str | None, dict, tuple[str, ...]]] = {  # name: (preset
     "fastest": ("fastest", {}, ("div", "mul")),
     "fastest-adamw": ("fastest-adamw", {}, ("div", "mul")),
     "fast-mlp": ("fast-mlp", {}, ("div", "mul")),
-    # Muon as benchmarks/bench_accelerators.py tuned it (6 trials on seed 0, 1,000 updates; the paper preset's base)
-    "Muon (tuned)": ("paper", {"optimizer": "muon", "muon_lr": 0.06842, "lr": 0.02759, "weight_decay": 0.7254,
-                               "warmup_steps": 10, "stop_patience": 0}, ("div", "mul")),
     # fewer, larger updates: the best of a search of batch 1,024 / 2,048 / all 4,656 training examples with lr,
     # weight decay and warm-up (10 trials x 3 seeds x 800 updates)
     "fastest-adamw at batch 2048": ("fastest-adamw", {"batch_size": 2048, "lr": 0.01, "weight_decay": 1.5,
