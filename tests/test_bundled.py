@@ -147,3 +147,23 @@ def test_the_wheel_carries_the_sweeps_and_presets(tmp_path):
     assert {f"groklab/sweeps/{n}.toml" for n in bundled.names()} <= names
     assert {f"groklab/presets/{n}.toml" for n in preset_names()} <= names
     assert not [n for n in names if n.startswith(("tests/", "docs/", "benchmarks/"))]
+
+
+def test_the_benchmarks_setups_are_valid_configs_and_the_comparison_picture_counts_misses():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_accelerators import picture
+    from bench_fewest import SETUPS
+
+    from groklab.config import RunConfig, load_preset
+
+    for name, (preset, over, tasks) in SETUPS.items():  # a renamed preset or a bad field fails here, not mid-run
+        for task in tasks:
+            RunConfig.from_dict({**(load_preset(preset) if preset else {}), **over, "task": task})
+    rows = [{"step": s, "val_acc": a} for s, a in ((0, 0.01), (100, 0.5), (200, 0.995))]
+    fig = picture({"A": ([200, 210], [1.0, 1.1], 5, 6, {}), "B": ([], [], 5, 6, {})},
+                  {"A": (rows, 1000), "B": (rows, 1000)}, "title")
+    left = fig.axes[0]
+    assert [t.get_text() for t in left.get_yticklabels()] == ["B", "A"]
+    assert sorted(t.get_text() for t in left.texts) == ["3", "5"]  # the seeds of A and B not within the budget
