@@ -73,11 +73,12 @@ show(data_efficiency(rows))"""),
     ("md", """## 3. Look inside
 
 `write_analysis` measures every snapshot: the embedding's norm in each Fourier frequency of Z_23 and its Gini
-coefficient, the restricted and excluded losses of Nanda et al., sharpness, softmax collapse. The key
+coefficient, the restricted and excluded losses of Nanda et al., sharpness, softmax collapse (the local learning
+coefficient too, unless `llc_chains=0` skips it, as here to keep the tour quick). The key
 frequencies are the few the network ends up using; on each one's plane the residues lie on a circle."""),
     ("code", """from groklab.analysis import write_analysis
 
-result = write_analysis(work / "add23", sharpness_examples=32, sharpness_iters=10, tsne=False)
+result = write_analysis(work / "add23", sharpness_examples=32, sharpness_iters=10, tsne=False, llc_chains=0)
 last = result["snapshots"][-1]
 print("key frequencies", result["key_frequencies"], "Fourier Gini", round(result["fourier_gini"], 2))
 print("phases", {k: v for k, v in result["phases"].items() if v})
