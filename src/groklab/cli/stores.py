@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from ..analysis import ANALYSES
-from ..analysis.progress import options
 from ..errors import ConfigError
 from ..figures import FIGURES, selection
 from ..queries import config_of, modulus_of, task_words, varying
@@ -94,7 +93,7 @@ def report(run: Optional[Path] = typer.Argument(None, help="run directory (or us
     figures the store has the runs for, and chosen runs' analyses; every figure as PNG and SVG."""
     if (run is None) == (store is None):
         raise ConfigError("give a run directory, or --store (not both)")
-    opts = options(given(settings, ANALYSES.fields()))
+    opts = given(settings, ANALYSES.fields())  # checked by the report, before anything is read or written
     if store is not None:
         written = store_report(store, output, run_ids(runs), analyses, **opts)
     else:
